@@ -1,0 +1,46 @@
+# The single entry point: run, test, lint, bench, synth. Every target bootstraps .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+STAMP := $(VENV)/.synced
+UV_VERSION := 0.13.8
+
+.PHONY: run test test-fast lint format bench synth openapi clean
+
+$(STAMP): pyproject.toml uv.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
+	@# --inexact keeps uv itself (installed by pip above) in the environment.
+	$(UV) sync --frozen --inexact --all-extras --python $(BIN)/python
+	@touch $@
+
+run: $(STAMP)
+	$(BIN)/tekoa up
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/tekoa/tekoa functions infra
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+synth: $(STAMP)
+	$(BIN)/python -m infra.app
+
+openapi: $(STAMP)
+	$(BIN)/python -m functions.api.openapi > openapi.json
+
+clean:
+	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Tekoa: the shared package every function and the market-stream container import."""
