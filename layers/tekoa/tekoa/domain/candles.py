@@ -1,0 +1,81 @@
+"""The closed (or forming) OHLCV candle of one market, with money as Decimal.
+
+The numeric hot path (aggregation, indicators) works on float64 columns; a `Candle` is
+what crosses into persistence, events and the API, where money must be exact decimals.
+Floats become decimals through their shortest round-trip repr, so `60000.1` becomes
+`Decimal("60000.1")` rather than the binary expansion `60000.100000000002910...`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tekoa.domain.timeframes import Timeframe
+
+
+def decimal_from_float(value: float) -> Decimal:
+    """The decimal a float64 was meant to be: its shortest repr (`0.1` -> `Decimal("0.1")`)."""
+    as_float = float(value)  # numpy scalars repr as "np.float64(...)"; plain float repr is shortest
+    if not math.isfinite(as_float):
+        raise ValueError(f"not a finite number: {as_float!r}")
+    return Decimal(repr(as_float))
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """One OHLCV candle: the trades of `[open_time, open_time + timeframe.ms)` on one market.
+
+    `open_time` is UTC milliseconds since the epoch, aligned to the timeframe. `trades` is
+    how many trades built it; a flat gap-filling candle has `trades == 0` and zero volume.
+    """
+
+    exchange: str
+    symbol: str
+    timeframe: Timeframe
+    open_time: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    trades: int
+
+    def __post_init__(self) -> None:
+        if self.open_time % self.timeframe.ms != 0:
+            raise ValueError(f"open_time {self.open_time} is not aligned to {self.timeframe}")
+        if not self.low <= min(self.open, self.close) <= max(self.open, self.close) <= self.high:
+            raise ValueError(f"inconsistent OHLC: {self.open} {self.high} {self.low} {self.close}")
+        if self.volume < 0 or self.trades < 0:
+            raise ValueError("volume and trades must not be negative")
+
+    @property
+    def close_time(self) -> int:
+        """First millisecond after the candle (when it closes)."""
+        return self.open_time + self.timeframe.ms
+
+    @classmethod
+    def from_floats(
+        cls,
+        exchange: str,
+        symbol: str,
+        timeframe: Timeframe,
+        open_time: int,
+        ohlcv: tuple[float, float, float, float, float],
+        trades: int,
+    ) -> Candle:
+        """Build a candle from float64 OHLCV (as the aggregation kernels produce them)."""
+        open_, high, low, close, volume = (decimal_from_float(x) for x in ohlcv)
+        return cls(
+            exchange=exchange,
+            symbol=symbol,
+            timeframe=timeframe,
+            open_time=int(open_time),
+            open=open_,
+            high=high,
+            low=low,
+            close=close,
+            volume=volume,
+            trades=int(trades),
+        )
