@@ -60,9 +60,7 @@ class MarketSource(Protocol):
         """Yield trade batches for `symbols` until cancelled; reconnects are the source's job."""
         ...
 
-    async def fetch_ohlcv(
-        self, symbol: str, timeframe: Timeframe, since_ms: int, limit: int
-    ) -> OhlcvRows:
+    async def fetch_ohlcv(self, symbol: str, timeframe: Timeframe, since_ms: int, limit: int) -> OhlcvRows:
         """Closed candles opening at or after `since_ms`, at most `limit` (the exchange's page)."""
         ...
 

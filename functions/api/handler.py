@@ -1,0 +1,34 @@
+"""Lambda entry point of the REST API (API Gateway HTTP API v2 events, through Mangum)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from mangum import Mangum
+
+from functions.api.app import create_app
+from tekoa.aws.clients import aws_client
+from tekoa.db.connection import LambdaDatabase, resolve_conninfo
+from tekoa.observability import logger, tracer
+from tekoa.settings import get_settings
+
+settings = get_settings()
+
+
+def _conninfo() -> str:
+    def fetch_secret(arn: str) -> str:
+        return str(aws_client("secretsmanager", settings).get_secret_value(SecretId=arn)["SecretString"])
+
+    return resolve_conninfo(settings, fetch_secret)
+
+
+app = create_app(settings, LambdaDatabase(_conninfo, timeout_s=settings.db_connect_timeout_s))
+_asgi = Mangum(app, lifespan="off")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Answer one API Gateway request."""
+    return _asgi(event, context)  # type: ignore[arg-type]

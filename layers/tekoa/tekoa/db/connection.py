@@ -1,0 +1,184 @@
+"""Connections to PostgreSQL and the tenancy-scoped transactions every query runs in.
+
+Two ways to hold connections, one interface:
+- `LambdaDatabase`: one lazy connection per execution environment, replaced when broken.
+- `PooledDatabase`: a psycopg pool for long-lived processes (local API, market stream).
+Both disable server-side prepared statements (`prepare_threshold=None`) so RDS Proxy can
+multiplex connections instead of pinning them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+from uuid import UUID
+
+import psycopg
+from psycopg import pq
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import ConnectionPool
+
+from tekoa.settings import Settings
+
+APP_ROLE = "tekoa_app"
+"""Role for requests made on behalf of one user: row-level security applies."""
+SERVICE_ROLE = "tekoa_service"
+"""Role for the platform's own cross-tenant work (scheduler, executor, sign-in look-ups)."""
+
+
+class Database(Protocol):
+    """Lends a connection for the length of a `with` block."""
+
+    def connection(self) -> Any:
+        """Context manager yielding a `psycopg.Connection`."""
+        ...
+
+
+def connect(conninfo: str, *, timeout_s: int = 10) -> psycopg.Connection[Any]:
+    """Open one connection with the platform's options.
+
+    Autocommit, so each `conn.transaction()` is a real transaction rather than a savepoint in
+    an implicit one: tenancy settings made `LOCAL` then end exactly where the block ends.
+    """
+    return psycopg.connect(
+        conninfo,
+        autocommit=True,
+        prepare_threshold=None,
+        connect_timeout=timeout_s,
+        application_name="tekoa",
+    )
+
+
+def resolve_conninfo(settings: Settings, fetch_secret: Callable[[str], str] | None = None) -> str:
+    """DATABASE_URL when set, else the credentials secret (AWS), optionally via RDS Proxy."""
+    if settings.database_url:
+        return settings.database_url
+    if settings.database_secret_arn and fetch_secret is not None:
+        secret = json.loads(fetch_secret(settings.database_secret_arn))
+        return make_conninfo(
+            host=settings.database_host or secret["host"],
+            port=secret.get("port", 5432),
+            user=secret["username"],
+            password=secret["password"],
+            dbname=secret.get("dbname", "tekoa"),
+            sslmode="require",
+        )
+    raise RuntimeError("No database configured: set DATABASE_URL or TEKOA_DATABASE_SECRET_ARN")
+
+
+class LambdaDatabase:
+    """One connection per Lambda execution environment, opened on first use."""
+
+    def __init__(
+        self, conninfo: str | Callable[[], str], timeout_s: int = 10, ping_after_idle_s: float = 5.0
+    ) -> None:
+        self._conninfo = conninfo
+        self._timeout_s = timeout_s
+        self._ping_after_idle_s = ping_after_idle_s
+        self._conn: psycopg.Connection[Any] | None = None
+        self._last_used = 0.0
+        self._lock = threading.Lock()
+
+    def _open(self) -> psycopg.Connection[Any]:
+        conninfo = self._conninfo() if callable(self._conninfo) else self._conninfo
+        return connect(conninfo, timeout_s=self._timeout_s)
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._lock:
+            conn = self._usable_connection()
+            try:
+                yield conn
+            except psycopg.OperationalError:
+                # The proxy or server dropped us: the next invocation starts afresh.
+                conn.close()
+                self._conn = None
+                raise
+            finally:
+                self._last_used = time.monotonic()
+                if not conn.closed and conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                    conn.rollback()
+
+    def _usable_connection(self) -> psycopg.Connection[Any]:
+        conn = self._conn
+        if conn is not None and not (conn.closed or conn.broken):
+            # A frozen execution environment may wake to a connection the proxy or server
+            # closed meanwhile; one round trip after a pause is cheaper than a failed request.
+            if time.monotonic() - self._last_used < self._ping_after_idle_s:
+                return conn
+            try:
+                conn.execute("SELECT 1")
+                return conn
+            except psycopg.OperationalError:
+                conn.close()
+        self._conn = self._open()
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class PooledDatabase:
+    """A connection pool for long-lived processes."""
+
+    def __init__(self, conninfo: str, *, max_size: int = 10, timeout_s: int = 10) -> None:
+        self.pool = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=max_size,
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": None,
+                "application_name": "tekoa",
+                "connect_timeout": timeout_s,
+            },
+            check=ConnectionPool.check_connection,
+            timeout=timeout_s,
+            open=True,
+            name="tekoa",
+        )
+
+    def connection(self) -> Any:
+        return self.pool.connection()
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+@contextmanager
+def tenant_transaction(conn: psycopg.Connection[Any], user_id: UUID) -> Iterator[psycopg.Connection[Any]]:
+    """A transaction acting as `user_id`: row-level security hides every other tenant's rows.
+
+    Role and user are set with `is_local` so they end with the transaction and a pooled
+    connection never carries one user's identity into the next request.
+    """
+    _refuse_nesting(conn)
+    with conn.transaction():
+        conn.execute(
+            "SELECT set_config('role', %s, true), set_config('tekoa.user_id', %s, true)",
+            (APP_ROLE, str(user_id)),
+        )
+        yield conn
+
+
+@contextmanager
+def service_transaction(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
+    """A transaction for the platform's own cross-tenant work (explicit, never a default)."""
+    _refuse_nesting(conn)
+    with conn.transaction():
+        conn.execute("SELECT set_config('role', %s, true)", (SERVICE_ROLE,))
+        yield conn
+
+
+def _refuse_nesting(conn: psycopg.Connection[Any]) -> None:
+    # Inside an open transaction `transaction()` is only a savepoint, and a LOCAL role would
+    # outlive the block: refuse rather than leak one identity into the next statement.
+    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        raise RuntimeError("tenancy transactions need a connection with no transaction open")

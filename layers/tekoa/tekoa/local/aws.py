@@ -1,0 +1,154 @@
+"""The local AWS endpoint: moto's server on 127.0.0.1, with the platform's resources.
+
+Resources are created from `tekoa.names.ResourceNames`, the module the CDK app uses too,
+so what runs locally is named exactly as in the cloud.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from tekoa.aws.clients import aws_client
+from tekoa.observability import logger
+from tekoa.settings import Settings
+
+# moto accepts any credentials; boto3 refuses to sign without some.
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "tekoa-local", "AWS_SECRET_ACCESS_KEY": "tekoa-local"}
+
+
+def use_local_credentials() -> None:
+    """Give boto3 credentials for the local endpoint unless real ones are configured."""
+    for key, value in LOCAL_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
+
+
+class LocalAwsEndpoint:
+    """moto's threaded server, serving every AWS API the platform uses."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 4566) -> None:
+        self.host = host
+        self.port = port
+        self._server: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> str:
+        from moto.server import ThreadedMotoServer  # only the local cloud needs moto
+
+        use_local_credentials()
+        # werkzeug logs every request moto serves; the platform's own logs are what matter.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+        logger.info("local aws endpoint started", extra={"url": self.url})
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionedResources:
+    """Identifiers of what `provision` created (URLs and ARNs are only known at run time)."""
+
+    charts_bucket: str
+    order_queue_url: str
+    order_dlq_url: str
+    chart_queue_url: str
+    chart_dlq_url: str
+    event_bus_arn: str
+    kms_key_id: str
+    jwt_secret_arn: str
+
+
+def provision(settings: Settings) -> ProvisionedResources:
+    """Create the platform's resources on the configured endpoint; safe to call again."""
+    names = settings.names
+    s3 = aws_client("s3", settings)
+    sqs = aws_client("sqs", settings)
+    events = aws_client("events", settings)
+    kms = aws_client("kms", settings)
+    secretsmanager = aws_client("secretsmanager", settings)
+
+    s3.create_bucket(Bucket=names.charts_bucket)
+    s3.put_public_access_block(
+        Bucket=names.charts_bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+
+    order_dlq_url = sqs.create_queue(QueueName=names.order_dlq, Attributes={"FifoQueue": "true"})["QueueUrl"]
+    order_dlq_arn = _queue_arn(sqs, order_dlq_url)
+    order_queue_url = sqs.create_queue(
+        QueueName=names.order_queue,
+        Attributes={
+            "FifoQueue": "true",
+            "ContentBasedDeduplication": "false",
+            "VisibilityTimeout": "60",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": order_dlq_arn, "maxReceiveCount": "5"}),
+        },
+    )["QueueUrl"]
+    chart_dlq_url = sqs.create_queue(QueueName=names.chart_dlq)["QueueUrl"]
+    chart_queue_url = sqs.create_queue(
+        QueueName=names.chart_queue,
+        Attributes={
+            "VisibilityTimeout": "120",
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": _queue_arn(sqs, chart_dlq_url), "maxReceiveCount": "3"}
+            ),
+        },
+    )["QueueUrl"]
+
+    try:
+        event_bus_arn = events.describe_event_bus(Name=names.event_bus)["Arn"]
+    except events.exceptions.ResourceNotFoundException:
+        event_bus_arn = events.create_event_bus(Name=names.event_bus)["EventBusArn"]
+
+    kms_key_id = _ensure_kms_key(kms, names.kms_key_alias)
+    jwt_secret_arn = _ensure_secret(secretsmanager, names.jwt_secret)
+    logger.info("local aws resources ready", extra={"stage": settings.stage})
+    return ProvisionedResources(
+        charts_bucket=names.charts_bucket,
+        order_queue_url=order_queue_url,
+        order_dlq_url=order_dlq_url,
+        chart_queue_url=chart_queue_url,
+        chart_dlq_url=chart_dlq_url,
+        event_bus_arn=event_bus_arn,
+        kms_key_id=kms_key_id,
+        jwt_secret_arn=jwt_secret_arn,
+    )
+
+
+def _queue_arn(sqs: Any, queue_url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return str(attributes["Attributes"]["QueueArn"])
+
+
+def _ensure_kms_key(kms: Any, alias: str) -> str:
+    try:
+        return str(kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"])
+    except kms.exceptions.NotFoundException:
+        key_id = str(kms.create_key(Description="tekoa data key")["KeyMetadata"]["KeyId"])
+        kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+        return key_id
+
+
+def _ensure_secret(secretsmanager: Any, name: str) -> str:
+    try:
+        return str(secretsmanager.describe_secret(SecretId=name)["ARN"])
+    except secretsmanager.exceptions.ResourceNotFoundException:
+        created = secretsmanager.create_secret(Name=name, SecretString=secrets.token_urlsafe(48))
+        return str(created["ARN"])
