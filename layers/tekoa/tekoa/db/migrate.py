@@ -41,7 +41,7 @@ class Migration:
 
 
 def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """All migration files, ordered by version; gaps and duplicates are errors."""
+    """All migration files, ordered by version; a version used twice is an error."""
     migrations = []
     for path in sorted(directory.glob("*.sql")):
         match = _FILE_PATTERN.match(path.name)
@@ -49,9 +49,9 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
             raise MigrationError(f"migration file name must be NNNN_name.sql: {path.name}")
         migrations.append(Migration(int(match[1]), match[2], path.read_text()))
     versions = [m.version for m in migrations]
-    if versions != list(range(1, len(versions) + 1)):
-        raise MigrationError(f"migration versions must be 1..N without gaps, got {versions}")
-    return migrations
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"migration versions must be unique, got {versions}")
+    return sorted(migrations, key=lambda m: m.version)
 
 
 _CREATE_HISTORY = """
