@@ -21,7 +21,7 @@ from tekoa.domain.timeframes import Timeframe
 from tekoa.errors import ValidationFailed
 from tekoa.strategies.params import DcaParams, DipParams, GridParams, MomentumParams, ScalperParams
 from tekoa.strategies.rules import RuleSet
-from tekoa.strategies.units import StrictModel
+from tekoa.strategies.units import StrictModel, drop_nested_discriminator
 
 BotType = Literal["scalper", "grid", "dca", "dip", "momentum"]
 """The built-in bot types."""
@@ -81,7 +81,10 @@ class RulesStrategy(StrictModel):
     rules: RuleSet
 
 
-StrategyDefinition = Annotated[BuiltinStrategy | RulesStrategy, Field(discriminator="kind")]
+StrategyDefinition = Annotated[
+    BuiltinStrategy | RulesStrategy,
+    Field(discriminator="kind", json_schema_extra=drop_nested_discriminator),
+]
 """What a bot runs: `{"kind": "builtin", "bot_type": ..., "params": ...}` or
 `{"kind": "rules", "rules": ...}`."""
 

@@ -34,7 +34,14 @@ from typing import Annotated, Literal, NamedTuple, get_args
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from tekoa.domain.timeframes import Timeframe
-from tekoa.strategies.units import MAX_AMOUNT, OpenPct, PositiveAmount, StrictModel, UnitFraction
+from tekoa.strategies.units import (
+    MAX_AMOUNT,
+    OpenPct,
+    PositiveAmount,
+    StrictModel,
+    UnitFraction,
+    drop_nested_discriminator,
+)
 
 MAX_CONDITION_DEPTH = 8
 """Deepest allowed condition tree; a single comparison has depth 1."""
@@ -461,7 +468,10 @@ class ConstantRef(StrictModel):
     value: Decimal = Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, description="The number (finite).")
 
 
-Operand = Annotated[IndicatorRef | PriceRef | ConstantRef, Field(discriminator="type")]
+Operand = Annotated[
+    IndicatorRef | PriceRef | ConstantRef,
+    Field(discriminator="type", json_schema_extra=drop_nested_discriminator),
+]
 """One side of a comparison: an indicator output, a candle value or a constant."""
 
 

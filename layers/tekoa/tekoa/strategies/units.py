@@ -13,7 +13,7 @@ JSON number is read through its decimal text) and emits strings, so values round
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,3 +44,18 @@ class OrderSize(StrictModel):
     unit: Literal["quote", "base"] = Field(
         "quote", description="`quote`: amount is quote currency to spend; `base`: amount is base to buy."
     )
+
+
+def drop_nested_discriminator(schema: dict[str, Any]) -> None:
+    """JSON-schema hook for a discriminated union whose members include another one.
+
+    Pydantic writes the inner union's whole schema as a value of the outer `discriminator.mapping`,
+    but OpenAPI allows only reference strings there (FastAPI refuses to build the document).
+    Dropping the outer discriminator leaves a plain `oneOf` of members with constant tags,
+    which is unambiguous; the inner discriminator and its mapping stay intact.
+    """
+    discriminator = schema.get("discriminator")
+    if isinstance(discriminator, dict) and any(
+        not isinstance(target, str) for target in discriminator.get("mapping", {}).values()
+    ):
+        del schema["discriminator"]
