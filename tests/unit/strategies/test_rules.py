@@ -341,3 +341,11 @@ def test_atr_stop_reads_the_atr_it_is_built_on() -> None:
     stop = AtrStop(type="atr_multiple", multiple=Decimal(2), period=21, timeframe=Timeframe.H4)
     assert stop.atr().params == PeriodParams(period=21)
     assert stop.atr().timeframe is Timeframe.H4
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e13"])
+def test_constants_must_be_finite_and_bounded(value: str) -> None:
+    entry = {**LEAF, "right": {"type": "constant", "value": value}}
+    with pytest.raises(ValidationError) as excinfo:
+        RuleSet.model_validate(rules_with_entry(entry))
+    assert locs(excinfo) == [("entry", "compare", "right", "constant", "value")]
