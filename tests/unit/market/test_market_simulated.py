@@ -22,8 +22,11 @@ HOUR = 3_600_000
 DAY = 86_400_000
 
 
-def exchange(symbols: Sequence[str] = ("XRP/USDT",), seed: int = 7, **kwargs: int) -> SimulatedExchange:
-    return SimulatedExchange(symbols, seed=seed, speed=math.inf, start_ms=T0, **kwargs)
+def exchange(
+    symbols: Sequence[str] = ("XRP/USDT",), seed: int = 7, stop_ms: int | None = None
+) -> SimulatedExchange:
+    """A virtual-clock exchange starting at T0."""
+    return SimulatedExchange(symbols, seed=seed, speed=math.inf, start_ms=T0, stop_ms=stop_ms)
 
 
 async def collect(source: SimulatedExchange, symbols: Sequence[str]) -> list[TradeBatch]:
