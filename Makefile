@@ -6,7 +6,8 @@ UV := $(BIN)/uv
 STAMP := $(VENV)/.synced
 UV_VERSION := 0.13.8
 
-.PHONY: run test test-fast lint format bench synth openapi clean
+.PHONY: run test test-fast lint format bench synth deploy openapi clean
+STAGE ?= dev
 
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +39,11 @@ bench: $(STAMP)
 
 synth: $(STAMP)
 	$(BIN)/python -m infra.app
+
+# Needs AWS credentials and network: installs the API's dependencies for Lambda (bundle=true)
+# and builds the container images.
+deploy: $(STAMP)
+	npx --yes aws-cdk@2 deploy --all -c stage=$(STAGE) -c bundle=true --require-approval broadening
 
 openapi: $(STAMP)
 	$(BIN)/python -m functions.api.openapi > openapi.json
