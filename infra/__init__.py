@@ -1,0 +1,1 @@
+"""Tekoa's AWS CDK app: stacks compose the capability constructs in `infra.components`."""

@@ -1,0 +1,46 @@
+"""S3 storage for rendered charts."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.constants import CHART_IMAGE_EXPIRY, NONCURRENT_VERSION_EXPIRY
+from infra.nag import acknowledge
+
+
+class ChartsBucket(Construct):
+    """Private, versioned bucket of chart PNGs, handed out only as presigned URLs.
+
+    S3-managed encryption rather than KMS: presigned GETs then need no kms:Decrypt on the
+    signer, and the images hold no secrets (they are renderings of public market data).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, bucket_name: str) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            bucket_name=bucket_name,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-old-charts",
+                    expiration=CHART_IMAGE_EXPIRY,
+                    noncurrent_version_expiration=NONCURRENT_VERSION_EXPIRY,
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+        )
+        acknowledge(
+            self.bucket,
+            "Chart images are renderings of public market data served through presigned URLs; "
+            "a second access-log bucket would cost more than it tells.",
+            "AwsSolutions-S1",
+        )

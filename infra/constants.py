@@ -1,0 +1,106 @@
+"""Every tunable of the CDK app in one place, so a reviewer sees the platform's shape at a glance.
+
+Resource *names* are not here: they come from `tekoa.names.ResourceNames`, which the local
+cloud shares, so local and AWS resources cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_rds as rds
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STAGE = "dev"
+# Mirrors tekoa.settings.Settings.stage, so a stage the processes would reject fails at synth.
+STAGE_PATTERN = r"^[a-z][a-z0-9-]{0,19}$"
+
+# --- CPU architecture: one choice for every artefact. Graviton is ~20% cheaper per GB-s, and the
+# zip bundle's wheels, the Lambda, the image assets and the Fargate task must all agree.
+LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
+IMAGE_PLATFORM = ecr_assets.Platform.LINUX_ARM64
+FARGATE_CPU_ARCHITECTURE = ecs.CpuArchitecture.ARM64
+# The python3.12 runtime is Amazon Linux 2023 (glibc 2.34): wheels up to manylinux_2_34 run
+# there. manylinux2014 alone would miss packages that now publish only manylinux_2_28 wheels.
+LAMBDA_WHEEL_PLATFORM = "aarch64-manylinux_2_34"  # uv's spelling of manylinux_2_34_aarch64
+PYTHON_VERSION = "3.12"
+LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_12
+
+# --- Network
+VPC_CIDR = "10.40.0.0/16"
+MAX_AZS = 2
+SUBNET_CIDR_MASK = 22
+
+# --- Database
+DB_ENGINE_VERSION = rds.AuroraPostgresEngineVersion.VER_16_6
+DB_NAME = "tekoa"
+DB_USERNAME = "tekoa_admin"
+DB_PORT = 5432
+# 0.5 ACU keeps an idle dev stage cheap; 8 ACU absorbs the evaluator's once-a-minute burst.
+DB_MIN_CAPACITY = 0.5
+DB_MAX_CAPACITY = 8
+DB_BACKUP_RETENTION = Duration.days(7)
+
+# --- Storage
+CHART_IMAGE_EXPIRY = Duration.days(90)  # charts are re-renderable from candles; keep 3 months
+NONCURRENT_VERSION_EXPIRY = Duration.days(7)
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+
+# --- Messaging
+# Poison orders stop after a handful of tries instead of blocking their message group forever.
+ORDER_MAX_RECEIVE_COUNT = 5
+CHART_MAX_RECEIVE_COUNT = 3
+# Must exceed the consumer Lambda's timeout (AWS recommends 6x) or in-flight messages reappear.
+QUEUE_VISIBILITY_TIMEOUT = Duration.seconds(180)
+DLQ_RETENTION = Duration.days(14)
+
+# --- API
+API_MEMORY_MB = 1024  # more memory = more CPU = faster cold start of FastAPI + pydantic
+API_TIMEOUT = Duration.seconds(29)  # API Gateway integrations stop waiting at 30 s
+API_HANDLER = "functions.api.handler.handler"
+API_EXTRAS = ("api",)
+API_THROTTLE_RATE = 100  # requests per second, per stage
+API_THROTTLE_BURST = 200
+WS_STAGE_NAME = "live"
+
+# --- Ingest
+INGEST_DOCKERFILE = "functions/ingest/Dockerfile"
+INGEST_MEMORY_MB = 2048
+INGEST_TIMEOUT = Duration.minutes(10)
+INGEST_SCHEDULE = Duration.minutes(15)
+# Backfills of the same market must not race each other: one run at a time.
+INGEST_RESERVED_CONCURRENCY = 1
+
+# --- Market stream (Fargate)
+MARKET_STREAM_DOCKERFILE = "fargate/market-stream/Dockerfile"
+MARKET_STREAM_CPU = 512
+MARKET_STREAM_MEMORY_MB = 1024
+MARKET_STREAM_HEALTH_URL = "http://127.0.0.1:8080/health"
+# Long enough to flush the open candle and close the exchange socket after SIGTERM.
+MARKET_STREAM_STOP_TIMEOUT = Duration.seconds(45)
+
+# Files that never belong in an asset: they are large (.venv), secret-prone (.tekoa) or irrelevant.
+ASSET_EXCLUDES = (
+    ".venv",
+    ".git",
+    "cdk.out",
+    ".tekoa",
+    "node_modules",
+    "tests",
+    "bench",
+    "infra",
+    "**/__pycache__",
+    "**/*.pyc",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".hypothesis",
+    "*.egg-info",
+    "build",
+    "dist",
+)

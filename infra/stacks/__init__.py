@@ -1,0 +1,1 @@
+"""One stack per concern; each only composes constructs from `infra.components`."""

@@ -1,0 +1,49 @@
+"""WorkersStack: the background compute (ingest Lambda, market-stream Fargate service)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from infra.components.ingest import IngestFunction
+from infra.components.market_stream import MarketStreamService
+from infra.components.network import PlatformNetwork
+from infra.config import StageConfig
+from infra.stacks.data import DataStack
+from infra.stacks.messaging import MessagingStack
+
+
+class WorkersStack(Stack):
+    """Image-based workloads; the evaluator, executor and charts functions will join here."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        network: PlatformNetwork,
+        data: DataStack,
+        messaging: MessagingStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.ingest = IngestFunction(
+            self,
+            "Ingest",
+            stage=config.stage,
+            vpc=network.vpc,
+            subnets=network.compute_subnets,
+            database=data.database,
+        )
+        self.market_stream = MarketStreamService(
+            self,
+            "MarketStream",
+            stage=config.stage,
+            vpc=network.vpc,
+            subnets=network.compute_subnets,
+            database=data.database,
+            event_bus=messaging.event_bus,
+        )
