@@ -129,6 +129,19 @@ def test_trades_stream_through_ccxt_into_columnar_batches() -> None:
     run(body)
 
 
+def test_the_last_trade_of_a_burst_arrives_without_waiting_for_another_message() -> None:
+    async def body() -> None:
+        async with streaming(["SOL/USDT"]) as h:
+            # Given a burst of trades pushed faster than ccxt's watch calls come back, then quiet
+            burst = await h.fake.publish_trades("SOL/USDT", [(150 + i, 1) for i in range(20)])
+
+            # Then all of them arrive, though no later message resolves another watch
+            got = await h.trades("SOL/USDT", len(burst), timeout_s=2.0)
+            assert got["trade_ids"].tolist() == [e["t"] for e in burst]
+
+    run(body)
+
+
 @pytest.mark.parametrize("abrupt", [False, True], ids=["close-frame", "tcp-cut"])
 def test_dropped_connection_reconnects_and_announces_the_gap(abrupt: bool) -> None:
     async def body() -> None:

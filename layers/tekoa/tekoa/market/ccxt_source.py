@@ -248,7 +248,9 @@ class CcxtSource:
     `url_overrides` is deep-merged into the client's `urls['api']`, e.g. for Binance
     `{"public": "http://127.0.0.1:8080/api/v3", "ws": {"spot": "ws://127.0.0.1:8080/stream/ws"}}`,
     which is how tests aim the real ccxt code at a loopback fake.
-    `clock_ms` is the clock that decides whether a candle has closed (default: wall clock).
+    `on_event` is called on the event loop for every `StreamEvent`; it must not block (hand
+    the event to a queue or a task). `clock_ms` is the clock that decides whether a candle
+    has closed (default: wall clock).
     """
 
     def __init__(
@@ -289,6 +291,7 @@ class CcxtSource:
         self._rest: Any = None
         self._rest_lock = asyncio.Lock()
         self._ws_clients: set[Any] = set()
+        self._closing: set[asyncio.Task[None]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._queues: set[asyncio.Queue[TradeBatch | BaseException | _EndOfStream]] = set()
         self._states: dict[str, _SymbolState] = {}
@@ -313,6 +316,8 @@ class CcxtSource:
         Raises `NotFound` for a symbol the exchange does not list, and the ccxt exception for
         errors that retrying cannot fix. Batches of different symbols interleave.
         """
+        if self._closed:
+            raise RuntimeError("CcxtSource is closed")
         wanted = list(dict.fromkeys(symbols))
         if not wanted:
             return
@@ -341,8 +346,9 @@ class CcxtSource:
                 yield item
         finally:
             self._queues.discard(queue)
-            for task in tasks:
-                task.cancel()
+            if not self._closed:  # close() cancels the watchers itself; cancelling twice cuts their cleanup
+                for task in tasks:
+                    task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self._tasks.difference_update(tasks)
 
@@ -370,7 +376,7 @@ class CcxtSource:
             reader = _CacheReader(client, symbol)
             received = False
             try:
-                while True:
+                while not self._closed:
                     trades = await self._next_message(client, symbol)
                     received = True
                     self._on_message(symbol, state)
@@ -419,8 +425,10 @@ class CcxtSource:
         Returns ccxt's answer: the trades new since the previous call (`newUpdates` mode).
         """
         try:
-            # wait_for cancels the pending watch on timeout; the caller discards the client.
-            trades = await asyncio.wait_for(client.watch_trades(symbol, None, None, {}), self._stale_after_s)
+            # asyncio.timeout, not wait_for: the watch runs in this task, so a cancellation that
+            # races a message arrival cannot be swallowed (wait_for's flaw before Python 3.12).
+            async with asyncio.timeout(self._stale_after_s):
+                trades = await client.watch_trades(symbol, None, None, {})
         except TimeoutError:
             raise _Stalled(symbol) from None
         return cast(Sequence[Mapping[str, Any]], trades)
@@ -665,9 +673,21 @@ class CcxtSource:
 
     async def _close_client(self, client: Any) -> None:
         self._ws_clients.discard(client)
+        closing = asyncio.create_task(self._close_quietly(client))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError:
+            # Being cancelled must not leak the socket: finish releasing it, then go on cancelling.
+            await asyncio.wait([closing])
+            raise
+
+    async def _close_quietly(self, client: Any) -> None:
         try:
             # A dead peer may never answer the close handshake: do not wait on it forever.
-            await asyncio.wait_for(client.close(), self._close_timeout_s)
+            async with asyncio.timeout(self._close_timeout_s):
+                await client.close()
         except Exception as exc:
             logger.warning(
                 "closing ccxt client failed", extra={"exchange": self.exchange, "error": repr(exc)}
