@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tekoa.names import ResourceNames
@@ -57,6 +57,25 @@ class Settings(BaseSettings):
     db_pool_max: int = Field(10, ge=1, le=200)
     db_connect_timeout_s: int = Field(10, ge=1, le=120)
 
+    # Authentication. The platform signs its own access tokens (HS256, key in Secrets Manager).
+    jwt_issuer: str = Field("tekoa", min_length=1, description="`iss` of the platform's own tokens.")
+    jwt_audience: str = Field("tekoa-api", min_length=1, description="`aud` of the platform's own tokens.")
+    access_token_ttl_s: int = Field(900, ge=60, le=3600)
+    refresh_token_ttl_s: int = Field(30 * 86400, ge=3600, le=90 * 86400)
+    auth_jwks_url: str | None = Field(
+        None, description="External issuer's JWKS (e.g. Cognito): its tokens are accepted too."
+    )
+    auth_issuer: str | None = Field(None, description="`iss` the external issuer's tokens must carry.")
+    auth_audience: str | None = Field(None, description="`aud` the external issuer's tokens must carry.")
+    # argon2id cost; tests lower it (the hashing itself is never bypassed).
+    password_hash_time_cost: int = Field(3, ge=1, le=10)
+    password_hash_memory_kib: int = Field(65536, ge=256, le=1048576)
+    password_hash_parallelism: int = Field(4, ge=1, le=16)
+    # Sign-in throttling: failures within the window, per account and per client address.
+    login_failure_window_s: int = Field(900, ge=1, le=86400)
+    login_max_failures_per_account: int = Field(5, ge=1, le=1000)
+    login_max_failures_per_address: int = Field(20, ge=1, le=100000)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -79,6 +98,14 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _external_issuer_complete(self) -> Settings:
+        if self.auth_jwks_url and not (self.auth_issuer and self.auth_audience):
+            raise ValueError("TEKOA_AUTH_JWKS_URL needs TEKOA_AUTH_ISSUER and TEKOA_AUTH_AUDIENCE")
+        if self.auth_jwks_url and self.auth_issuer == self.jwt_issuer:
+            raise ValueError("TEKOA_AUTH_ISSUER must differ from TEKOA_JWT_ISSUER")
+        return self
 
     @property
     def names(self) -> ResourceNames:
