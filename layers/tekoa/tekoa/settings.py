@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     db_pool_max: int = Field(10, ge=1, le=200)
     db_connect_timeout_s: int = Field(10, ge=1, le=120)
+    key_provider: Literal["kms", "file"] = Field(
+        "kms",
+        description="Who wraps the data keys of broker secrets: AWS KMS, or (local platform) "
+        "the master key file in data_dir, which survives restarts of the local AWS endpoint.",
+    )
 
     # Authentication. The platform signs its own access tokens (HS256, key in Secrets Manager).
     jwt_issuer: str = Field("tekoa", min_length=1, description="`iss` of the platform's own tokens.")
