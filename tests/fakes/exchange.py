@@ -162,10 +162,7 @@ class FakeBinance:
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await self._site.start()
-        server = self._site._server
-        assert server is not None
-        sockets = getattr(server, "sockets", None) or []
-        self._port = int(sockets[0].getsockname()[1])
+        self._port = int(self._runner.addresses[0][1])
         loop = asyncio.get_running_loop()
         self._deadline = loop.call_later(self.lifetime_s, lambda: loop.create_task(self.stop()))
 

@@ -351,6 +351,8 @@ class CcxtSource:
                     task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self._tasks.difference_update(tasks)
+            for symbol in wanted:
+                self._states[symbol].fresh = False  # nobody is listening any more
 
     async def _pump(
         self, symbol: str, queue: asyncio.Queue[TradeBatch | BaseException | _EndOfStream]
