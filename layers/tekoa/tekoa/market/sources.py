@@ -75,7 +75,7 @@ def trade_id_to_int(trade_id: str | int | None, fallback: int) -> int:
         return fallback
     if isinstance(trade_id, int):
         return trade_id
-    if trade_id.isdigit() and len(trade_id) < 19:
+    if trade_id.isascii() and trade_id.isdigit() and len(trade_id) < 19:
         return int(trade_id)
     import hashlib
 
