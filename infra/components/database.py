@@ -55,9 +55,7 @@ class Database(Construct):
         cluster_security_group = ec2.SecurityGroup(
             self, "ClusterSecurityGroup", vpc=vpc, description="Aurora: ingress from the RDS Proxy only"
         )
-        cluster_security_group.add_ingress_rule(
-            self.proxy_security_group, ec2.Port.tcp(DB_PORT), "RDS Proxy to Aurora"
-        )
+        # No rule needed here: adding the proxy lets its security group in on the cluster's port.
 
         readers = (
             [rds.ClusterInstance.serverless_v2("reader", scale_with_writer=True, publicly_accessible=False)]

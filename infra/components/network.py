@@ -38,7 +38,7 @@ class PlatformNetwork(Construct):
         super().__init__(scope, construct_id)
         subnets = [
             ec2.SubnetConfiguration(
-                name="data", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=SUBNET_CIDR_MASK
+                name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=SUBNET_CIDR_MASK
             )
         ]
         if egress:

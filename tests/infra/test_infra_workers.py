@@ -1,0 +1,116 @@
+"""WorkersStack: the ingest image Lambda on a schedule, and exactly one market-stream task."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from cdk_helpers import actions_of, only_resource, policy_statements, resources_of_type
+
+pytestmark = pytest.mark.xdist_group("infra")
+
+
+@pytest.fixture(scope="module")
+def ingest_function(workers_template: Any) -> tuple[str, dict[str, Any]]:
+    return only_resource(workers_template, "AWS::Lambda::Function", PackageType="Image")
+
+
+def test_ingest_is_an_arm64_image_function_with_bounded_runtime(
+    ingest_function: tuple[str, dict[str, Any]],
+) -> None:
+    _, function = ingest_function
+    props = function["Properties"]
+    assert "ImageUri" in props["Code"]
+    assert props["Architectures"] == ["arm64"]
+    assert 300 <= props["Timeout"] <= 900
+    assert props["ReservedConcurrentExecutions"] == 1
+    assert props["Environment"]["Variables"]["NUMBA_CACHE_DIR"] == "/tmp"
+    assert len(props["VpcConfig"]["SubnetIds"]) == 2
+
+
+def test_ingest_runs_every_15_minutes(
+    workers_template: Any, ingest_function: tuple[str, dict[str, Any]]
+) -> None:
+    function_id, _ = ingest_function
+    _, rule = only_resource(workers_template, "AWS::Events::Rule")
+    assert rule["Properties"]["ScheduleExpression"] == "rate(15 minutes)"
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+
+
+def test_image_assets_are_staged_for_the_cli_to_build_not_built_at_synth(platform: Any) -> None:
+    images = platform.assets("workers")["dockerImages"].values()
+    sources = {image["source"]["dockerFile"]: image["source"] for image in images}
+    assert set(sources) == {"functions/ingest/Dockerfile", "fargate/market-stream/Dockerfile"}
+    for source in sources.values():
+        assert source["platform"] == "linux/arm64"
+        context = platform.outdir / source["directory"]
+        assert (context / "pyproject.toml").exists()
+        assert (context / "layers" / "tekoa" / "tekoa").is_dir()
+        assert not (context / ".venv").exists()
+        assert not (context / "tests").exists()
+
+
+@pytest.fixture(scope="module")
+def service(workers_template: Any) -> dict[str, Any]:
+    return only_resource(workers_template, "AWS::ECS::Service")[1]["Properties"]
+
+
+@pytest.fixture(scope="module")
+def container(workers_template: Any) -> dict[str, Any]:
+    _, task = only_resource(workers_template, "AWS::ECS::TaskDefinition")
+    (definition,) = task["Properties"]["ContainerDefinitions"]
+    return dict(definition)
+
+
+def test_market_stream_runs_one_task_and_never_two_during_deploys(service: dict[str, Any]) -> None:
+    assert service["DesiredCount"] == 1
+    assert service["LaunchType"] == "FARGATE"
+    assert service["DeploymentConfiguration"]["MinimumHealthyPercent"] == 0
+    assert service["DeploymentConfiguration"]["MaximumPercent"] == 100
+
+
+def test_market_stream_has_no_load_balancer_and_no_public_ip(service: dict[str, Any]) -> None:
+    assert not service.get("LoadBalancers")
+    assert service["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
+
+
+def test_market_stream_logs_to_cloudwatch_with_retention(
+    workers_template: Any, container: dict[str, Any]
+) -> None:
+    log = container["LogConfiguration"]
+    assert log["LogDriver"] == "awslogs"
+    group_id = log["Options"]["awslogs-group"]["Ref"]
+    assert (
+        resources_of_type(workers_template, "AWS::Logs::LogGroup")[group_id]["Properties"]["RetentionInDays"]
+        == 30
+    )
+
+
+def test_market_stream_health_check_probes_the_service_and_allows_a_graceful_stop(
+    container: dict[str, Any],
+) -> None:
+    assert "http://127.0.0.1:8080/health" in " ".join(container["HealthCheck"]["Command"])
+    assert 30 <= container["StopTimeout"] <= 60
+
+
+def test_market_stream_task_role_may_only_publish_events_and_read_the_db_secret(
+    workers_template: Any,
+) -> None:
+    _, task = only_resource(workers_template, "AWS::ECS::TaskDefinition")
+    role_id = task["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]
+    statements = policy_statements(workers_template, role_id)
+    assert actions_of(statements) == {
+        "events:PutEvents",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+        "kms:Decrypt",
+    }
+    assert all(statement["Resource"] != "*" for statement in statements)
+    (decrypt,) = [s for s in statements if s["Action"] == "kms:Decrypt"]
+    assert "secretsmanager." in json.dumps(decrypt["Condition"]["StringEquals"]["kms:ViaService"])
+    managed = resources_of_type(workers_template, "AWS::IAM::Role")[role_id]["Properties"].get(
+        "ManagedPolicyArns"
+    )
+    assert not managed
