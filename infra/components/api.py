@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import jsii
-from aws_cdk import CfnElement, RemovalPolicy, Stack
+from aws_cdk import Annotations, CfnElement, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
@@ -148,6 +148,12 @@ class ApiFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": "tekoa-api",
             },
         )
+        if not bundle:
+            Annotations.of(self.function).add_warning_v2(
+                "tekoa:api-unbundled",
+                "The API asset holds sources only (no dependencies): fine for synth and tests, "
+                "broken if deployed. Deploy with `-c bundle=true`.",
+            )
         database.grant_connect(self, self.security_group, self.function, "API Lambda to RDS Proxy")
         grant_secret_read(jwt_secret, key, self.function)
         key.grant_encrypt_decrypt(self.function)
