@@ -53,7 +53,7 @@ def test_pausing_a_stopped_bot_is_a_conflict_naming_the_allowed_actions() -> Non
     error = excinfo.value
     assert isinstance(error, IllegalBotTransition)
     assert error.status == 409
-    assert error.code == "CONFLICT"
+    assert error.code == "ILLEGAL_BOT_TRANSITION"
     assert error.message == "cannot pause a bot that is stopped (allowed: start)"
     assert error.current is BotStatus.STOPPED
     assert error.action is BotAction.PAUSE

@@ -57,6 +57,8 @@ TRANSITIONS: dict[tuple[BotStatus, BotAction], BotStatus] = {
 class IllegalBotTransition(Conflict):
     """The action is not allowed in the bot's current status (e.g. pausing a stopped bot)."""
 
+    code = "ILLEGAL_BOT_TRANSITION"
+
     def __init__(self, current: BotStatus, action: BotAction) -> None:
         allowed = ", ".join(sorted(allowed_actions(current))) or "none"
         super().__init__(

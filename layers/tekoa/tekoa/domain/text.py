@@ -46,3 +46,6 @@ Name = Annotated[
 
 Description = Annotated[str, StringConstraints(max_length=2000), AfterValidator(storable_text)]
 """Free text up to 2000 characters."""
+
+Reason = Annotated[str, StringConstraints(max_length=500), AfterValidator(storable_text)]
+"""Why something was done, up to 500 characters."""
