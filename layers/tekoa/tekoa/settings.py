@@ -56,6 +56,31 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     db_pool_max: int = Field(10, ge=1, le=200)
     db_connect_timeout_s: int = Field(10, ge=1, le=120)
+
+    # Market data. Locally the stream runs the seeded simulated exchange; name a ccxt exchange
+    # id (e.g. binance) to stream real markets. Symbols are ccxt unified, comma-separated.
+    market_exchange: str = Field("simulated", min_length=1, description="Exchange the market stream follows.")
+    market_symbols: str = Field(
+        "BTC/USDT,ETH/USDT,SOL/USDT",
+        description="Markets always streamed (comma-separated), besides those running bots need.",
+    )
+    market_health_host: str = "127.0.0.1"
+    market_health_port: int = Field(8080, ge=1, le=65535, description="Market stream's GET /health.")
+    market_poll_s: float = Field(
+        30.0, gt=0, le=3600, description="How often the stream re-reads the bots' markets."
+    )
+    market_backfill_every_s: float = Field(300.0, gt=0, le=86400, description="Scheduled gap repair period.")
+    market_history_days: int = Field(
+        2, ge=0, le=3650, description="History fetched for a market with no candles yet (every timeframe)."
+    )
+    market_stale_after_s: float = Field(
+        30.0, gt=0, le=3600, description="Silence after which a feed is stale."
+    )
+    market_simulated_speed: float = Field(1.0, gt=0, description="Simulated seconds per wall second.")
+    candle_retention_days: dict[str, int | None] = Field(
+        default_factory=lambda: dict[str, int | None]({"1m": 30, "5m": 180, "15m": 365}),
+        description="Days of candles kept per timeframe (JSON); a missing or null entry keeps them forever.",
+    )
     key_provider: Literal["kms", "file"] = Field(
         "kms",
         description="Who wraps the data keys of broker secrets: AWS KMS, or (local platform) "
@@ -111,6 +136,31 @@ class Settings(BaseSettings):
         if self.auth_jwks_url and self.auth_issuer == self.jwt_issuer:
             raise ValueError("TEKOA_AUTH_ISSUER must differ from TEKOA_JWT_ISSUER")
         return self
+
+    @field_validator("market_symbols")
+    @classmethod
+    def _symbols_shape(cls, value: str) -> str:
+        symbols = [part.strip() for part in value.split(",") if part.strip()]
+        bad = [symbol for symbol in symbols if symbol.count("/") != 1]
+        if bad:
+            raise ValueError(f"symbols must be ccxt unified like BTC/USDT, got {bad}")
+        return ",".join(symbols)
+
+    @field_validator("candle_retention_days")
+    @classmethod
+    def _retention_shape(cls, value: dict[str, int | None]) -> dict[str, int | None]:
+        known = {"1m", "5m", "15m", "1h", "4h", "1d"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown timeframes {unknown}; use {sorted(known)}")
+        if any(days is not None and days < 1 for days in value.values()):
+            raise ValueError("retention must be at least 1 day (or null: forever)")
+        return value
+
+    @property
+    def market_symbol_list(self) -> tuple[str, ...]:
+        """`market_symbols` as a tuple."""
+        return tuple(part for part in self.market_symbols.split(",") if part)
 
     @property
     def names(self) -> ResourceNames:

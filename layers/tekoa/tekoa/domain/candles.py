@@ -28,7 +28,8 @@ class Candle:
     """One OHLCV candle: the trades of `[open_time, open_time + timeframe.ms)` on one market.
 
     `open_time` is UTC milliseconds since the epoch, aligned to the timeframe. `trades` is
-    how many trades built it; a flat gap-filling candle has `trades == 0` and zero volume.
+    how many trades built it; a flat gap-filling candle has `trades == 0` and zero volume, and
+    a candle from an exchange's REST history has `trades is None` (ccxt's OHLCV omits it).
     """
 
     exchange: str
@@ -40,14 +41,14 @@ class Candle:
     low: Decimal
     close: Decimal
     volume: Decimal
-    trades: int
+    trades: int | None
 
     def __post_init__(self) -> None:
         if self.open_time % self.timeframe.ms != 0:
             raise ValueError(f"open_time {self.open_time} is not aligned to {self.timeframe}")
         if not self.low <= min(self.open, self.close) <= max(self.open, self.close) <= self.high:
             raise ValueError(f"inconsistent OHLC: {self.open} {self.high} {self.low} {self.close}")
-        if self.volume < 0 or self.trades < 0:
+        if self.volume < 0 or (self.trades is not None and self.trades < 0):
             raise ValueError("volume and trades must not be negative")
 
     @property

@@ -49,3 +49,71 @@ class ApiServer:
 
 
 register_service("api", ApiServer)
+
+
+class MarketStream:
+    """The market-stream service (`tekoa.market.service`) on its own event loop in a thread.
+
+    Streams the simulated exchange in real time (or `TEKOA_MARKET_EXCHANGE`), backfills the
+    recent history on start so candles exist at once, and publishes to the local event bus.
+    """
+
+    name = "market-stream"
+
+    def __init__(self, context: RuntimeContext) -> None:
+        self.context = context
+        self._loop: Any = None
+        self._service: Any = None
+        self._thread: threading.Thread | None = None
+        self._failure: BaseException | None = None
+
+    def ports(self) -> list[int]:
+        return [self.context.settings.market_health_port]
+
+    def start(self) -> str:
+        import asyncio
+
+        from tekoa.aws.events import EventBridgePublisher
+        from tekoa.market.service import MarketStreamService, build_source, config_from_settings
+
+        settings = self.context.settings
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                source, clock = build_source(settings)
+                self._service = MarketStreamService(
+                    source,
+                    self.context.database,
+                    EventBridgePublisher(settings),
+                    config_from_settings(settings),
+                    clock_ms=clock,
+                )
+                ready.set()
+                loop.run_until_complete(self._service.run())
+            except BaseException as exc:  # reported by stop() and the table; the platform goes on
+                self._failure = exc
+                ready.set()
+                raise
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="market-stream", daemon=True)
+        self._thread.start()
+        ready.wait(timeout=15)
+        symbols = ", ".join(settings.market_symbol_list)
+        return (
+            f"{settings.market_exchange} {symbols}; "
+            f"health http://{settings.market_health_host}:{settings.market_health_port}/health"
+        )
+
+    def stop(self) -> None:
+        if self._loop is not None and self._service is not None and self._thread is not None:
+            if self._thread.is_alive():
+                self._loop.call_soon_threadsafe(self._service.request_stop)
+            self._thread.join(timeout=30)
+
+
+register_service("market-stream", MarketStream)

@@ -1,0 +1,8 @@
+"""Entry point of the market-stream container: the service lives in `tekoa.market.service`."""
+
+from __future__ import annotations
+
+from tekoa.market.service import main
+
+if __name__ == "__main__":
+    main()

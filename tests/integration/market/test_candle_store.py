@@ -1,0 +1,231 @@
+"""Candle persistence on a real PostgreSQL: exact round trips, idempotent writes, gaps, retention."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tekoa.db import candles as store
+from tekoa.db.candle_copy import copy_ohlcv
+from tekoa.db.connection import connect, service_transaction
+from tekoa.domain.candles import Candle, decimal_from_float
+from tekoa.domain.timeframes import Timeframe
+from tekoa.market.sources import OhlcvRows
+
+T0 = 1_717_200_000_000  # 2024-06-01T00:00Z
+M = 60_000
+
+
+@pytest.fixture
+def conn(database_url: str) -> Any:
+    with connect(database_url) as connection:
+        yield connection
+
+
+def candle(
+    open_time: int, close: str = "60000.5", *, symbol: str = "BTC/USDT", trades: int | None = 3
+) -> Candle:
+    price = Decimal(close)
+    return Candle(
+        exchange="binance",
+        symbol=symbol,
+        timeframe=Timeframe.M1,
+        open_time=open_time,
+        open=price - 1,
+        high=price + Decimal("2.25"),
+        low=price - Decimal("3.125"),
+        close=price,
+        volume=Decimal("0.00012345678901234567"),
+        trades=trades,
+    )
+
+
+def rows(n: int, start: int = T0, seed: int = 1) -> OhlcvRows:
+    rng = np.random.default_rng(seed)
+    close = np.round(60_000 * np.exp(np.cumsum(rng.normal(0, 1e-3, n))), 2)
+    open_ = np.concatenate(([close[0]], close[:-1]))
+    return OhlcvRows(
+        open_time_ms=start + np.arange(n, dtype=np.int64) * M,
+        open=open_,
+        high=np.maximum(open_, close) + 0.5,
+        low=np.minimum(open_, close) - 0.25,
+        close=close,
+        volume=rng.lognormal(0, 1, n),  # 16-17 significant digits: exactness matters
+    )
+
+
+def count(conn: Any, symbol: str = "BTC/USDT") -> int:
+    row = conn.execute("SELECT count(*) FROM candles WHERE symbol = %s", (symbol,)).fetchone()
+    return int(row[0])
+
+
+def test_an_upserted_candle_reads_back_equal(conn: Any) -> None:
+    # Given candles with many-digit decimals and an unknown trade count
+    written = [candle(T0), candle(T0 + M, "60001.75", trades=None)]
+
+    # When upserted and read back
+    with service_transaction(conn):
+        store.upsert_candles(conn, written)
+    read = store.read_candles(conn, "binance", "BTC/USDT", Timeframe.M1)
+
+    # Then every field is equal, decimals exactly
+    assert read == written
+
+
+def test_upserting_the_same_candles_twice_stores_them_once(conn: Any) -> None:
+    # Given a batch already stored
+    batch = [candle(T0 + i * M) for i in range(5)]
+    with service_transaction(conn):
+        store.upsert_candles(conn, batch)
+
+    # When the same batch (a replay) and a corrected candle arrive
+    with service_transaction(conn):
+        store.upsert_candles(conn, [*batch, candle(T0, "61000")])
+
+    # Then there is still one row per open time, and the correction won
+    assert count(conn) == 5
+    assert store.read_candles(conn, "binance", "BTC/USDT", Timeframe.M1, limit=1)[0].close == Decimal("61000")
+
+
+def test_binary_copy_round_trips_floats_as_their_shortest_decimals(conn: Any) -> None:
+    # Given columnar history (as a REST backfill produces it)
+    history = rows(1_000)
+
+    # When written by binary COPY
+    with service_transaction(conn):
+        copy_ohlcv(conn, "binance", "BTC/USDT", Timeframe.M1, history)
+
+    # Then each stored candle is the Decimal of each float (what the stream would store)
+    read = store.read_candles(conn, "binance", "BTC/USDT", Timeframe.M1, limit=2_000)
+    assert len(read) == 1_000
+    for i in (0, 1, 499, 999):
+        assert read[i].open_time == int(history.open_time_ms[i])
+        assert read[i].volume == decimal_from_float(float(history.volume[i]))
+        assert read[i].close == decimal_from_float(float(history.close[i]))
+        assert read[i].trades is None
+
+
+def test_copying_the_same_history_twice_stores_it_once_and_rewrites_nothing(conn: Any) -> None:
+    # Given history already copied
+    history = rows(500)
+    with service_transaction(conn):
+        first = copy_ohlcv(conn, "binance", "BTC/USDT", Timeframe.M1, history)
+
+    # When the same backfill runs again (a retry after a crash)
+    with service_transaction(conn):
+        second = copy_ohlcv(conn, "binance", "BTC/USDT", Timeframe.M1, history)
+
+    # Then nothing changed the second time and there is one row per candle
+    assert (first, second) == (500, 0)
+    assert count(conn) == 500
+
+
+def test_copy_keeps_a_known_trade_count_when_history_has_none(conn: Any) -> None:
+    # Given a streamed candle with its trade count
+    history = rows(3)
+    streamed = Candle.from_floats(
+        "binance",
+        "BTC/USDT",
+        Timeframe.M1,
+        T0,
+        (
+            float(history.open[0]),
+            float(history.high[0]),
+            float(history.low[0]),
+            float(history.close[0]),
+            float(history.volume[0]),
+        ),
+        7,
+    )
+    with service_transaction(conn):
+        store.upsert_candles(conn, [streamed])
+
+    # When REST history for the same candle is copied over it
+    with service_transaction(conn):
+        copy_ohlcv(conn, "binance", "BTC/USDT", Timeframe.M1, history)
+
+    # Then the candle is unchanged, trade count included
+    assert store.read_candles(conn, "binance", "BTC/USDT", Timeframe.M1, limit=1)[0] == streamed
+
+
+def test_misaligned_history_is_refused_before_anything_is_written(conn: Any) -> None:
+    history = rows(3, start=T0 + 1)
+    with pytest.raises(ValueError, match="aligned"), service_transaction(conn):
+        copy_ohlcv(conn, "binance", "BTC/USDT", Timeframe.M1, history)
+    assert count(conn) == 0
+
+
+def test_find_gaps_names_every_missing_open_time(conn: Any) -> None:
+    # Given minutes 0-9 stored except 3, 4 and 8
+    with service_transaction(conn):
+        store.upsert_candles(conn, [candle(T0 + i * M) for i in range(10) if i not in (3, 4, 8)])
+
+    # When gaps are searched over minutes 0-11 (from an unaligned start)
+    gaps = store.find_gaps(conn, "binance", "BTC/USDT", Timeframe.M1, T0 - 5, T0 + 12 * M)
+
+    # Then the holes and the two unstored minutes at the end are named, nothing else
+    assert gaps == [T0 + i * M for i in (3, 4, 8, 10, 11)]
+    assert store.last_closed_open_time(conn, "binance", "BTC/USDT", Timeframe.M1) == T0 + 9 * M
+
+
+def test_reading_pages_by_cursor_visits_every_candle_once(conn: Any) -> None:
+    with service_transaction(conn):
+        copy_ohlcv(conn, "binance", "BTC/USDT", Timeframe.M1, rows(25))
+    seen: list[int] = []
+    after: int | None = None
+    while True:
+        page = store.read_candles(conn, "binance", "BTC/USDT", Timeframe.M1, limit=10, after_open_time=after)
+        if not page:
+            break
+        seen += [c.open_time for c in page]
+        after = page[-1].open_time
+    assert seen == [T0 + i * M for i in range(25)]
+
+
+def test_retention_deletes_only_old_candles_of_that_timeframe(conn: Any) -> None:
+    # Given 1m and 1h candles
+    with service_transaction(conn):
+        copy_ohlcv(conn, "binance", "BTC/USDT", Timeframe.M1, rows(10))
+        h1 = rows(3)
+        copy_ohlcv(
+            conn,
+            "binance",
+            "BTC/USDT",
+            Timeframe.H1,
+            OhlcvRows(
+                T0 + np.arange(3, dtype=np.int64) * 3_600_000, h1.open, h1.high, h1.low, h1.close, h1.volume
+            ),
+        )
+
+    # When 1m candles before minute 4 expire
+    with service_transaction(conn):
+        deleted = store.delete_older_than(conn, Timeframe.M1, T0 + 4 * M)
+
+    # Then those four went, and every 1h candle stayed
+    assert deleted == 4
+    assert len(store.read_candles(conn, "binance", "BTC/USDT", Timeframe.M1)) == 6
+    assert len(store.read_candles(conn, "binance", "BTC/USDT", Timeframe.H1)) == 3
+
+
+def test_the_app_role_may_read_market_data_and_it_is_shared(conn: Any) -> None:
+    # Market data is not tenant data: any user's transaction reads it.
+    import uuid
+
+    from tekoa.db.connection import tenant_transaction
+
+    with service_transaction(conn):
+        store.upsert_candles(conn, [candle(T0)])
+        store.set_freshness(conn, "binance", "BTC/USDT", fresh=True)
+    with tenant_transaction(conn, uuid.uuid4()):
+        assert len(store.read_candles(conn, "binance", "BTC/USDT", Timeframe.M1)) == 1
+        freshness = store.get_freshness(conn, "binance", "BTC/USDT")
+    assert freshness is not None and freshness.fresh
+
+
+def test_the_bots_query_lists_running_bots_markets(conn: Any) -> None:
+    # The query runs against the real bots table (migration 0003); no bots yet: no markets.
+    with service_transaction(conn):
+        assert store.markets_with_running_bots(conn) == []
