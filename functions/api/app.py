@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from functions.api.deps import AppContext
 from functions.api.errors import install_error_handlers
 from functions.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
-from functions.api.routes import health
+from functions.api.routes import activity, api_tokens, auth, bots, credentials, health, strategies
 from tekoa.db.connection import Database
 from tekoa.settings import Settings
 
@@ -26,4 +26,10 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(api_tokens.router)
+    app.include_router(strategies.router)
+    app.include_router(bots.router)
+    app.include_router(credentials.router)
+    app.include_router(activity.router)
     return app

@@ -282,3 +282,39 @@ def check_version(if_match: str | None, body_version: int | None, current: int) 
             )
     if body_version is not None and body_version != current:
         raise PreconditionFailed("the resource changed since you read it (version mismatch)", field="version")
+
+
+# --- documented error responses --------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. VALIDATION_ERROR.")
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error: `{"detail": {"code", "message", "field"}}`."""
+
+    detail: ErrorDetail
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "Missing or invalid credentials",
+    403: "Not allowed for these credentials",
+    404: "Not found (also another user's resource)",
+    409: "Conflict",
+    412: "The resource changed since it was read",
+    422: "Invalid input",
+    428: "If-Match or version required",
+    429: "Too many requests; see Retry-After",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the error statuses a route can answer."""
+    return {
+        status: {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS.get(status, "Error")}
+        for status in statuses
+    }

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -390,9 +390,39 @@ class Accounts:
         )
 
 
-@lru_cache(maxsize=8)
+_AUTH_SETTINGS = (
+    "stage",
+    "aws_endpoint_url",
+    "aws_region",
+    "jwt_issuer",
+    "jwt_audience",
+    "access_token_ttl_s",
+    "refresh_token_ttl_s",
+    "auth_jwks_url",
+    "auth_issuer",
+    "auth_audience",
+    "password_hash_time_cost",
+    "password_hash_memory_kib",
+    "password_hash_parallelism",
+    "login_failure_window_s",
+    "login_max_failures_per_account",
+    "login_max_failures_per_address",
+)
+_accounts: dict[tuple[object, ...], Accounts] = {}
+_accounts_lock = threading.Lock()
+
+
 def accounts_for(settings: Settings) -> Accounts:
     """The process's `Accounts` for `settings` (the signing key is fetched on first use)."""
+    key = tuple(getattr(settings, name) for name in _AUTH_SETTINGS)
+    with _accounts_lock:
+        accounts = _accounts.get(key)
+        if accounts is None:
+            accounts = _accounts[key] = _build_accounts(settings)
+        return accounts
+
+
+def _build_accounts(settings: Settings) -> Accounts:
     from tekoa.aws.secrets import secret_string
 
     key_cache = SigningKeyCache(lambda: secret_string(settings, settings.names.jwt_secret))
