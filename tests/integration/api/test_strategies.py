@@ -251,3 +251,17 @@ def test_a_read_only_token_may_list_but_not_create(api: httpx.Client) -> None:
 def test_without_a_token_every_strategy_route_is_401(api: httpx.Client) -> None:
     assert api.get("/v1/strategies").status_code == 401
     assert api.post("/v1/strategies", json={}).status_code in (401, 422)
+
+
+def test_null_fields_in_an_update_keep_their_values(api: httpx.Client) -> None:
+    alice = new_user(api)
+    strategy = create_strategy(api, alice, description="kept")
+
+    response = api.patch(
+        f"/v1/strategies/{strategy['id']}",
+        json={"definition": None, "description": None, "name": "new name", "version": 1},
+        headers=alice.headers,
+    )
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["description"], response.json()["definition"]) == ("kept", strategy["definition"])

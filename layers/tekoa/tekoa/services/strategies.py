@@ -26,8 +26,9 @@ VersionCheck = Callable[[int], None]
 """Called with the stored version before a change; raises to refuse it (412/428)."""
 
 
-def _definition_storable(value: StrategyDefinition) -> StrategyDefinition:
-    storable_json(value.model_dump(mode="json"))
+def _definition_storable(value: StrategyDefinition | None) -> StrategyDefinition | None:
+    if value is not None:
+        storable_json(value.model_dump(mode="json"))
     return value
 
 
