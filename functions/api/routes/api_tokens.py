@@ -102,7 +102,7 @@ def list_api_tokens(
 
 
 @router.delete(
-    "/{token_id}", status_code=204, response_class=Response, responses=error_responses(401, 403, 404)
+    "/{token_id}", status_code=204, response_class=Response, responses=error_responses(401, 403, 404, 422)
 )
 def revoke_api_token(
     token_id: UUID, request: Request, principal: TradingUser, context: Context, accounts: Accounts_
