@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
@@ -14,6 +16,7 @@ from tests.integration.api.trading_support import (
     read_only,
     verified_credential,
 )
+from tests.unit.strategies.examples import DCA
 
 
 def test_a_new_bot_is_a_stopped_paper_bot_on_its_strategys_timeframe(api: httpx.Client) -> None:
@@ -326,3 +329,32 @@ def test_a_credential_used_by_a_bot_cannot_be_deleted(api: httpx.Client) -> None
 
     assert response.status_code == 409
     assert response.json()["detail"]["code"] == "RESOURCE_IN_USE"
+
+
+def test_concurrent_starts_of_one_bot_start_it_exactly_once(api: httpx.Client) -> None:
+    alice = new_user(api)
+    bot = create_bot(api, alice)
+
+    def start(_: int) -> int:
+        with httpx.Client(base_url=api.base_url, timeout=10) as client:
+            return client.post(f"/v1/bots/{bot['id']}/start", headers=alice.headers).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = sorted(pool.map(start, range(8)))
+
+    assert statuses == [200] + [409] * 7
+    history = api.get(f"/v1/bots/{bot['id']}/status-history", headers=alice.headers).json()["items"]
+    assert [(h["from_status"], h["to_status"]) for h in history] == [("stopped", "running")]
+
+
+def test_moving_a_stopped_bot_to_another_strategy_takes_its_timeframe(api: httpx.Client) -> None:
+    alice = new_user(api)
+    bot = create_bot(api, alice)
+    hourly = create_strategy(api, alice, definition={"kind": "builtin", "bot_type": "dca", "params": DCA})
+
+    response = api.patch(
+        f"/v1/bots/{bot['id']}", json={"strategy_id": hourly["id"], "version": 1}, headers=alice.headers
+    )
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["strategy_id"], response.json()["timeframe"]) == (hourly["id"], "1h")

@@ -197,3 +197,18 @@ def test_every_table_with_an_owner_column_forces_row_level_security(settings: An
     tables = {name for name, _, _ in rows}
     assert set(TENANT_TABLES) <= tables
     assert [name for name, enabled, forced in rows if not (enabled and forced)] == []
+
+
+@pytest.mark.parametrize("table", ["strategy_versions", "bot_status_changes"])
+def test_history_tables_are_append_only_for_the_application(
+    api: httpx.Client, settings: Any, table: str
+) -> None:
+    alice = new_user(api)
+    bot = create_bot(api, alice)
+    api.post(f"/v1/bots/{bot['id']}/start", headers=alice.headers)
+
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), tenant_transaction(conn, alice.user_id):
+            conn.execute(f"DELETE FROM {table}")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), tenant_transaction(conn, alice.user_id):
+            conn.execute(f"UPDATE {table} SET user_id = user_id")
