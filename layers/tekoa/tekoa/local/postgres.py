@@ -6,6 +6,7 @@ so no TCP port can clash with another PostgreSQL on the machine.
 
 from __future__ import annotations
 
+import subprocess
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from tekoa.observability import logger
 
 APP_DATABASE = "tekoa"
+_START_ATTEMPTS = 4
 
 
 class EmbeddedPostgres:
@@ -35,7 +37,17 @@ class EmbeddedPostgres:
             import pgserver  # the wheel ships PostgreSQL binaries; imported only where needed
 
             get_server: Any = pgserver.get_server  # type: ignore[attr-defined]
-            self._server = get_server(self.data_dir, cleanup_mode="stop")
+            # pgserver gives `pg_ctl start` a fixed 10 s; on a loaded machine the server can
+            # still be starting when that expires. Asking again attaches to the postmaster
+            # already running and waits for it to become ready.
+            for attempt in range(1, _START_ATTEMPTS + 1):
+                try:
+                    self._server = get_server(self.data_dir, cleanup_mode="stop")
+                    break
+                except subprocess.TimeoutExpired:
+                    if attempt == _START_ATTEMPTS:
+                        raise
+                    logger.warning("embedded postgres slow to start; waiting", extra={"attempt": attempt})
         uri: str = self._server.get_uri()
         logger.info("embedded postgres started", extra={"data_dir": str(self.data_dir)})
         return uri
