@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 from tekoa.domain.bots import BotAction, BotStatus, RiskSettings, TradingMode
 from tekoa.domain.resources import Bot, BotNotFound, BotStatusChange, NameTaken
 from tekoa.domain.timeframes import Timeframe
+from tekoa.errors import ValidationFailed
 
 _COLUMNS = sql.SQL(
     "id, name, strategy_id, credential_id, exchange, symbol, timeframe, mode, risk, status,"
@@ -64,6 +65,9 @@ def insert_bot(
             row = cur.fetchone()
     except psycopg.errors.UniqueViolation:
         raise NameTaken("bot", name) from None
+    except psycopg.errors.ForeignKeyViolation:
+        # The service locks both first; this only answers a caller that skipped that check.
+        raise ValidationFailed("the strategy or credential does not exist", field="strategy_id") from None
     assert row is not None
     return Bot.model_validate(row)
 
@@ -196,6 +200,9 @@ def update_bot(
             row = cur.fetchone()
     except psycopg.errors.UniqueViolation:
         raise NameTaken("bot", name) from None
+    except psycopg.errors.ForeignKeyViolation:
+        # The service locks both first; this only answers a caller that skipped that check.
+        raise ValidationFailed("the strategy or credential does not exist", field="strategy_id") from None
     if row is None:
         raise BotNotFound()
     return Bot.model_validate(row)

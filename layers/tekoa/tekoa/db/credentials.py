@@ -59,12 +59,18 @@ def insert_credential(
 
 
 def get_credential(
-    conn: psycopg.Connection[Any], user_id: UUID, credential_id: UUID
+    conn: psycopg.Connection[Any], user_id: UUID, credential_id: UUID, *, for_share: bool = False
 ) -> BrokerCredential | None:
-    """The owner's credential as shown (no secret material)."""
+    """The owner's credential as shown (no secret material).
+
+    `for_share` keeps it from being deleted until the transaction ends (a bot is bound to it).
+    """
+    lock = sql.SQL(" FOR SHARE" if for_share else "")
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            sql.SQL("SELECT {} FROM broker_credentials WHERE user_id = %s AND id = %s").format(_SHOWN),
+            sql.SQL("SELECT {} FROM broker_credentials WHERE user_id = %s AND id = %s{}").format(
+                _SHOWN, lock
+            ),
             (user_id, credential_id),
         )
         row = cur.fetchone()

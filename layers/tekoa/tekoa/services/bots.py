@@ -313,7 +313,8 @@ def _check_startable(conn: Any, user_id: UUID, bot: Bot) -> None:
 
 def _check_plan(conn: Any, user_id: UUID, plan: _Plan, *, confirm_needed: bool, confirmed: bool) -> Timeframe:
     """Validate a bot's settings against the caller's strategy and credential; its timeframe."""
-    strategy = strategy_rows.get_strategy(conn, user_id, plan.strategy_id)
+    # Locked, so the strategy and credential cannot be deleted before the bot row commits.
+    strategy = strategy_rows.get_strategy(conn, user_id, plan.strategy_id, for_update=True)
     if strategy is None:
         raise ValidationFailed("no strategy with this id", field="strategy_id")
     timeframe = _timeframe_for(strategy, plan.timeframe)
@@ -323,7 +324,7 @@ def _check_plan(conn: Any, user_id: UUID, plan: _Plan, *, confirm_needed: bool, 
         raise ValidationFailed(exc.message, field="symbol") from None
     credential = None
     if plan.credential_id is not None:
-        credential = credential_rows.get_credential(conn, user_id, plan.credential_id)
+        credential = credential_rows.get_credential(conn, user_id, plan.credential_id, for_share=True)
         if credential is None:
             raise ValidationFailed("no broker credential with this id", field="credential_id")
         if credential.exchange != plan.exchange:
