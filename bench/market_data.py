@@ -1,26 +1,30 @@
 """Market-data benchmarks: batch aggregation against ccxt and pandas, and streaming throughput.
 
-Run: `python bench/market_data.py` (about half a minute on one core). Every figure comes from
+Run: `python bench/market_data.py` (under a minute on one core). Every figure comes from
 this run on this machine, so the ratios compare like with like. Sections are plain functions
-returning rows, so new ones (e.g. persistence) slot into `main()`.
+returning rows: batch aggregation, streaming, and candle persistence (on an embedded
+PostgreSQL 16 the run starts in a temp dir; its rates are rows/s).
 """
 
 from __future__ import annotations
 
 import gc
 import resource
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import ccxt
 import numpy as np
 import pandas as pd
 
+from tekoa.domain.candles import Candle
 from tekoa.domain.timeframes import ALL_TIMEFRAMES, Timeframe
 from tekoa.market.aggregation import aggregate_trades, aggregate_trades_all
-from tekoa.market.sources import TradeBatch
+from tekoa.market.sources import OhlcvRows, TradeBatch
 from tekoa.market.streaming import StreamingAggregator
 
 T0 = 1_717_200_000_000  # 2024-06-01T00:00Z
@@ -225,6 +229,122 @@ def bench_streaming() -> list[Row]:
     ]
 
 
+PERSIST_SERIES = 20
+PERSIST_ROWS_PER_SERIES = 50_000
+UPSERT_ROWS = 100_000
+UPSERT_BATCH = 2_000
+
+
+def synthetic_history(n: int, seed: int, start_ms: int = T0) -> OhlcvRows:
+    """`n` consecutive 1m candles of a random walk, as a REST backfill returns them."""
+    rng = np.random.default_rng(seed)
+    close = np.round(60_000 * np.exp(np.cumsum(rng.normal(0, 1e-3, n))), 2)
+    open_ = np.concatenate(([close[0]], close[:-1]))
+    return OhlcvRows(
+        open_time_ms=start_ms + np.arange(n, dtype=np.int64) * 60_000,
+        open=open_,
+        high=np.maximum(open_, close) + np.round(rng.random(n) * 5, 2),
+        low=np.minimum(open_, close) - np.round(rng.random(n) * 5, 2),
+        close=close,
+        volume=np.round(rng.lognormal(0, 1, n), 5),
+    )
+
+
+def bench_persistence() -> list[Row]:
+    """(c) Candle writes on the embedded PostgreSQL 16 this run starts in a temp dir:
+    bulk backfill by binary COPY (fresh, then re-run: idempotent) and the stream's upserts."""
+    from tekoa.db.candle_copy import copy_ohlcv
+    from tekoa.db.candles import upsert_candles
+    from tekoa.db.connection import connect, service_transaction
+    from tekoa.db.migrate import migrate
+    from tekoa.local.postgres import EmbeddedPostgres, ensure_database
+
+    rows: list[Row] = []
+    histories = [synthetic_history(PERSIST_ROWS_PER_SERIES, seed) for seed in range(PERSIST_SERIES)]
+    total = PERSIST_SERIES * PERSIST_ROWS_PER_SERIES
+    with tempfile.TemporaryDirectory(prefix="tekoa-bench-pg-") as data_dir:
+        server = EmbeddedPostgres(Path(data_dir))
+        admin = server.start()
+        try:
+            url = ensure_database(admin, "bench")
+            migrate(url)
+            with connect(url) as conn:
+
+                def copy_all(label: str) -> None:
+                    latencies = np.empty(PERSIST_SERIES)
+                    written = 0
+                    start = time.perf_counter()
+                    for i, history in enumerate(histories):
+                        batch_start = time.perf_counter()
+                        with service_transaction(conn):
+                            written += copy_ohlcv(conn, "bench", f"S{i:02d}/USDT", Timeframe.M1, history)
+                        latencies[i] = time.perf_counter() - batch_start
+                    elapsed = time.perf_counter() - start
+                    rows.append(
+                        Row(
+                            "persist",
+                            f"binary COPY + merge, {label}, {PERSIST_SERIES} x {PERSIST_ROWS_PER_SERIES:,} "
+                            "rows (rows/s)",
+                            total / elapsed,
+                            float(np.percentile(latencies, 50) * 1e3),
+                            float(np.percentile(latencies, 99) * 1e3),
+                            f"{written:,} rows written/changed; batch = one series",
+                        )
+                    )
+
+                copy_all("fresh")
+                copy_all("re-run (all stored)")
+
+                candles = [
+                    Candle.from_floats(
+                        "bench",
+                        f"U{i // 10_000:02d}/USDT",
+                        Timeframe.M1,
+                        T0 + (i % 10_000) * 60_000,
+                        (60_000.0, 60_010.5, 59_990.25, 60_001.75, 1.23456),
+                        42,
+                    )
+                    for i in range(UPSERT_ROWS)
+                ]
+                batches = [candles[i : i + UPSERT_BATCH] for i in range(0, UPSERT_ROWS, UPSERT_BATCH)]
+                for label in ("new rows", "replayed rows"):
+                    latencies = np.empty(len(batches))
+                    start = time.perf_counter()
+                    for i, batch in enumerate(batches):
+                        batch_start = time.perf_counter()
+                        with service_transaction(conn):
+                            upsert_candles(conn, batch, announced=False)
+                        latencies[i] = time.perf_counter() - batch_start
+                    elapsed = time.perf_counter() - start
+                    rows.append(
+                        Row(
+                            "persist",
+                            f"upsert_candles (Decimal rows, unnest + ON CONFLICT), {label}, "
+                            f"batches of {UPSERT_BATCH:,} (rows/s)",
+                            UPSERT_ROWS / elapsed,
+                            float(np.percentile(latencies, 50) * 1e3),
+                            float(np.percentile(latencies, 99) * 1e3),
+                        )
+                    )
+
+                def one_series() -> None:
+                    with service_transaction(conn):
+                        copy_ohlcv(conn, "bench", "MEM/USDT", Timeframe.M1, histories[0])
+
+                memory = peak_traced_mb(one_series)
+                rows.append(
+                    Row(
+                        "persist",
+                        "peak Python/numpy alloc of one 50k-row COPY batch (MB)",
+                        memory,
+                        note="tracemalloc",
+                    )
+                )
+        finally:
+            server.stop()
+    return rows
+
+
 def print_table(rows: list[Row]) -> None:
     """Fixed-width table: section, case, trades/s, p50/p99 ms, note."""
     header = f"{'section':<10} {'case':<78} {'trades/s | ratio':>17} {'p50 ms':>9} {'p99 ms':>9}  note"
@@ -240,7 +360,7 @@ def print_table(rows: list[Row]) -> None:
 def main() -> None:
     """Run every section and print one table."""
     started = time.perf_counter()
-    rows = bench_batch_aggregation() + bench_streaming()
+    rows = bench_batch_aggregation() + bench_streaming() + bench_persistence()
     print_table(rows)
     max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nprocess peak RSS {max_rss_mb:.0f} MB; total {time.perf_counter() - started:.1f} s")

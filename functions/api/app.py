@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from functions.api.deps import AppContext
 from functions.api.errors import install_error_handlers
 from functions.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
-from functions.api.routes import activity, api_tokens, auth, bots, credentials, health, strategies
+from functions.api.routes import activity, api_tokens, auth, bots, credentials, health, market, strategies
 from tekoa.db.connection import Database
 from tekoa.settings import Settings
 
@@ -32,4 +32,5 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     app.include_router(bots.router)
     app.include_router(credentials.router)
     app.include_router(activity.router)
+    app.include_router(market.router)
     return app

@@ -28,6 +28,7 @@ def _env(data_dir: Path, api_port: int, aws_port: int) -> dict[str, str]:
         TEKOA_DATA_DIR=str(data_dir),
         TEKOA_API_PORT=str(api_port),
         TEKOA_AWS_PORT=str(aws_port),
+        TEKOA_MARKET_HEALTH_PORT=str(free_port()),
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -70,8 +70,8 @@ class Settings(BaseSettings):
         30.0, gt=0, le=3600, description="How often the stream re-reads the bots' markets."
     )
     market_backfill_every_s: float = Field(300.0, gt=0, le=86400, description="Scheduled gap repair period.")
-    market_history_days: int = Field(
-        2, ge=0, le=3650, description="History fetched for a market with no candles yet (every timeframe)."
+    market_history_days: float = Field(
+        2.0, ge=0, le=3650, description="History fetched for a market with no candles yet (every timeframe)."
     )
     market_stale_after_s: float = Field(
         30.0, gt=0, le=3600, description="Silence after which a feed is stale."

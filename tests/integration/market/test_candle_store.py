@@ -229,3 +229,17 @@ def test_the_bots_query_lists_running_bots_markets(conn: Any) -> None:
     # The query runs against the real bots table (migration 0003); no bots yet: no markets.
     with service_transaction(conn):
         assert store.markets_with_running_bots(conn) == []
+
+
+def test_history_replacing_a_half_built_candle_makes_its_trade_count_unknown(conn: Any) -> None:
+    # Given a streamed candle built from part of its trades (the feed dropped mid-minute)
+    with service_transaction(conn):
+        store.upsert_candles(conn, [candle(T0, "60000.5", trades=4)])
+
+    # When the exchange's history replaces it
+    with service_transaction(conn):
+        copy_ohlcv(conn, "binance", "BTC/USDT", Timeframe.M1, rows(1))
+
+    # Then its values are the history's and its trade count is no longer claimed
+    stored = store.read_candles(conn, "binance", "BTC/USDT", Timeframe.M1)[0]
+    assert stored.close == decimal_from_float(float(rows(1).close[0])) and stored.trades is None

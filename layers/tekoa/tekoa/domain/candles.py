@@ -80,3 +80,15 @@ class Candle:
             volume=volume,
             trades=int(trades),
         )
+
+
+def decimal_text(value: Decimal) -> str:
+    """Money at the wire: plain notation, no exponent, no trailing fractional zeros.
+
+    One spelling per number whichever path stored it (`Decimal("101.0")` from a float repr and
+    NUMERIC `101` from a COPY both read "101"; `Decimal("1E-7")` reads "0.0000001").
+    """
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text

@@ -43,7 +43,7 @@ from aiohttp import web
 from tekoa.aws.events import BusEvent, EventPublisher
 from tekoa.db import candles as candle_store
 from tekoa.db.connection import Database, service_transaction
-from tekoa.domain.candles import Candle
+from tekoa.domain.candles import Candle, decimal_text
 from tekoa.domain.timeframes import ALL_TIMEFRAMES, Timeframe
 from tekoa.errors import NotFound
 from tekoa.market.backfill import DEFAULT_PAGE_LIMIT, repair_series
@@ -65,11 +65,11 @@ def candle_event(candle: Candle) -> BusEvent:
             "timeframe": candle.timeframe.value,
             "open_time": candle.open_time,
             "close_time": candle.close_time,
-            "open": str(candle.open),
-            "high": str(candle.high),
-            "low": str(candle.low),
-            "close": str(candle.close),
-            "volume": str(candle.volume),
+            "open": decimal_text(candle.open),
+            "high": decimal_text(candle.high),
+            "low": decimal_text(candle.low),
+            "close": decimal_text(candle.close),
+            "volume": decimal_text(candle.volume),
             "trades": candle.trades,
         },
     )
