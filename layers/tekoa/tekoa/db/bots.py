@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import psycopg
@@ -238,7 +238,7 @@ def insert_status_change(
     to_status: BotStatus,
     action: BotAction,
     reason: str | None,
-    actor: str,
+    actor: Literal["user", "system"],
 ) -> BotStatusChange:
     """Append one status change to a bot's history."""
     with conn.cursor(row_factory=dict_row) as cur:

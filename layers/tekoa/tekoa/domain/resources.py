@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -30,7 +30,7 @@ class Strategy(_Record):
     name: str
     description: str
     definition: StrategyDefinition
-    kind: str = Field(description="`builtin` or `rules` (from the definition).")
+    kind: Literal["builtin", "rules"] = Field(description="From the definition.")
     bot_type: BotType | None = Field(description="The built-in bot type; null for rule sets.")
     enabled: bool
     version: int = Field(ge=1, description="Bumped by every change; send it back as If-Match or `version`.")
@@ -80,7 +80,7 @@ class BotStatusChange(_Record):
     to_status: BotStatus
     action: BotAction
     reason: str | None
-    actor: str = Field(description="`user` or `system`.")
+    actor: Literal["user", "system"] = Field(description="Who made the change.")
     at: datetime
 
 

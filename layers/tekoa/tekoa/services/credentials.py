@@ -53,6 +53,7 @@ class CredentialCreate(BaseModel):
     uid: ShortSecret | None = Field(None, description="Account uid, for exchanges that use one.")
 
     def secrets(self) -> CredentialSecrets:
+        """The secret parts, as the executor will get them back."""
         return CredentialSecrets(
             api_key=self.api_key, secret=self.secret, password=self.password, uid=self.uid
         )
