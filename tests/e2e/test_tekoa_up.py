@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from tests.conftest import free_port
@@ -74,19 +73,57 @@ def running_platform(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str
 
 def test_up_serves_health_stops_on_sigterm_and_keeps_its_data(tmp_path: Path) -> None:
     data_dir = tmp_path / "state"
-    socket_dir = data_dir / "pgdata"
     with running_platform(data_dir) as (base, process):
         health = httpx.get(f"{base}/health").json()
-        with psycopg.connect(host=str(socket_dir), dbname="tekoa", user="postgres", autocommit=True) as conn:
-            conn.execute("INSERT INTO users (email, password_hash) VALUES ('keep@example.com', 'x')")
+        registered = httpx.post(
+            f"{base}/v1/auth/register",
+            json={"email": "keep@example.com", "password": "correct horse battery staple"},
+            timeout=30,
+        )
+        auth = {"Authorization": f"Bearer {registered.json()['tokens']['access_token']}"}
+        credential = httpx.post(
+            f"{base}/v1/broker-credentials",
+            json={"exchange": "simulated", "label": "sim", "api_key": "KEY-1234-abcd", "secret": "s" * 32},
+            headers=auth,
+            timeout=30,
+        )
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     assert health["database"]["ok"] and health["aws"]["ok"]
+    assert registered.status_code == 201
+    assert credential.status_code == 201
 
-    with running_platform(data_dir):
-        with psycopg.connect(host=str(socket_dir), dbname="tekoa", user="postgres") as conn:
-            kept = conn.execute("SELECT count(*) FROM users WHERE email = 'keep@example.com'").fetchone()
-    assert kept == (1,)
+    with running_platform(data_dir) as (base, _):
+        login = httpx.post(
+            f"{base}/v1/auth/login",
+            json={"email": "keep@example.com", "password": "correct horse battery staple"},
+            timeout=30,
+        )
+        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        # Verifying decrypts the stored secret: the local AWS endpoint was restarted since.
+        verified = httpx.post(
+            f"{base}/v1/broker-credentials/{credential.json()['id']}/verify", headers=auth, timeout=30
+        )
+        candles = _first_candles(base, auth)
+    assert login.status_code == 200
+    assert verified.status_code == 200, verified.text
+    assert candles.status_code == 200, candles.text
+    assert candles.json()["items"], "the simulated market stream should have stored candles"
+
+
+def _first_candles(base: str, auth: dict[str, str]) -> httpx.Response:
+    # The stream backfills recent history from the simulated exchange right after start.
+    deadline = time.monotonic() + 30
+    while True:
+        response = httpx.get(
+            f"{base}/v1/market/candles",
+            params={"exchange": "simulated", "symbol": "BTC/USDT", "timeframe": "1m", "limit": 5},
+            headers=auth,
+            timeout=30,
+        )
+        if response.status_code != 200 or response.json()["items"] or time.monotonic() > deadline:
+            return response
+        time.sleep(0.5)
 
 
 def test_up_refuses_a_taken_port_with_a_clear_message(tmp_path: Path) -> None:

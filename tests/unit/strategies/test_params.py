@@ -7,7 +7,7 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
@@ -301,6 +301,9 @@ def test_dca_ladder_invariants(
         "stop_loss_pct": None,
     }
     deepest = sum((deviation * step_scale**i for i in range(orders)), Decimal(0))
+    # The reference uses powers, the ladder repeated products; at 28 digits they may round
+    # apart by an ulp, so a ladder ending within that of 100 % has no single right answer.
+    assume(abs(deepest - 100) > Decimal("1e-18"))
     if deepest >= 100:
         with pytest.raises(ValidationError, match="must stay below 100 %"):
             DcaParams.model_validate(data)
@@ -312,4 +315,6 @@ def test_dca_ladder_invariants(
     assert all(rung.deviation_pct < 100 for rung in ladder)
     if ladder:
         assert abs(ladder[-1].deviation_pct - deepest) <= Decimal("1e-20")
-    assert dca.max_capital() == dca.base_order_size + sum((rung.size for rung in ladder), Decimal(0))
+    # Summed in another association than the ladder's running total: equal to 28 digits.
+    expected_capital = dca.base_order_size + sum((rung.size for rung in ladder), Decimal(0))
+    assert abs(dca.max_capital() - expected_capital) <= expected_capital * Decimal("1e-26")

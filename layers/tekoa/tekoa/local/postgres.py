@@ -7,6 +7,7 @@ so no TCP port can clash with another PostgreSQL on the machine.
 from __future__ import annotations
 
 import subprocess
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -37,17 +38,22 @@ class EmbeddedPostgres:
             import pgserver  # the wheel ships PostgreSQL binaries; imported only where needed
 
             get_server: Any = pgserver.get_server  # type: ignore[attr-defined]
+            instances: dict[Path, Any] = pgserver.PostgresServer._instances  # type: ignore[attr-defined]
             # pgserver gives `pg_ctl start` a fixed 10 s; on a loaded machine the server can
-            # still be starting when that expires. Asking again attaches to the postmaster
-            # already running and waits for it to become ready.
+            # still be starting when that expires (or when pgserver asserts it is ready).
+            # pgserver caches the half-started handle, so forget it and ask again: the new
+            # handle attaches to the postmaster already running once it is ready.
             for attempt in range(1, _START_ATTEMPTS + 1):
                 try:
                     self._server = get_server(self.data_dir, cleanup_mode="stop")
+                    self._server.get_uri()
                     break
-                except subprocess.TimeoutExpired:
+                except (subprocess.TimeoutExpired, AssertionError):
+                    instances.pop(self.data_dir, None)
                     if attempt == _START_ATTEMPTS:
                         raise
                     logger.warning("embedded postgres slow to start; waiting", extra={"attempt": attempt})
+                    time.sleep(attempt)
         uri: str = self._server.get_uri()
         logger.info("embedded postgres started", extra={"data_dir": str(self.data_dir)})
         return uri

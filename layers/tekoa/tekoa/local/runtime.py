@@ -22,7 +22,7 @@ from tekoa.db.migrate import migrate
 from tekoa.local.aws import LocalAwsEndpoint, ProvisionedResources, provision
 from tekoa.local.postgres import APP_DATABASE, EmbeddedPostgres, ensure_database
 from tekoa.observability import logger
-from tekoa.settings import Settings, get_settings, load_settings
+from tekoa.settings import Settings, get_settings
 
 
 class StartupError(RuntimeError):
@@ -127,19 +127,23 @@ class Platform:
             self.table.append(("postgres", "DATABASE_URL"))
 
         endpoint_url = settings.aws_endpoint_url
+        updates: dict[str, object] = {"database_url": database_url}
         if endpoint_url is None:
             endpoint = LocalAwsEndpoint(port=settings.aws_port)
             endpoint_url = endpoint.start()
             self._stops.append(("aws", endpoint.stop))
+            # moto's KMS keys vanish with the process; broker secrets stored in one run must
+            # open in the next, so the local platform wraps data keys with its key file.
+            updates["key_provider"] = "file"
+            os.environ["TEKOA_KEY_PROVIDER"] = "file"
+        updates["aws_endpoint_url"] = endpoint_url
         self.table.append(("aws", endpoint_url))
 
         # Every part of this process, and any child, sees the live endpoints.
         os.environ["DATABASE_URL"] = database_url
         os.environ["AWS_ENDPOINT_URL"] = endpoint_url
         get_settings.cache_clear()
-        settings = self.settings = load_settings(
-            stage=settings.stage, data_dir=settings.data_dir, api_port=settings.api_port
-        )
+        settings = self.settings = settings.model_copy(update=updates)
 
         applied = migrate(database_url)
         logger.info("migrations", extra={"applied": applied})
