@@ -156,6 +156,9 @@ class MarketStreamService:
         self.aggregator = StreamingAggregator(config.timeframes, grace_ms=config.grace_ms)
         self.markets: dict[str, _Market] = {}
         self._pending: list[Candle] = []
+        # Serialises flushes: a repair's REST rows land after the stream's own rows for the same
+        # buckets (a half-built candle must not win), and each candle is announced once.
+        self._write_lock = asyncio.Lock()
         self._announce_due = True
         self._stop = asyncio.Event()
         self._repair_wakeup = asyncio.Event()
@@ -386,18 +389,20 @@ class MarketStreamService:
 
     async def _flush(self) -> None:
         """Write pending closed candles (not yet announced), then announce what is unannounced."""
-        if self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                await asyncio.to_thread(self._write, batch)
-            except Exception:
-                self.counters["write_failures"] += 1
-                self._pending = batch + self._pending
-                raise
-            self.counters["candles_written"] += len(batch)
-            self._announce_due = True
-        if self._announce_due and self.publisher is not None:
-            await self._announce()
+        async with self._write_lock:
+            if self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await asyncio.to_thread(self._write, batch)
+                except Exception:
+                    self.counters["write_failures"] += 1
+                    self._pending = batch + self._pending
+                    raise
+                self.counters["candles_written"] += len(batch)
+                self._announce_due = True
+            # Under the lock too: two concurrent announcers would publish the same candles.
+            if self._announce_due and self.publisher is not None:
+                await self._announce()
 
     def _write(self, candles: list[Candle]) -> None:
         with self.database.connection() as conn, service_transaction(conn):
@@ -494,6 +499,10 @@ class MarketStreamService:
         # Cleared before the awaits: a stall or request arriving meanwhile asks for another pass.
         market.repair_requested = False
         try:
+            # Every candle the repair may replace has ended by `now_ms`: close and write the
+            # stream's versions first, so the exchange's history is what stays.
+            self._take(self.aggregator.advance(now_ms))
+            await self._flush()
             repaired = 0
             for tf in self.config.timeframes:
                 result = await repair_series(
