@@ -243,3 +243,22 @@ def test_history_replacing_a_half_built_candle_makes_its_trade_count_unknown(con
     # Then its values are the history's and its trade count is no longer claimed
     stored = store.read_candles(conn, "binance", "BTC/USDT", Timeframe.M1)[0]
     assert stored.close == decimal_from_float(float(rows(1).close[0])) and stored.trades is None
+
+
+def test_rewriting_an_announced_candle_unchanged_does_not_announce_it_again(conn: Any) -> None:
+    # Given a candle written, announced and confirmed
+    with service_transaction(conn):
+        store.upsert_candles(conn, [candle(T0)], announced=False)
+        store.mark_announced(conn, store.unannounced_candles(conn, "binance"))
+
+    # When the same candle is written again (a replay, a flush after restart)
+    with service_transaction(conn):
+        store.upsert_candles(conn, [candle(T0)], announced=False)
+        unchanged = store.unannounced_candles(conn, "binance")
+
+    # Then nothing is due; a corrected candle, though, is announced again
+    with service_transaction(conn):
+        store.upsert_candles(conn, [candle(T0, close="60001.5")], announced=False)
+        corrected = store.unannounced_candles(conn, "binance")
+    assert unchanged == []
+    assert [c.close for c in corrected] == [Decimal("60001.5")]

@@ -34,6 +34,8 @@ _NO_UPPER = 2**62
 # On conflict, rewrite a stored candle only when something differs, so replaying a batch
 # leaves no dead tuples behind. A REST row (trades NULL) keeps a known trade count.
 # `announced` only ever moves towards "not yet": a candle pending its event stays pending.
+# A rewrite with identical values changes nothing (an announced candle stays announced);
+# a corrected candle takes the new values and, written as unannounced, is announced again.
 _UPSERT = """
 INSERT INTO candles
     (exchange, symbol, timeframe, open_time, open, high, low, close, volume, trades, announced)
@@ -43,11 +45,10 @@ ON CONFLICT (exchange, symbol, timeframe, open_time) DO UPDATE SET
     open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
     volume = EXCLUDED.volume, trades = COALESCE(EXCLUDED.trades, candles.trades),
     announced = candles.announced AND EXCLUDED.announced
-WHERE (candles.open, candles.high, candles.low, candles.close, candles.volume, candles.trades,
-       candles.announced)
+WHERE (candles.open, candles.high, candles.low, candles.close, candles.volume, candles.trades)
    IS DISTINCT FROM
       (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume,
-       COALESCE(EXCLUDED.trades, candles.trades), candles.announced AND EXCLUDED.announced)
+       COALESCE(EXCLUDED.trades, candles.trades))
 """
 
 # Every writer of a series holds its transaction-scoped advisory lock, so the bulk path may
