@@ -141,13 +141,7 @@ def _aggregate_kernel(
         # A new finest candle: fold the finished one into the coarser running candles, then
         # close every timeframe whose bucket this trade leaves.
         if started:
-            for k in range(1, k_count):
-                if high[0] > high[k]:
-                    high[k] = high[0]
-                if low[0] < low[k]:
-                    low[k] = low[0]
-                close[k] = close[0]
-                trades[k] += trades[0]
+            _fold_finest(high, low, close, trades, k_count)
         for k in range(k_count):
             length = lengths_ms[k]
             bucket = (ts // length) * length
@@ -155,15 +149,21 @@ def _aggregate_kernel(
                 volume[k] += amount
                 continue
             if started:
-                row = offsets[k] + counts[k]
-                out_time[row] = opens[k]
-                out_ohlcv[row, 0] = first_open[k]
-                out_ohlcv[row, 1] = high[k]
-                out_ohlcv[row, 2] = low[k]
-                out_ohlcv[row, 3] = close[k]
-                out_ohlcv[row, 4] = volume[k]
-                out_count[row] = trades[k]
-                counts[k] += 1
+                _emit(
+                    k,
+                    opens,
+                    first_open,
+                    high,
+                    low,
+                    close,
+                    volume,
+                    trades,
+                    offsets,
+                    counts,
+                    out_time,
+                    out_ohlcv,
+                    out_count,
+                )
             opens[k] = bucket
             first_open[k] = price
             volume[k] = amount
@@ -181,24 +181,64 @@ def _aggregate_kernel(
         started = True
         finest_end = opens[0] + finest
     if started:
-        for k in range(1, k_count):
-            if high[0] > high[k]:
-                high[k] = high[0]
-            if low[0] < low[k]:
-                low[k] = low[0]
-            close[k] = close[0]
-            trades[k] += trades[0]
+        _fold_finest(high, low, close, trades, k_count)
         for k in range(k_count):
-            row = offsets[k] + counts[k]
-            out_time[row] = opens[k]
-            out_ohlcv[row, 0] = first_open[k]
-            out_ohlcv[row, 1] = high[k]
-            out_ohlcv[row, 2] = low[k]
-            out_ohlcv[row, 3] = close[k]
-            out_ohlcv[row, 4] = volume[k]
-            out_count[row] = trades[k]
-            counts[k] += 1
+            _emit(
+                k,
+                opens,
+                first_open,
+                high,
+                low,
+                close,
+                volume,
+                trades,
+                offsets,
+                counts,
+                out_time,
+                out_ohlcv,
+                out_count,
+            )
     return counts
+
+
+@njit(cache=True)
+def _fold_finest(high: F64, low: F64, close: F64, trades: I64, k_count: int) -> None:
+    """Fold the finished finest candle (slot 0) into every coarser running candle."""
+    for k in range(1, k_count):
+        if high[0] > high[k]:
+            high[k] = high[0]
+        if low[0] < low[k]:
+            low[k] = low[0]
+        close[k] = close[0]
+        trades[k] += trades[0]
+
+
+@njit(cache=True)
+def _emit(
+    k: int,
+    opens: I64,
+    first_open: F64,
+    high: F64,
+    low: F64,
+    close: F64,
+    volume: F64,
+    trades: I64,
+    offsets: I64,
+    counts: I64,
+    out_time: I64,
+    out_ohlcv: F64,
+    out_count: I64,
+) -> None:
+    """Write timeframe `k`'s running candle as the next output row of its block."""
+    row = offsets[k] + counts[k]
+    out_time[row] = opens[k]
+    out_ohlcv[row, 0] = first_open[k]
+    out_ohlcv[row, 1] = high[k]
+    out_ohlcv[row, 2] = low[k]
+    out_ohlcv[row, 3] = close[k]
+    out_ohlcv[row, 4] = volume[k]
+    out_count[row] = trades[k]
+    counts[k] += 1
 
 
 @njit(cache=True)
