@@ -160,6 +160,8 @@ def test_the_service_process_stops_on_sigterm_after_flushing(settings: Any) -> N
     # ... and every candle it stored had closed by then (the forming ones were dropped)
     stopped_ms = time.time_ns() // 1_000_000
     with connect(settings.database_url) as conn:
-        rows = conn.execute("SELECT timeframe, open_time FROM candles").fetchall()
+        rows = conn.execute(
+            "SELECT s.timeframe, c.open_time FROM candles c JOIN candle_series s ON s.id = c.series_id"
+        ).fetchall()
     assert rows
     assert all(open_time + Timeframe(tf).ms <= stopped_ms for tf, open_time in rows)

@@ -58,7 +58,10 @@ def rows(n: int, start: int = T0, seed: int = 1) -> OhlcvRows:
 
 
 def count(conn: Any, symbol: str = "BTC/USDT") -> int:
-    row = conn.execute("SELECT count(*) FROM candles WHERE symbol = %s", (symbol,)).fetchone()
+    row = conn.execute(
+        "SELECT count(*) FROM candles c JOIN candle_series s ON s.id = c.series_id WHERE s.symbol = %s",
+        (symbol,),
+    ).fetchone()
     return int(row[0])
 
 
@@ -90,22 +93,38 @@ def test_upserting_the_same_candles_twice_stores_them_once(conn: Any) -> None:
     assert store.read_candles(conn, "binance", "BTC/USDT", Timeframe.M1, limit=1)[0].close == Decimal("61000")
 
 
-def test_binary_copy_round_trips_floats_as_their_shortest_decimals(conn: Any) -> None:
-    # Given columnar history (as a REST backfill produces it)
+def test_every_write_path_stores_the_decimal_each_float_stands_for(conn: Any) -> None:
+    # Given history (as a REST backfill produces it) with float noise and values outside the
+    # range the compiled encoder rounds itself
     history = rows(1_000)
+    history.volume[:5] = [1e-12, 3.5889499999999996, 2.0**-22, 0.0, 123456789012345.67]
+    history.high[5] = 1e16
 
-    # When written by binary COPY
+    # When the first half is copied (straight into the table), then all of it (the merge
+    # path: half stored, half new), and one candle is upserted from Decimals
     with service_transaction(conn):
-        copy_ohlcv(conn, "binance", "BTC/USDT", Timeframe.M1, history)
+        assert copy_ohlcv(conn, "binance", "BTC/USDT", Timeframe.M1, history.take(slice(0, 500))) == 500
+    with service_transaction(conn):
+        assert copy_ohlcv(conn, "binance", "BTC/USDT", Timeframe.M1, history) == 500
+    upserted = Candle.from_floats(
+        "binance", "ETH/USDT", Timeframe.M1, T0, (1.0, 1e16, 2.0**-22, 1.0, 3.5889499999999996), 1
+    )
+    with service_transaction(conn):
+        store.upsert_candles(conn, [upserted])
 
-    # Then each stored candle is the Decimal of each float (what the stream would store)
-    read = store.read_candles(conn, "binance", "BTC/USDT", Timeframe.M1, limit=2_000)
-    assert len(read) == 1_000
-    for i in (0, 1, 499, 999):
-        assert read[i].open_time == int(history.open_time_ms[i])
-        assert read[i].volume == decimal_from_float(float(history.volume[i]))
-        assert read[i].close == decimal_from_float(float(history.close[i]))
-        assert read[i].trades is None
+    # Then each stored value is the float to 15 significant digits: decimal_from_float's
+    # answer and PostgreSQL's own float8::numeric
+    stored = store.read_candles(conn, "binance", "BTC/USDT", Timeframe.M1, limit=2_000)
+    columns = ("open", "high", "low", "close", "volume")
+    assert [c.open_time for c in stored] == history.open_time_ms.tolist()
+    for name in columns:
+        floats = getattr(history, name).tolist()
+        by_postgres = conn.execute("SELECT unnest(%s::float8[])::numeric", (floats,)).fetchall()
+        expected = [decimal_from_float(value) for value in floats]
+        assert [getattr(c, name) for c in stored] == expected == [row[0] for row in by_postgres], name
+        assert all(c.trades is None for c in stored)
+    assert store.read_candles(conn, "binance", "ETH/USDT", Timeframe.M1) == [upserted]
+    assert upserted.volume == Decimal("3.58895") and upserted.high == Decimal("1E+16")
 
 
 def test_copying_the_same_history_twice_stores_it_once_and_rewrites_nothing(conn: Any) -> None:

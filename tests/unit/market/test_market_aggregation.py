@@ -188,7 +188,7 @@ def test_rows_become_candles_with_the_decimals_the_floats_stand_for() -> None:
     # When converted to domain candles
     (candle,) = candles.to_candles("binance", "BTC/USDT")
 
-    # Then money is the shortest decimal of each float (0.1 + 0.2 keeps its float sum)
+    # Then money is each float to 15 significant digits (the float sum 0.1 + 0.2 loses its noise)
     assert (candle.open, candle.high, candle.close) == (Decimal("0.1"), Decimal("0.3"), Decimal("0.3"))
-    assert candle.volume == Decimal("0.30000000000000004")
+    assert candle.volume == Decimal("0.3")
     assert (candle.exchange, candle.symbol, candle.trades) == ("binance", "BTC/USDT", 2)

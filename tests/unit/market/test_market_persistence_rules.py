@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import struct
 from decimal import Decimal
 
 import numpy as np
 import pydantic
 import pytest
 
-from tekoa.db.candle_copy import encode_binary_copy, finite_rows, validate_rows
+from tekoa.db.candle_copy import finite_rows, validate_rows
 from tekoa.domain.candles import Candle, decimal_text
 from tekoa.domain.timeframes import Timeframe
 from tekoa.market.backfill import fetch_range, merge_runs, missing_runs
@@ -82,16 +81,6 @@ def test_rows_outside_the_range_or_with_missing_values_are_left_out() -> None:
     assert np.concatenate([p.open_time_ms for p in pages]).tolist() == [T0 + M]
 
 
-def test_the_binary_copy_stream_has_postgres_layout() -> None:
-    data = encode_binary_copy(history([T0]), np.array([7], dtype=np.int64))
-    assert data.startswith(b"PGCOPY\n\xff\r\n\x00") and data.endswith(b"\xff\xff")
-    body = data[19:-2]
-    fields, length, open_time = struct.unpack(">hiq", body[:14])
-    assert (fields, length, open_time) == (7, 8, T0)
-    assert struct.unpack(">ii", body[-8:]) == (4, 7)
-    assert len(body) == 2 + 6 * 12 + 8
-
-
 def test_inconsistent_or_misaligned_rows_are_refused() -> None:
     with pytest.raises(ValueError, match="aligned"):
         validate_rows(history([T0 + 1]), Timeframe.M1)
@@ -99,6 +88,9 @@ def test_inconsistent_or_misaligned_rows_are_refused() -> None:
     bad.high[0] = 0.1
     with pytest.raises(ValueError, match="inconsistent"):
         validate_rows(bad, Timeframe.M1)
+    with pytest.raises(ValueError, match="twice"):
+        validate_rows(history([T0 + M, T0, T0 + M]), Timeframe.M1)
+    validate_rows(history([T0 + M, T0]), Timeframe.M1)  # order is free, repetition is not
     assert finite_rows(history([T0, T0 + M]))[1] == 0
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from tekoa.domain.candles import Candle
+from tekoa.domain.candles import Candle, decimal_from_float
 from tekoa.domain.timeframes import Timeframe
 from tekoa.errors import NotFound
 from tekoa.market.aggregation import aggregate_trades
@@ -85,7 +85,7 @@ def test_history_equals_the_candles_the_stream_produces() -> None:
     assert len(history) == len(streamed) == 36
     assert [c.open_time for c in streamed] == history.open_time_ms.tolist()
     assert [float(c.close) for c in streamed] == history.close.tolist()
-    assert [float(c.volume) for c in streamed] == history.volume.tolist()
+    assert [c.volume for c in streamed] == [decimal_from_float(v) for v in history.volume]
 
 
 def test_history_holds_only_closed_candles_and_respects_the_limit() -> None:

@@ -7,6 +7,7 @@ import at start).
 Every function runs on the caller's connection and transaction; writers belong inside one
 transaction (`service_transaction`) so a batch and the watermark that covers it commit together.
 Times are UTC milliseconds since the epoch (`bigint`), as in the domain and at the wire.
+Candles are keyed by (series_id, open_time); `candle_series` names each series (migration 0005).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from tekoa.domain.candles import Candle
 from tekoa.domain.timeframes import Timeframe
@@ -37,11 +39,13 @@ _NO_UPPER = 2**62
 # A rewrite with identical values changes nothing (an announced candle stays announced);
 # a corrected candle takes the new values and, written as unannounced, is announced again.
 _UPSERT = """
-INSERT INTO candles
-    (exchange, symbol, timeframe, open_time, open, high, low, close, volume, trades, announced)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::numeric[], %s::numeric[],
-                     %s::numeric[], %s::numeric[], %s::numeric[], %s::integer[], %s::boolean[])
-ON CONFLICT (exchange, symbol, timeframe, open_time) DO UPDATE SET
+INSERT INTO candles (series_id, open_time, open, high, low, close, volume, trades, announced)
+SELECT s.id, u.open_time, u.open, u.high, u.low, u.close, u.volume, u.trades, u.announced
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::numeric[], %s::numeric[],
+            %s::numeric[], %s::numeric[], %s::numeric[], %s::integer[], %s::boolean[])
+     AS u(exchange, symbol, timeframe, open_time, open, high, low, close, volume, trades, announced)
+JOIN candle_series s USING (exchange, symbol, timeframe)
+ON CONFLICT (series_id, open_time) DO UPDATE SET
     open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
     volume = EXCLUDED.volume, trades = COALESCE(EXCLUDED.trades, candles.trades),
     announced = candles.announced AND EXCLUDED.announced
@@ -58,6 +62,43 @@ _LOCK_SERIES = (
     "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))"
     " FROM (SELECT DISTINCT unnest(%s::text[]) AS k ORDER BY 1) AS keys"
 )
+
+
+# Only the missing series reach the INSERT, so known ones do not use up identity values.
+_ENSURE_SERIES = """
+INSERT INTO candle_series (exchange, symbol, timeframe)
+SELECT DISTINCT k.exchange, k.symbol, k.timeframe
+FROM unnest(%s::text[], %s::text[], %s::text[]) AS k(exchange, symbol, timeframe)
+WHERE NOT EXISTS (SELECT 1 FROM candle_series s
+                  WHERE (s.exchange, s.symbol, s.timeframe) = (k.exchange, k.symbol, k.timeframe))
+ON CONFLICT DO NOTHING
+"""
+
+# Every candle query reads through the series table: callers name a series, rows carry its id.
+_SELECT_CANDLES = sql.SQL(
+    "SELECT s.exchange, s.symbol, s.timeframe, c.open_time, c.open, c.high, c.low, c.close, c.volume,"
+    " c.trades FROM candles c JOIN candle_series s ON s.id = c.series_id "
+)
+_OF_SERIES = sql.SQL("WHERE s.exchange = %s AND s.symbol = %s AND s.timeframe = %s ")
+
+SeriesKey = tuple[str, str, Timeframe]
+"""(exchange, symbol, timeframe): one candle series."""
+
+
+def ensure_series(conn: psycopg.Connection[Any], keys: Iterable[SeriesKey]) -> dict[SeriesKey, int]:
+    """The ids of these series, creating the ones not stored yet (a series is never deleted)."""
+    unique = sorted(set(keys), key=lambda key: (key[0], key[1], key[2].value))
+    if not unique:
+        return {}
+    columns = ([k[0] for k in unique], [k[1] for k in unique], [k[2].value for k in unique])
+    conn.execute(_ENSURE_SERIES, columns)
+    rows = conn.execute(
+        "SELECT k.exchange, k.symbol, k.timeframe, s.id"
+        " FROM unnest(%s::text[], %s::text[], %s::text[]) AS k(exchange, symbol, timeframe)"
+        " JOIN candle_series s USING (exchange, symbol, timeframe)",
+        columns,
+    ).fetchall()
+    return {(exchange, symbol, Timeframe(timeframe)): int(id_) for exchange, symbol, timeframe, id_ in rows}
 
 
 def series_lock_key(exchange: str, symbol: str, timeframe: Timeframe) -> str:
@@ -102,6 +143,7 @@ def upsert_candles(
         return 0
     lock_series(conn, (series_lock_key(c.exchange, c.symbol, c.timeframe) for c in latest.values()))
     rows = list(latest.values())
+    ensure_series(conn, ((c.exchange, c.symbol, c.timeframe) for c in rows))
     for start in range(0, len(rows), batch_size):
         conn.execute(_UPSERT, _columns(rows[start : start + batch_size], announced))
     return len(rows)
@@ -158,9 +200,9 @@ def read_candles(
     if after_open_time is not None:
         lower = max(lower, after_open_time + 1)
     rows = conn.execute(
-        "SELECT exchange, symbol, timeframe, open_time, open, high, low, close, volume, trades FROM candles"
-        " WHERE exchange = %s AND symbol = %s AND timeframe = %s AND open_time >= %s AND open_time < %s"
-        " ORDER BY open_time LIMIT %s",
+        _SELECT_CANDLES
+        + _OF_SERIES
+        + sql.SQL("AND c.open_time >= %s AND c.open_time < %s ORDER BY c.open_time LIMIT %s"),
         (exchange, symbol, timeframe.value, lower, _NO_UPPER if end_ms is None else end_ms, limit),
     ).fetchall()
     return [_candle(row) for row in rows]
@@ -171,9 +213,7 @@ def latest_candle(
 ) -> Candle | None:
     """The newest stored candle of a series, or None."""
     row = conn.execute(
-        "SELECT exchange, symbol, timeframe, open_time, open, high, low, close, volume, trades"
-        " FROM candles WHERE exchange = %s AND symbol = %s AND timeframe = %s"
-        " ORDER BY open_time DESC LIMIT 1",
+        _SELECT_CANDLES + _OF_SERIES + sql.SQL("ORDER BY c.open_time DESC LIMIT 1"),
         (exchange, symbol, timeframe.value),
     ).fetchone()
     return None if row is None else _candle(row)
@@ -184,7 +224,8 @@ def last_closed_open_time(
 ) -> int | None:
     """Open time of the newest stored (so closed) candle of a series, or None."""
     row = conn.execute(
-        "SELECT max(open_time) FROM candles WHERE exchange = %s AND symbol = %s AND timeframe = %s",
+        "SELECT max(c.open_time) FROM candles c JOIN candle_series s ON s.id = c.series_id"
+        " WHERE s.exchange = %s AND s.symbol = %s AND s.timeframe = %s",
         (exchange, symbol, timeframe.value),
     ).fetchone()
     return None if row is None or row[0] is None else int(row[0])
@@ -193,10 +234,9 @@ def last_closed_open_time(
 def last_closed_open_times(conn: psycopg.Connection[Any], exchange: str, symbol: str) -> dict[Timeframe, int]:
     """`last_closed_open_time` of every timeframe of a market that has candles (one index probe each)."""
     rows = conn.execute(
-        "SELECT tf, (SELECT max(open_time) FROM candles c"
-        "            WHERE c.exchange = %s AND c.symbol = %s AND c.timeframe = tf)"
-        " FROM unnest(%s::text[]) AS tf",
-        (exchange, symbol, [tf.value for tf in Timeframe]),
+        "SELECT s.timeframe, (SELECT max(c.open_time) FROM candles c WHERE c.series_id = s.id)"
+        " FROM candle_series s WHERE s.exchange = %s AND s.symbol = %s",
+        (exchange, symbol),
     ).fetchall()
     return {Timeframe(tf): int(open_time) for tf, open_time in rows if open_time is not None}
 
@@ -223,8 +263,8 @@ def find_gaps(
         raise ValueError(f"gap scan of more than {MAX_GAP_SCAN} candles: split the range")
     rows = conn.execute(
         "SELECT t FROM generate_series(%s::bigint, %s::bigint, %s::bigint) AS t"
-        " WHERE NOT EXISTS (SELECT 1 FROM candles c WHERE c.exchange = %s AND c.symbol = %s"
-        "                   AND c.timeframe = %s AND c.open_time = t)"
+        " WHERE NOT EXISTS (SELECT 1 FROM candles c WHERE c.open_time = t AND c.series_id = (SELECT id"
+        "                   FROM candle_series WHERE exchange = %s AND symbol = %s AND timeframe = %s))"
         " ORDER BY t",
         (first, last, step, exchange, symbol, timeframe.value),
     ).fetchall()
@@ -234,7 +274,9 @@ def find_gaps(
 def delete_older_than(conn: psycopg.Connection[Any], timeframe: Timeframe, cutoff_ms: int) -> int:
     """Retention: delete every market's candles of `timeframe` opening before `cutoff_ms`."""
     cursor = conn.execute(
-        "DELETE FROM candles WHERE timeframe = %s AND open_time < %s", (timeframe.value, cutoff_ms)
+        "DELETE FROM candles c USING candle_series s"
+        " WHERE s.id = c.series_id AND s.timeframe = %s AND c.open_time < %s",
+        (timeframe.value, cutoff_ms),
     )
     return cursor.rowcount
 
@@ -245,8 +287,7 @@ def delete_older_than(conn: psycopg.Connection[Any], timeframe: Timeframe, cutof
 def unannounced_candles(conn: psycopg.Connection[Any], exchange: str, limit: int = 500) -> list[Candle]:
     """Stored candles whose `candle.closed` event is not yet confirmed published, oldest first."""
     rows = conn.execute(
-        "SELECT exchange, symbol, timeframe, open_time, open, high, low, close, volume, trades"
-        " FROM candles WHERE NOT announced AND exchange = %s ORDER BY open_time LIMIT %s",
+        _SELECT_CANDLES + sql.SQL("WHERE NOT c.announced AND s.exchange = %s ORDER BY c.open_time LIMIT %s"),
         (exchange, limit),
     ).fetchall()
     return [_candle(row) for row in rows]
@@ -260,8 +301,8 @@ def mark_announced(conn: psycopg.Connection[Any], candles: Sequence[Candle]) -> 
         "UPDATE candles c SET announced = true"
         " FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[])"
         "      AS k(exchange, symbol, timeframe, open_time)"
-        " WHERE c.exchange = k.exchange AND c.symbol = k.symbol AND c.timeframe = k.timeframe"
-        " AND c.open_time = k.open_time AND NOT c.announced",
+        " JOIN candle_series s USING (exchange, symbol, timeframe)"
+        " WHERE c.series_id = s.id AND c.open_time = k.open_time AND NOT c.announced",
         (
             [c.exchange for c in candles],
             [c.symbol for c in candles],

@@ -2,8 +2,12 @@
 
 The numeric hot path (aggregation, indicators) works on float64 columns; a `Candle` is
 what crosses into persistence, events and the API, where money must be exact decimals.
-Floats become decimals through their shortest round-trip repr, so `60000.1` becomes
-`Decimal("60000.1")` rather than the binary expansion `60000.100000000002910...`.
+Floats become decimals rounded to 15 significant digits (DBL_DIG: every decimal of up to
+15 digits survives the trip through a double and back), so `60000.1` becomes
+`Decimal("60000.1")` rather than the binary expansion `60000.100000000002910...`, and a sum
+that picked up float noise (`3.5889499999999996`) becomes the decimal it adds up to
+(`3.58895`). PostgreSQL's `float8::numeric` uses the same rule, and the bulk COPY path
+(`tekoa.db.binary_copy`) computes it in compiled code.
 """
 
 from __future__ import annotations
@@ -16,11 +20,11 @@ from tekoa.domain.timeframes import Timeframe
 
 
 def decimal_from_float(value: float) -> Decimal:
-    """The decimal a float64 was meant to be: its shortest repr (`0.1` -> `Decimal("0.1")`)."""
-    as_float = float(value)  # numpy scalars repr as "np.float64(...)"; plain float repr is shortest
+    """The decimal a float64 was meant to be: rounded to 15 significant digits (`0.1` -> `Decimal("0.1")`)."""
+    as_float = float(value)
     if not math.isfinite(as_float):
         raise ValueError(f"not a finite number: {as_float!r}")
-    return Decimal(repr(as_float))
+    return Decimal(format(as_float, ".15g"))
 
 
 @dataclass(frozen=True, slots=True)

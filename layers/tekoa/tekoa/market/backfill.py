@@ -97,15 +97,7 @@ def merge_runs(runs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _slice(rows: OhlcvRows, start_ms: int, end_ms: int) -> OhlcvRows:
-    keep = (rows.open_time_ms >= start_ms) & (rows.open_time_ms < end_ms)
-    return OhlcvRows(
-        open_time_ms=rows.open_time_ms[keep],
-        open=rows.open[keep],
-        high=rows.high[keep],
-        low=rows.low[keep],
-        close=rows.close[keep],
-        volume=rows.volume[keep],
-    )
+    return rows.take((rows.open_time_ms >= start_ms) & (rows.open_time_ms < end_ms))
 
 
 def _find_missing(

@@ -50,6 +50,17 @@ class OhlcvRows:
     def __len__(self) -> int:
         return int(self.open_time_ms.shape[0])
 
+    def take(self, which: npt.NDArray[np.bool_] | slice) -> OhlcvRows:
+        """The rows a boolean mask or a slice selects."""
+        return OhlcvRows(
+            open_time_ms=self.open_time_ms[which],
+            open=self.open[which],
+            high=self.high[which],
+            low=self.low[which],
+            close=self.close[which],
+            volume=self.volume[which],
+        )
+
 
 class MarketSource(Protocol):
     """A venue that streams trades and serves candle history."""
