@@ -13,7 +13,7 @@ from tekoa.domain.timeframes import Timeframe
 T0 = 1_717_200_000_000
 
 
-def test_floats_become_their_shortest_decimal() -> None:
+def test_floats_become_the_decimal_they_stand_for() -> None:
     # Given float64 values (one a numpy scalar) / When a candle is built from them
     candle = Candle.from_floats(
         "binance", "BTC/USDT", Timeframe.M1, T0, (0.1, float(np.float64(0.3)), 0.1, 0.2, 1e-05), 3
