@@ -50,6 +50,7 @@ class MarketStreamService(Construct):
         subnets: ec2.SubnetSelection,
         database: Database,
         event_bus: events.IEventBus,
+        market_environment: dict[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
         self.cluster = ecs.Cluster(
@@ -80,6 +81,7 @@ class MarketStreamService(Construct):
                 "TEKOA_DATABASE_SECRET_ARN": database.secret.secret_arn,
                 "TEKOA_DATABASE_HOST": database.endpoint,
                 "TEKOA_LOG_LEVEL": "INFO",
+                **market_environment,
             },
             logging=ecs.LogDrivers.aws_logs(stream_prefix="market-stream", log_group=log_group),
             health_check=ecs.HealthCheck(

@@ -46,4 +46,5 @@ class WorkersStack(Stack):
             subnets=network.compute_subnets,
             database=data.database,
             event_bus=messaging.event_bus,
+            market_environment=config.market_environment,
         )

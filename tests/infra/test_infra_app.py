@@ -80,3 +80,32 @@ def test_cdk_json_runs_the_app_with_the_project_venv() -> None:
     cdk_json: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())
     assert cdk_json["app"] == ".venv/bin/python -m infra.app"
     assert cdk_json["context"]["bundle"] is False
+
+
+def test_the_market_stream_follows_the_exchange_and_symbols_the_context_names() -> None:
+    from aws_cdk import App
+
+    app = App(
+        context={"egress": "true", "market_exchange": "binance", "market_symbols": "btc/usdt, ETH/USDT"}
+    )
+
+    config = StageConfig.from_context(app.node)
+
+    assert config.market_environment == {
+        "TEKOA_MARKET_EXCHANGE": "binance",
+        "TEKOA_MARKET_SYMBOLS": "BTC/USDT,ETH/USDT",
+    }
+    assert StageConfig().market_environment == {"TEKOA_MARKET_EXCHANGE": "simulated"}
+
+
+@pytest.mark.parametrize(
+    ("knobs", "message"),
+    [
+        ({"market_exchange": "binance"}, "egress"),  # a real exchange with no way out of the VPC
+        ({"market_exchange": "nyse", "egress": True}, "ccxt exchange id"),
+        ({"market_symbols": ("BTCUSDT",)}, "BASE/QUOTE"),
+    ],
+)
+def test_a_market_the_stream_could_not_follow_fails_at_synth(knobs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        StageConfig(**knobs)

@@ -114,3 +114,9 @@ def test_market_stream_task_role_may_only_publish_events_and_read_the_db_secret(
         "ManagedPolicyArns"
     )
     assert not managed
+
+
+def test_market_stream_is_told_which_exchange_to_follow(container: dict[str, Any]) -> None:
+    environment = {variable["Name"]: variable["Value"] for variable in container["Environment"]}
+    assert environment["TEKOA_MARKET_EXCHANGE"] == "simulated"  # the default stage has no egress
+    assert "TEKOA_MARKET_SYMBOLS" not in environment  # the service's default set

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tekoa.db import candles as candle_store
 from tekoa.db.connection import Database, service_transaction
 from tekoa.domain.exchanges import SIMULATED_EXCHANGE, ExchangeId
+from tekoa.domain.symbols import SYMBOL_PATTERN
 from tekoa.domain.timeframes import ALL_TIMEFRAMES, Timeframe
 from tekoa.market.backfill import DEFAULT_PAGE_LIMIT, HistorySource, backfill_range, repair_series
 from tekoa.observability import logger
@@ -41,7 +42,7 @@ class BackfillRequest(BaseModel):
 
     kind: Literal["backfill"] = "backfill"
     exchange: ExchangeId
-    symbol: str = Field(pattern=r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$")
+    symbol: str = Field(pattern=SYMBOL_PATTERN)
     timeframe: Timeframe
     start: int = Field(ge=0, description="UTC ms, inclusive.")
     end: int | None = Field(None, ge=0, description="UTC ms, exclusive; default now.")
