@@ -51,6 +51,7 @@ def build(app: App, config: StageConfig | None = None) -> PlatformStacks:
         names=config.names,
         network=network.network,
         with_reader=config.db_reader,
+        bundle=config.bundle,
     )
     messaging = MessagingStack(
         app, "Messaging", stack_name=config.stack_name("messaging"), env=env, names=config.names

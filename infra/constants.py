@@ -68,6 +68,11 @@ API_THROTTLE_RATE = 100  # requests per second, per stage
 API_THROTTLE_BURST = 200
 WS_STAGE_NAME = "live"
 
+# --- Migrations (a trigger runs them on deploy)
+MIGRATE_HANDLER = "functions.migrate.handler.handler"
+MIGRATE_MEMORY_MB = 512
+MIGRATE_TIMEOUT = Duration.minutes(5)  # also how long the deploy waits for the answer
+
 # --- Ingest
 INGEST_DOCKERFILE = "functions/ingest/Dockerfile"
 INGEST_MEMORY_MB = 2048

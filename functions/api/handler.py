@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
 from functions.api.app import create_app
-from tekoa.aws.clients import aws_client
-from tekoa.db.connection import LambdaDatabase, resolve_conninfo
+from tekoa.aws.secrets import database_conninfo
+from tekoa.db.connection import LambdaDatabase
 from tekoa.observability import logger, tracer
 from tekoa.settings import get_settings
 
 settings = get_settings()
 
 
-def _conninfo() -> str:
-    def fetch_secret(arn: str) -> str:
-        return str(aws_client("secretsmanager", settings).get_secret_value(SecretId=arn)["SecretString"])
-
-    return resolve_conninfo(settings, fetch_secret)
-
-
-app = create_app(settings, LambdaDatabase(_conninfo, timeout_s=settings.db_connect_timeout_s))
+app = create_app(
+    settings, LambdaDatabase(partial(database_conninfo, settings), timeout_s=settings.db_connect_timeout_s)
+)
 _asgi = Mangum(app, lifespan="off")
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tekoa.aws.clients import aws_client
-from tekoa.db.connection import LambdaDatabase, resolve_conninfo
+from tekoa.aws.secrets import database_conninfo
+from tekoa.db.connection import LambdaDatabase
 from tekoa.market.ingest import BackfillRequest, parse_event, run_backfill, run_scheduled_repair
 from tekoa.observability import logger, tracer
 from tekoa.settings import get_settings
@@ -18,14 +19,7 @@ settings = get_settings()
 _SAFETY_MS = 60_000
 
 
-def _conninfo() -> str:
-    def fetch_secret(arn: str) -> str:
-        return str(aws_client("secretsmanager", settings).get_secret_value(SecretId=arn)["SecretString"])
-
-    return resolve_conninfo(settings, fetch_secret)
-
-
-database = LambdaDatabase(_conninfo, timeout_s=settings.db_connect_timeout_s)
+database = LambdaDatabase(partial(database_conninfo, settings), timeout_s=settings.db_connect_timeout_s)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -135,14 +135,14 @@ class Database(Construct):
         security_group: ec2.ISecurityGroup,
         grantee: iam.IGrantable,
         description: str,
-    ) -> None:
-        """Let a workload reach the proxy (network) and read the credentials secret (IAM).
+    ) -> ec2.CfnSecurityGroupIngress:
+        """Let a workload reach the proxy (network) and read the credentials secret (IAM); return the rule.
 
         The ingress rule is created inside `workload`, i.e. in the consumer's stack: left to
         the proxy's security group it would land in this (stateful) stack and make it depend
         on every consumer, a dependency cycle.
         """
-        ec2.CfnSecurityGroupIngress(
+        ingress = ec2.CfnSecurityGroupIngress(
             workload,
             "DatabaseIngress",
             group_id=self.proxy_security_group.security_group_id,
@@ -153,6 +153,7 @@ class Database(Construct):
             description=description,
         )
         grant_secret_read(self.secret, self._key, grantee)
+        return ingress
 
     @property
     def endpoint(self) -> str:

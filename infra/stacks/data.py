@@ -9,6 +9,7 @@ from constructs import Construct
 
 from infra.components.database import Database
 from infra.components.encryption import DataKey
+from infra.components.migrations import DatabaseMigrations
 from infra.components.network import PlatformNetwork
 from infra.components.secrets import JwtSigningSecret
 from infra.components.storage import ChartsBucket
@@ -16,7 +17,7 @@ from tekoa.names import ResourceNames
 
 
 class DataStack(Stack):
-    """Aurora + RDS Proxy, the KMS data key, the JWT signing secret and the charts bucket."""
+    """Aurora + RDS Proxy with its schema migrations, the KMS data key, the JWT secret, the charts bucket."""
 
     def __init__(
         self,
@@ -26,6 +27,7 @@ class DataStack(Stack):
         names: ResourceNames,
         network: PlatformNetwork,
         with_reader: bool,
+        bundle: bool,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, termination_protection=True, **kwargs)
@@ -38,6 +40,16 @@ class DataStack(Stack):
             key=self.key,
             secret_name=names.db_secret,
             with_reader=with_reader,
+        )
+        # The schema is part of the data: it is brought up to date before any stack that uses it.
+        self.migrations = DatabaseMigrations(
+            self,
+            "Migrations",
+            stage=names.stage,
+            bundle=bundle,
+            vpc=network.vpc,
+            subnets=network.compute_subnets,
+            database=self.database,
         )
         self.jwt_secret = JwtSigningSecret(
             self, "JwtSigningKey", secret_name=names.jwt_secret, key=self.key

@@ -145,3 +145,30 @@ def test_charts_bucket_refuses_plain_http(data_template: Any) -> None:
             )
         },
     )
+
+
+def test_migrations_run_on_deploy_after_the_database_and_its_ingress(data_template: Any) -> None:
+    function_id, function = only_resource(
+        data_template, "AWS::Lambda::Function", Handler="functions.migrate.handler.handler"
+    )
+    props = function["Properties"]
+    assert props["ReservedConcurrentExecutions"] == 1
+    assert props["VpcConfig"]["SubnetIds"]
+    assert "TEKOA_DATABASE_SECRET_ARN" in props["Environment"]["Variables"]
+
+    _, trigger = only_resource(data_template, "Custom::Trigger")
+    # It invokes the function's current version (so a new migration in the code re-runs it),
+    # waits for the answer (a failing migration fails the deploy) ...
+    version_id = trigger["Properties"]["HandlerArn"]["Ref"]
+    assert resources_of_type(data_template, "AWS::Lambda::Version")[version_id]["Properties"] == {
+        "FunctionName": {"Ref": function_id}
+    }
+    assert trigger["Properties"]["InvocationType"] == "RequestResponse"
+    # ... and only once the cluster, the proxy and the rule letting it in exist.
+    depends = set(trigger["DependsOn"])
+    for resource_type in ("AWS::RDS::DBCluster", "AWS::RDS::DBProxy"):
+        assert only_resource(data_template, resource_type)[0] in depends
+    ingress_id, _ = only_resource(
+        data_template, "AWS::EC2::SecurityGroupIngress", Description="Migrations Lambda to RDS Proxy"
+    )
+    assert ingress_id in depends

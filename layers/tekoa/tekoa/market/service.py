@@ -645,14 +645,11 @@ def build_source(
 
 async def serve(settings: Any) -> None:
     """Run the service for this process's settings until SIGTERM/SIGINT."""
-    from tekoa.aws.clients import aws_client
     from tekoa.aws.events import EventBridgePublisher
-    from tekoa.db.connection import PooledDatabase, resolve_conninfo
+    from tekoa.aws.secrets import database_conninfo
+    from tekoa.db.connection import PooledDatabase
 
-    def fetch_secret(arn: str) -> str:
-        return str(aws_client("secretsmanager", settings).get_secret_value(SecretId=arn)["SecretString"])
-
-    database = PooledDatabase(resolve_conninfo(settings, fetch_secret), max_size=4)
+    database = PooledDatabase(database_conninfo(settings), max_size=4)
     holder: list[MarketStreamService] = []
     source, clock = build_source(
         settings, on_event=lambda event: holder[0].on_source_event(event) if holder else None
