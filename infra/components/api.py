@@ -141,10 +141,7 @@ class ApiFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             environment={
-                "TEKOA_STAGE": stage,
-                "TEKOA_DATABASE_SECRET_ARN": database.secret.secret_arn,
-                "TEKOA_DATABASE_HOST": database.endpoint,
-                "TEKOA_LOG_LEVEL": "INFO",
+                **database.client_environment(stage),
                 "POWERTOOLS_SERVICE_NAME": "tekoa-api",
             },
         )

@@ -155,6 +155,15 @@ class Database(Construct):
         grant_secret_read(self.secret, self._key, grantee)
         return ingress
 
+    def client_environment(self, stage: str) -> dict[str, str]:
+        """The settings every workload of a stage starts with: its stage, how to reach the database, logs."""
+        return {
+            "TEKOA_STAGE": stage,
+            "TEKOA_DATABASE_SECRET_ARN": self.secret.secret_arn,
+            "TEKOA_DATABASE_HOST": self.endpoint,
+            "TEKOA_LOG_LEVEL": "INFO",
+        }
+
     @property
     def endpoint(self) -> str:
         """Host name clients connect to (the proxy's)."""

@@ -66,10 +66,7 @@ class IngestFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             environment={
-                "TEKOA_STAGE": stage,
-                "TEKOA_DATABASE_SECRET_ARN": database.secret.secret_arn,
-                "TEKOA_DATABASE_HOST": database.endpoint,
-                "TEKOA_LOG_LEVEL": "INFO",
+                **database.client_environment(stage),
                 "POWERTOOLS_SERVICE_NAME": "tekoa-ingest",
                 # numba caches compiled kernels next to the source by default: read-only in Lambda.
                 "NUMBA_CACHE_DIR": "/tmp",  # noqa: S108 - Lambda's only writable path

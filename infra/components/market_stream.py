@@ -77,10 +77,7 @@ class MarketStreamService(Construct):
             ),
             essential=True,
             environment={
-                "TEKOA_STAGE": stage,
-                "TEKOA_DATABASE_SECRET_ARN": database.secret.secret_arn,
-                "TEKOA_DATABASE_HOST": database.endpoint,
-                "TEKOA_LOG_LEVEL": "INFO",
+                **database.client_environment(stage),
                 **market_environment,
             },
             logging=ecs.LogDrivers.aws_logs(stream_prefix="market-stream", log_group=log_group),

@@ -74,10 +74,7 @@ class DatabaseMigrations(Construct):
             security_groups=[self.security_group],
             log_group=log_group,
             environment={
-                "TEKOA_STAGE": stage,
-                "TEKOA_DATABASE_SECRET_ARN": database.secret.secret_arn,
-                "TEKOA_DATABASE_HOST": database.endpoint,
-                "TEKOA_LOG_LEVEL": "INFO",
+                **database.client_environment(stage),
                 "POWERTOOLS_SERVICE_NAME": "tekoa-migrate",
             },
         )
