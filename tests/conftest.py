@@ -123,6 +123,13 @@ def settings(aws_settings: Any, database_url: str) -> Any:
     return aws_settings.model_copy(update={"database_url": database_url})
 
 
+def use_verifier(api: Any, verifier: Any) -> None:
+    """Have the running API (`api` fixture) verify broker credentials with `verifier`."""
+    import dataclasses
+
+    api.app.state.context = dataclasses.replace(api.app.state.context, credential_verifier=verifier)
+
+
 class LiveServer:
     """An ASGI app served by uvicorn on a loopback port in a background thread."""
 
@@ -155,10 +162,11 @@ def api(settings: Any) -> Iterator[Any]:
     import httpx
 
     from functions.api.app import create_app
+    from functions.api.context import ApiContext
     from tekoa.db.connection import PooledDatabase
 
     database = PooledDatabase(settings.database_url, max_size=4)
-    app = create_app(settings, database)
+    app = create_app(ApiContext.build(settings, database))
     with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as client:
         client.app = app  # type: ignore[attr-defined]
         yield client

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from functions.api.deps import Context
+from functions.api.context import Context
 from tekoa.aws.clients import aws_client
 from tekoa.observability import logger
 

@@ -11,8 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from functions.api.conventions import Page, PageParams, error_responses, invalid_cursor
-from functions.api.deps import Context
+from functions.api.context import Context
+from functions.api.cursors import invalid_cursor
+from functions.api.errors import error_responses
+from functions.api.pagination import Page, PageParams
 from functions.api.security import CurrentUser
 from tekoa.domain.candles import Candle, decimal_text
 from tekoa.domain.timeframes import Timeframe
@@ -112,9 +114,7 @@ def list_candles(
         after_open_time=None if after is None else int(after[0]),
         limit=page.limit + 1,
     )
-    return Page[CandleOut].build(
-        [CandleOut.of(c) for c in candles], page.limit, lambda c: {"open_time": c.open_time}
-    )
+    return Page[CandleOut].build([CandleOut.of(c) for c in candles], page, lambda c: {"open_time": c.open_time})
 
 
 @router.get("/price", response_model=PriceOut, responses=error_responses(401, 404, 422))

@@ -105,6 +105,16 @@ class Settings(BaseSettings):
     login_failure_window_s: int = Field(900, ge=1, le=86400)
     login_max_failures_per_account: int = Field(5, ge=1, le=1000)
     login_max_failures_per_address: int = Field(20, ge=1, le=100000)
+    # Sign-up throttling: accounts created per client address within the window.
+    signup_window_s: int = Field(3600, ge=1, le=86400)
+    signup_max_per_address: int = Field(10, ge=1, le=100000)
+    token_state_cache_s: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="How long a process trusts what it read of an account's token generation: "
+        "another process's sign-out reaches it within this time.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import io
 import json
+import logging
 from typing import Any
 
 import httpx
@@ -24,11 +26,12 @@ def test_health_reports_database_and_aws_ok(api: httpx.Client) -> None:
 
 def test_health_is_503_and_names_the_failing_dependency(settings: Any) -> None:
     from functions.api.app import create_app
+    from functions.api.context import ApiContext
     from tekoa.db.connection import PooledDatabase
 
     unreachable = settings.model_copy(update={"aws_endpoint_url": f"http://127.0.0.1:{free_port()}"})
     database = PooledDatabase(settings.database_url, max_size=1)
-    with LiveServer(create_app(unreachable, database)) as server:
+    with LiveServer(create_app(ApiContext.build(unreachable, database))) as server:
         response = httpx.get(f"{server.url}/health", timeout=30)
     database.close()
 
@@ -122,3 +125,44 @@ def test_the_lambda_handler_answers_an_http_api_v2_event(
     assert result["statusCode"] == 200
     assert json.loads(result["body"])["status"] == "ok"
     assert result["headers"]["x-request-id"] == "apigw-req-42"
+
+
+def test_a_chunked_body_over_the_limit_is_413_too(api: httpx.Client) -> None:
+    def chunks() -> Any:
+        for _ in range(40):
+            yield b"x" * 8192
+
+    # No Content-Length: the size is only known while the body streams in.
+    response = api.post("/v1/auth/login", content=chunks(), headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 413
+    assert response.json()["detail"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_an_unhandled_error_answers_500_with_its_request_id_in_the_header_and_log(
+    api: httpx.Client, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from tekoa.observability import logger as tekoa_logger
+
+    # A route that exists only in this test: an unexpected exception deep in a request.
+    @api.app.get("/test-only/boom")  # type: ignore[attr-defined]
+    def boom() -> None:
+        raise RuntimeError("unexpected")
+
+    # The platform's log lines, formatted as they are shipped.
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(tekoa_logger.registered_formatter)
+    tekoa_logger.addHandler(handler)
+    try:
+        response = api.get("/test-only/boom", headers={"X-Request-Id": "req-boom-1"})
+    finally:
+        tekoa_logger.removeHandler(handler)
+
+    assert response.status_code == 500
+    assert response.json()["detail"]["code"] == "INTERNAL_ERROR"
+    assert response.headers["x-request-id"] == "req-boom-1"
+    logged = [json.loads(line) for line in lines.getvalue().splitlines()]
+    assert [line["request_id"] for line in logged if line["message"] == "unhandled error"] == ["req-boom-1"]
+    # Nothing else reported the error without its id (e.g. the server's own traceback).
+    assert "Traceback" not in capfd.readouterr().err

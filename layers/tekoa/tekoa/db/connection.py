@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -28,6 +28,16 @@ APP_ROLE = "tekoa_app"
 """Role for requests made on behalf of one user: row-level security applies."""
 SERVICE_ROLE = "tekoa_service"
 """Role for the platform's own cross-tenant work (scheduler, executor, sign-in look-ups)."""
+
+
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class BeforeCommit(Protocol[T_contra]):
+    """Work to do in the transaction that wrote `result`, after the write and before commit
+    (e.g. storing an idempotent request's response): both commit, or neither does."""
+
+    def __call__(self, conn: psycopg.Connection[Any], result: T_contra, /) -> None: ...
 
 
 class Database(Protocol):

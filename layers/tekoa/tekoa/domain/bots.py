@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tekoa.domain.numbers import BoundedDecimals
 from tekoa.errors import Conflict
 
 
@@ -89,7 +90,7 @@ class TradingMode(StrEnum):
     LIVE = "live"
 
 
-class _Model(BaseModel):
+class _Model(BoundedDecimals):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
