@@ -5,8 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from functions.api.context import ApiContext
+from functions.api.docs import install_docs
 from functions.api.errors import install_error_handlers
-from functions.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, StorableParametersMiddleware
+from functions.api.middleware import (
+    BodySizeLimitMiddleware,
+    RequestIdMiddleware,
+    StorableParametersMiddleware,
+)
 from functions.api.routes import activity, api_tokens, auth, bots, credentials, health, market, strategies
 
 MAX_BODY_BYTES = 256 * 1024
@@ -18,8 +23,14 @@ def create_app(context: ApiContext) -> FastAPI:
         title="Tekoa API",
         version="1.0.0",
         description="Multi-user trading-bot platform: accounts, strategies, bots, market data.",
+        docs_url=None,
+        redoc_url=None,
+        # One schema per model (no `-Input`/`-Output` pairs under one title): client
+        # generators such as openapi-python-client need unique model names.
+        separate_input_output_schemas=False,
     )
     app.state.context = context
+    install_docs(app)
     install_error_handlers(app)
     app.add_middleware(StorableParametersMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)

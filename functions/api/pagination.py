@@ -71,7 +71,9 @@ async def page_params(
 ) -> PageRequest:
     """Query parameters `limit` and `cursor` of every list endpoint."""
     signer = context.cursors
-    return PageRequest(limit=limit, cursor=signer.decode(cursor) if cursor is not None else None, signer=signer)
+    return PageRequest(
+        limit=limit, cursor=signer.decode(cursor) if cursor is not None else None, signer=signer
+    )
 
 
 PageParams = Annotated[PageRequest, Depends(page_params)]

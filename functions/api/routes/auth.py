@@ -131,7 +131,9 @@ def refresh(body: RefreshRequest, request: Request, response: Response, context:
 def logout(body: RefreshRequest, request: Request, context: Context) -> Response:
     """Sign out: revoke the refresh token and every token rotated from the same sign-in, and
     end every access token of the account issued so far (idempotent)."""
-    context.accounts.logout(context.database, refresh_token=body.refresh_token, request_id=request_id(request))
+    context.accounts.logout(
+        context.database, refresh_token=body.refresh_token, request_id=request_id(request)
+    )
     return Response(status_code=204)
 
 

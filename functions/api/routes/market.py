@@ -114,7 +114,9 @@ def list_candles(
         after_open_time=None if after is None else int(after[0]),
         limit=page.limit + 1,
     )
-    return Page[CandleOut].build([CandleOut.of(c) for c in candles], page, lambda c: {"open_time": c.open_time})
+    return Page[CandleOut].build(
+        [CandleOut.of(c) for c in candles], page, lambda c: {"open_time": c.open_time}
+    )
 
 
 @router.get("/price", response_model=PriceOut, responses=error_responses(401, 404, 422))

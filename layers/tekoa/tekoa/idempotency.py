@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -63,26 +64,31 @@ def begin(
     """
     now = datetime.now(UTC)
     claim = Claim(user_id, key, uuid4())
-    fields = {
-        "user_id": user_id,
-        "key": key,
-        "method": method,
-        "path": path,
-        "request_hash": fingerprint,
-        "expires_at": now + RETENTION,
-        "claim_id": claim.claim_id,
-    }
+    expires_at = now + RETENTION
+
+    def take(write: Callable[..., Any]) -> Any:
+        return write(
+            conn,
+            user_id=user_id,
+            key=key,
+            method=method,
+            path=path,
+            request_hash=fingerprint,
+            expires_at=expires_at,
+            claim_id=claim.claim_id,
+        )
+
     with tenant_transaction(conn, user_id):
-        if repository.claim_idempotency_key(conn, **fields):
+        if take(repository.claim_idempotency_key):
             return claim
         record = repository.lock_idempotency_key(conn, user_id, key)
         if record is None:  # deleted (released) between our insert and select: claim again
-            if repository.claim_idempotency_key(conn, **fields):
+            if take(repository.claim_idempotency_key):
                 return claim
             raise IdempotencyKeyInProgress("a request with this Idempotency-Key is in progress")
         abandoned = record.response_status is None and record.created_at < now - ABANDONED_AFTER
         if record.expires_at <= now or abandoned:
-            repository.reclaim_idempotency_key(conn, **fields)
+            take(repository.reclaim_idempotency_key)
             return claim
         same_request = (record.request_method, record.request_path, record.request_hash) == (
             method,

@@ -65,7 +65,10 @@ def _bodies(world: dict[str, str]) -> dict[tuple[str, str], list[dict[str, Any]]
     """A valid body (or several) for every operation that takes one."""
 
     def strategy(bot_type: str, params: dict[str, Any]) -> dict[str, Any]:
-        return {"name": f"fuzz {bot_type}", "definition": {"kind": "builtin", "bot_type": bot_type, "params": params}}
+        return {
+            "name": f"fuzz {bot_type}",
+            "definition": {"kind": "builtin", "bot_type": bot_type, "params": params},
+        }
 
     return {
         ("post", "/v1/auth/register"): [
@@ -78,7 +81,10 @@ def _bodies(world: dict[str, str]) -> dict[tuple[str, str], list[dict[str, Any]]
         ("post", "/v1/strategies"): [
             strategy("grid", GRID),
             # Without the optional stops, so an extreme bound reaches the level computation.
-            strategy("grid", {key: GRID[key] for key in ("lower_price", "upper_price", "levels", "spacing", "order_size")}),
+            strategy(
+                "grid",
+                {key: GRID[key] for key in ("lower_price", "upper_price", "levels", "spacing", "order_size")},
+            ),
             strategy("scalper", SCALPER),
             strategy("dca", DCA),
             strategy("dip", DIP),
@@ -102,7 +108,10 @@ def _bodies(world: dict[str, str]) -> dict[tuple[str, str], list[dict[str, Any]]
             }
         ],
         ("patch", "/v1/bots/{bot_id}"): [{"name": "renamed", "version": 1}],
-        **{("post", f"/v1/bots/{{bot_id}}/{action}"): [{"reason": "fuzz"}] for action in ("start", "pause", "stop")},
+        **{
+            ("post", f"/v1/bots/{{bot_id}}/{action}"): [{"reason": "fuzz"}]
+            for action in ("start", "pause", "stop")
+        },
         ("post", "/v1/bots/stop-all"): [{"reason": "fuzz"}],
         ("post", "/v1/broker-credentials"): [
             {"exchange": "simulated", "label": "fuzz", "api_key": "KEY-abcdefgh", "secret": "s" * 32}

@@ -6,6 +6,7 @@ import importlib
 import io
 import json
 import logging
+import re
 from typing import Any
 
 import httpx
@@ -166,3 +167,15 @@ def test_an_unhandled_error_answers_500_with_its_request_id_in_the_header_and_lo
     assert [line["request_id"] for line in logged if line["message"] == "unhandled error"] == ["req-boom-1"]
     # Nothing else reported the error without its id (e.g. the server's own traceback).
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_docs_load_every_asset_from_the_api_itself(api: httpx.Client) -> None:
+    page = api.get("/docs")
+    urls = re.findall(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)['"]""", page.text)
+
+    assert page.status_code == 200
+    assert urls and all(url.startswith("/") for url in urls), urls
+    for url in urls:
+        response = api.get(url)
+        assert response.status_code == 200, url
+        assert response.content, url

@@ -82,7 +82,12 @@ def test_no_table_holds_a_secret_after_idempotent_creates(api: httpx.Client, set
     credential_secret = "credential-secret-" + "q" * 24
     credential = api.post(
         "/v1/broker-credentials",
-        json={"exchange": "simulated", "label": "sim", "api_key": "KEY-abcdefgh-1234", "secret": credential_secret},
+        json={
+            "exchange": "simulated",
+            "label": "sim",
+            "api_key": "KEY-abcdefgh-1234",
+            "secret": credential_secret,
+        },
         headers=auth | {"Idempotency-Key": "credential-1"},
     )
     assert credential.status_code == 201
@@ -96,8 +101,10 @@ def test_no_table_holds_a_secret_after_idempotent_creates(api: httpx.Client, set
     }
     found = []
     with psycopg.connect(settings.database_url) as conn:
-        tables = [row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        tables = [
+            row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ]
         for table in tables:
-            text = "\n".join(row[0] for row in conn.execute(f"SELECT t::text FROM {table} t"))  # noqa: S608
+            text = "\n".join(row[0] for row in conn.execute(f"SELECT t::text FROM {table} t"))
             found += [f"{name} in {table}" for name, value in secrets.items() if value in text]
     assert found == []

@@ -293,9 +293,10 @@ class Accounts:
                     request_id=request_id,
                 )
                 outcome = "reused"
-            elif record.revoked_at is not None or (
-                generation := users.active_token_generation(conn, record.user_id)
-            ) is None:
+            elif (
+                record.revoked_at is not None
+                or (generation := users.active_token_generation(conn, record.user_id)) is None
+            ):
                 outcome = "invalid"
             else:
                 tokens.mark_refresh_token_used(conn, record.id)

@@ -77,7 +77,7 @@ class EmbeddedPostgres:
             stdout=log,
             stderr=subprocess.STDOUT,
             user=_system_user(),
-            preexec_fn=lambda: die_with_parent(signal.SIGINT, expected_parent=parent),  # noqa: PLW1509
+            preexec_fn=lambda: die_with_parent(signal.SIGINT, expected_parent=parent),
         )
         log.close()
         wait_until_ready(self.admin_conninfo, timeout_s, self._process)
