@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import jsii
 from aws_cdk import Annotations, CfnElement, RemovalPolicy, Stack
@@ -119,6 +120,7 @@ class ApiFunction(Construct):
         order_queue: sqs.IQueue,
         event_bus: events.IEventBus,
         charts_bucket_name: str,
+        market_environment: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
         self.security_group = ec2.SecurityGroup(
@@ -142,6 +144,8 @@ class ApiFunction(Construct):
             log_group=log_group,
             environment={
                 **database.client_environment(stage),
+                # The markets the stream follows: /health reports whether their data is ready.
+                **market_environment,
                 "POWERTOOLS_SERVICE_NAME": "tekoa-api",
             },
         )

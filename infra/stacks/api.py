@@ -42,6 +42,7 @@ class ApiStack(Stack):
             order_queue=messaging.order_queue,
             event_bus=messaging.event_bus,
             charts_bucket_name=config.names.charts_bucket,
+            market_environment=config.market_environment,
         )
         http_api = HttpApi(
             self, "HttpApi", api_name=f"tekoa-{config.stage}-api", handler=api_function.function

@@ -49,6 +49,8 @@ def test_api_lambda_settings_point_at_the_stage_database_proxy_and_websocket(
     assert "DatabaseClusterSecret" in json.dumps(variables["TEKOA_DATABASE_SECRET_ARN"])
     assert "Proxy" in json.dumps(variables["TEKOA_DATABASE_HOST"])
     assert "/live" in json.dumps(variables["TEKOA_WEBSOCKET_ENDPOINT"])
+    # /health reports the readiness of the markets the stream follows: the API must know them.
+    assert variables["TEKOA_MARKET_EXCHANGE"] == "simulated"
 
 
 def test_api_lambda_permissions_are_exactly_what_the_api_uses(

@@ -18,7 +18,7 @@ from functions.api.pagination import Page, PageParams
 from functions.api.security import CurrentUser
 from tekoa.domain.candles import Candle, decimal_text
 from tekoa.domain.timeframes import Timeframe
-from tekoa.services import market as service
+from tekoa.services import market_data as service
 
 router = APIRouter(prefix="/v1/market", tags=["market"])
 

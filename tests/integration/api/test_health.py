@@ -7,6 +7,8 @@ import io
 import json
 import logging
 import re
+import time
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -15,7 +17,29 @@ import pytest
 from tests.conftest import LiveServer, free_port
 
 
-def test_health_reports_database_and_aws_ok(api: httpx.Client) -> None:
+def markets_ready(settings: Any, *, fresh: bool = True) -> None:
+    """What the market stream leaves once it has loaded: a recent 1m candle of every market it
+    always follows, each marked fresh (or still loading)."""
+    from tekoa.db.candles import ensure_market, set_freshness, upsert_candles
+    from tekoa.db.connection import connect, service_transaction
+    from tekoa.domain.candles import Candle
+    from tekoa.domain.timeframes import Timeframe
+
+    minute = Timeframe.M1.open_time(int(time.time() * 1000)) - Timeframe.M1.ms
+    with connect(settings.database_url) as conn, service_transaction(conn):
+        for symbol in settings.market_symbol_list:
+            ensure_market(conn, settings.market_exchange, symbol)
+            price = Decimal(100)
+            upsert_candles(
+                conn,
+                [Candle(settings.market_exchange, symbol, Timeframe.M1, minute, price, price, price, price, Decimal(1), 3)],
+            )
+            set_freshness(conn, settings.market_exchange, symbol, fresh=fresh, reason="repairing history")
+
+
+def test_health_reports_database_aws_and_market_data_ok(api: httpx.Client, settings: Any) -> None:
+    markets_ready(settings)
+
     response = api.get("/health")
 
     assert response.status_code == 200
@@ -23,6 +47,20 @@ def test_health_reports_database_and_aws_ok(api: httpx.Client) -> None:
     assert body["status"] == "ok"
     assert body["database"]["ok"] is True
     assert body["aws"]["ok"] is True
+    assert body["market"]["ok"] is True
+    assert set(body["market"]["markets"]) == set(settings.market_symbol_list)
+
+
+def test_health_is_503_while_market_data_is_still_loading(api: httpx.Client, settings: Any) -> None:
+    markets_ready(settings, fresh=False)
+
+    response = api.get("/health")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["database"]["ok"] and body["aws"]["ok"]
+    assert body["market"]["ok"] is False
+    assert {m["reason"] for m in body["market"]["markets"].values()} == {"repairing history"}
 
 
 def test_health_is_503_and_names_the_failing_dependency(settings: Any) -> None:
@@ -111,6 +149,7 @@ def test_the_lambda_handler_answers_an_http_api_v2_event(
 ) -> None:
     from tekoa.settings import get_settings
 
+    markets_ready(settings)
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     monkeypatch.setenv("AWS_ENDPOINT_URL", settings.aws_endpoint_url)
     monkeypatch.setenv("TEKOA_STAGE", settings.stage)
