@@ -32,7 +32,20 @@ def markets_ready(settings: Any, *, fresh: bool = True) -> None:
             price = Decimal(100)
             upsert_candles(
                 conn,
-                [Candle(settings.market_exchange, symbol, Timeframe.M1, minute, price, price, price, price, Decimal(1), 3)],
+                [
+                    Candle(
+                        settings.market_exchange,
+                        symbol,
+                        Timeframe.M1,
+                        minute,
+                        price,
+                        price,
+                        price,
+                        price,
+                        Decimal(1),
+                        3,
+                    )
+                ],
             )
             set_freshness(conn, settings.market_exchange, symbol, fresh=fresh, reason="repairing history")
 

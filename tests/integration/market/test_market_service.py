@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tekoa.domain.timeframes import Timeframe
-from tekoa.market.service import MarketStreamService
+from tekoa.market.stream.service import MarketStreamService
 from tests.integration.market.market_support import (
     T0,
     M,

@@ -173,18 +173,20 @@ def streamed_markets(database: Database, settings: Settings, *, now_ms: int | No
     them fresh means market data is ready."""
     now = now_ms if now_ms is not None else _now_ms()
     with database.connection() as conn, service_transaction(conn):
-        return [_last_price(conn, settings.market_exchange, symbol, now) for symbol in settings.market_symbol_list]
+        return [
+            _last_price(conn, settings.market_exchange, symbol, now) for symbol in settings.market_symbol_list
+        ]
 
 
 def _last_price(conn: Any, exchange: str, symbol: str, now: int) -> LastPrice:
     candle = candle_store.latest_candle(conn, exchange, symbol, Timeframe.M1)
     flag = candle_store.get_freshness(conn, exchange, symbol)
     if candle is None:
-        reason = flag.reason if flag is not None and not flag.fresh and flag.reason else "no candles stored yet"
-        return LastPrice(exchange, symbol, None, None, False, reason)
+        loading = flag.reason if flag is not None and not flag.fresh and flag.reason else None
+        return LastPrice(exchange, symbol, None, None, False, loading or "no candles stored yet")
     recent = now - candle.close_time <= PRICE_MAX_AGE_MS
     fresh = flag is not None and flag.fresh and recent
-    reason = None
+    reason: str | None = None
     if not fresh:
         if flag is not None and not flag.fresh:
             reason = flag.reason or "stale"
