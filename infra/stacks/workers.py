@@ -1,4 +1,5 @@
-"""WorkersStack: the background compute (ingest Lambda, market-stream Fargate service)."""
+"""WorkersStack: the background compute (ingest Lambda, market-stream Fargate service, scheduled
+housekeeping)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from constructs import Construct
 from infra.components.ingest import IngestFunction
 from infra.components.market_stream import MarketStreamService
 from infra.components.network import PlatformNetwork
+from infra.components.schedules import MaintenanceFunction
 from infra.config import StageConfig
 from infra.stacks.data import DataStack
 from infra.stacks.messaging import MessagingStack
+from tekoa.schedules import schedule
 
 
 class WorkersStack(Stack):
-    """Image-based workloads; the evaluator, executor and charts functions will join here."""
+    """Background workloads; the evaluator, executor and charts functions will join here."""
 
     def __init__(
         self,
@@ -47,4 +50,14 @@ class WorkersStack(Stack):
             database=data.database,
             event_bus=messaging.event_bus,
             market_environment=config.market_environment,
+        )
+        self.maintenance = MaintenanceFunction(
+            self,
+            "Maintenance",
+            stage=config.stage,
+            bundle=config.bundle,
+            vpc=network.vpc,
+            subnets=network.compute_subnets,
+            database=data.database,
+            schedule=schedule("maintenance"),
         )
