@@ -26,6 +26,7 @@ from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from functions.api.context import Context
 from tekoa.auth.models import READ, TRADING, Principal
@@ -50,13 +51,21 @@ _bearer = HTTPBearer(
 )
 
 
-def authenticate(
+async def authenticate(
     context: Context, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    """The caller, or 401 when the bearer credential is missing or not valid."""
+    """The caller, or 401 when the bearer credential is missing or not valid.
+
+    On the event loop when no I/O is needed (an access token whose account state is cached:
+    most requests), in a worker thread otherwise.
+    """
     if credentials is None or not credentials.credentials:
         raise AuthenticationFailed("missing bearer token", challenge='Bearer realm="tekoa"')
-    return context.accounts.authenticate(context.database, credentials.credentials)
+    accounts, bearer = context.accounts, credentials.credentials
+    principal = accounts.authenticate_from_cache(bearer)
+    if principal is None:
+        principal = await run_in_threadpool(accounts.authenticate, context.database, bearer)
+    return principal
 
 
 CurrentUser = Annotated[Principal, Depends(authenticate)]

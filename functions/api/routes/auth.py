@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from starlette.concurrency import run_in_threadpool
 
 from functions.api.context import Context, request_id
 from functions.api.errors import error_responses
@@ -138,6 +139,9 @@ def logout(body: RefreshRequest, request: Request, context: Context) -> Response
 
 
 @router.get("/me", response_model=User, responses=error_responses(401))
-def me(principal: CurrentUser, context: Context) -> User:
+async def me(principal: CurrentUser, context: Context) -> User:
     """The caller's account."""
-    return context.accounts.me(context.database, principal)
+    accounts = context.accounts
+    # Usually known from authenticating this very request: no I/O, no worker thread.
+    user = accounts.me_from_cache(principal)
+    return user if user is not None else await run_in_threadpool(accounts.me, context.database, principal)

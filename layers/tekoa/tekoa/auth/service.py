@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 
 import psycopg
 
-from tekoa.auth.jwt_tokens import IssuerRouter, JwksTokens, PlatformTokens, SigningKeyCache
+from tekoa.auth.jwt_tokens import AccessClaims, IssuerRouter, JwksTokens, PlatformTokens, SigningKeyCache
 from tekoa.auth.models import (
     SESSION_SCOPES,
     ApiToken,
@@ -337,9 +337,24 @@ class Accounts:
         if looks_like_api_token(bearer):
             with database.connection() as conn:
                 return self._authenticate_api_token(conn, bearer)
-        claims = IssuerRouter(self.platform_tokens(), self._external).verify(bearer)
+        claims = self._verify(bearer)
         self.token_states.check(database, claims.user_id, claims.generation)
         return Principal(user_id=claims.user_id, scopes=claims.scopes, via="session")
+
+    def authenticate_from_cache(self, bearer: str) -> Principal | None:
+        """`authenticate` when it needs no I/O (an access token whose account state is cached);
+        None when `authenticate` must run. Raises for a token that is not valid."""
+        if looks_like_api_token(bearer):
+            return None
+        claims = self._verify(bearer)
+        state = self.token_states.cached(claims.user_id)
+        if state is None:
+            return None
+        state.admit(claims.generation)
+        return Principal(user_id=claims.user_id, scopes=claims.scopes, via="session")
+
+    def _verify(self, bearer: str) -> AccessClaims:
+        return IssuerRouter(self.platform_tokens(), self._external).verify(bearer)
 
     def _authenticate_api_token(self, conn: Connection, bearer: str) -> Principal:
         prefix = api_token_prefix(bearer)
@@ -368,12 +383,15 @@ class Accounts:
         )
 
     def me(self, database: Database, principal: Principal) -> User:
-        """The caller's account."""
-        with database.connection() as conn, tenant_transaction(conn, principal.user_id):
-            user = users.get_user(conn, principal.user_id)
-        if user is None:
-            raise AuthenticationFailed("the account no longer exists or is disabled")
-        return user
+        """The caller's account (as read by the last token check, at most `ttl_s` ago)."""
+        state = self.token_states.check(database, principal.user_id, None)
+        assert state.user is not None  # admitted
+        return state.user
+
+    def me_from_cache(self, principal: Principal) -> User | None:
+        """`me` when it needs no I/O; None when `me` must run."""
+        state = self.token_states.cached(principal.user_id)
+        return state.user if state is not None and state.active else None
 
     # --- personal API tokens -------------------------------------------------------------
 

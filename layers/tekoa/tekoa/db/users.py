@@ -54,21 +54,14 @@ def find_credentials_by_email(conn: psycopg.Connection[Any], email: str) -> User
     )
 
 
-def get_user(conn: psycopg.Connection[Any], user_id: UUID) -> User | None:
-    """An enabled account by id (None when unknown or disabled)."""
+def token_state(conn: psycopg.Connection[Any], user_id: UUID) -> tuple[User, int, bool] | None:
+    """(the account, its token generation, whether it is active); None when it does not exist."""
     row = conn.execute(
-        "SELECT id, email, display_name, created_at FROM users WHERE id = %s AND disabled_at IS NULL",
+        "SELECT id, email, display_name, created_at, token_generation, disabled_at IS NULL FROM users"
+        " WHERE id = %s",
         (user_id,),
     ).fetchone()
-    return _user(row) if row else None
-
-
-def token_state(conn: psycopg.Connection[Any], user_id: UUID) -> tuple[int, bool] | None:
-    """(token generation, active) of an account; None when it does not exist."""
-    row = conn.execute(
-        "SELECT token_generation, disabled_at IS NULL FROM users WHERE id = %s", (user_id,)
-    ).fetchone()
-    return (int(row[0]), bool(row[1])) if row else None
+    return (_user(row[:4]), int(row[4]), bool(row[5])) if row else None
 
 
 def active_token_generation(conn: psycopg.Connection[Any], user_id: UUID) -> int | None:
