@@ -33,6 +33,8 @@ class AccessClaims:
     user_id: UUID
     scopes: frozenset[str]
     token_id: str | None
+    expires_at: float
+    """`exp`: seconds since the epoch."""
     generation: int | None = None
     """The account's token generation at issue (None: an external issuer's token)."""
 
@@ -179,5 +181,34 @@ def _claims(
         scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
     jti = claims.get("jti")
     return AccessClaims(
-        user_id=user_id, scopes=scopes, token_id=jti if isinstance(jti, str) else None, generation=generation
+        user_id=user_id,
+        scopes=scopes,
+        token_id=jti if isinstance(jti, str) else None,
+        expires_at=float(claims["exp"]),
+        generation=generation,
     )
+
+
+class VerifiedTokens:
+    """Remembers tokens already verified, until they expire.
+
+    Verifying a JWT (base64, JSON, HMAC, claim checks) costs more than the rest of a cached
+    request; a client sends the same token with every request. The key is the whole token,
+    signature included, so any change to it is a miss and is verified afresh; expiry is
+    checked again on every hit, with the leeway verification allows.
+    """
+
+    def __init__(self, verify: Callable[[str], AccessClaims], max_entries: int = 10_000) -> None:
+        self._verify = verify
+        self._max_entries = max_entries
+        self._claims: dict[str, AccessClaims] = {}
+
+    def verify(self, token: str) -> AccessClaims:
+        claims = self._claims.get(token)
+        if claims is not None and claims.expires_at + _LEEWAY_S > time.time():
+            return claims
+        claims = self._verify(token)
+        if len(self._claims) >= self._max_entries:
+            self._claims.clear()  # bounded memory; a cold cache only costs verifications
+        self._claims[token] = claims
+        return claims

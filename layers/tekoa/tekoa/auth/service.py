@@ -18,7 +18,14 @@ from uuid import UUID, uuid4
 
 import psycopg
 
-from tekoa.auth.jwt_tokens import AccessClaims, IssuerRouter, JwksTokens, PlatformTokens, SigningKeyCache
+from tekoa.auth.jwt_tokens import (
+    AccessClaims,
+    IssuerRouter,
+    JwksTokens,
+    PlatformTokens,
+    SigningKeyCache,
+    VerifiedTokens,
+)
 from tekoa.auth.models import (
     SESSION_SCOPES,
     ApiToken,
@@ -95,6 +102,9 @@ class Accounts:
         self._access_ttl_s = access_ttl_s
         self._external = external
         self._platform_tokens: PlatformTokens | None = None
+        self._verified = VerifiedTokens(
+            lambda token: IssuerRouter(self.platform_tokens(), self._external).verify(token)
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Accounts:
@@ -354,7 +364,7 @@ class Accounts:
         return Principal(user_id=claims.user_id, scopes=claims.scopes, via="session")
 
     def _verify(self, bearer: str) -> AccessClaims:
-        return IssuerRouter(self.platform_tokens(), self._external).verify(bearer)
+        return self._verified.verify(bearer)
 
     def _authenticate_api_token(self, conn: Connection, bearer: str) -> Principal:
         prefix = api_token_prefix(bearer)
