@@ -59,7 +59,7 @@ class Platform:
         return hits[-1] if hits else None
 
 
-def _env(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:
+def _env(data_dir: Path, ports: dict[str, int], **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "AWS_ENDPOINT_URL"}}
     env.update(
         TEKOA_DATA_DIR=str(data_dir),
@@ -70,6 +70,7 @@ def _env(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:
         TEKOA_MARKET_HISTORY_DAYS="0.05",
         TEKOA_PASSWORD_HASH_MEMORY_KIB="8192",
         PYTHONUNBUFFERED="1",
+        **settings,
     )
     return env
 
@@ -96,11 +97,11 @@ def _alive(pid: int) -> bool:
 
 
 @contextmanager
-def running_platform(data_dir: Path, ports: dict[str, int]) -> Iterator[Platform]:
+def running_platform(data_dir: Path, ports: dict[str, int], **settings: str) -> Iterator[Platform]:
     process = subprocess.Popen(
         [sys.executable, "-m", "tekoa.cli", "up"],
         cwd=ROOT,
-        env=_env(data_dir, ports),
+        env=_env(data_dir, ports, **settings),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -134,6 +135,8 @@ def test_the_platform_survives_crashes_ctrl_c_and_kill_9_and_keeps_sessions_and_
         with running_platform(data_dir, ports) as first:
             pids = first.pids()
             assert set(pids) == PARTS, first.output()
+            cores = len(os.sched_getaffinity(0))
+            assert f"({cores} workers" in next(line for line in first.lines if line.startswith("  api "))
             assert len(set(pids.values())) == len(PARTS) and first.process.pid not in pids.values()
             health = httpx.get(f"{first.base}/health", timeout=10)
             assert health.status_code == 200, health.text  # market data ready once the table shows
@@ -169,13 +172,16 @@ def test_the_platform_survives_crashes_ctrl_c_and_kill_9_and_keeps_sessions_and_
             assert candles, "the simulated market stream should have stored candles"
 
             # A crashed part is restarted alone: the others keep their processes.
-            for part in ("market-stream", "api"):
+            crashed = ("market-stream", "api")
+            for part in crashed:
                 os.kill(pids[part], signal.SIGKILL)
-                new_pid = _eventually(lambda part=part: first.restarted_pid(part), f"{part} restarted")
-                others = {name: pid for name, pid in pids.items() if name != part}
-                assert all(_alive(pid) for pid in others.values()), first.output()
-                assert new_pid != pids[part]
-                pids = {**others, part: new_pid}
+            restarted = {
+                part: _eventually(lambda part=part: first.restarted_pid(part), f"{part} restarted")
+                for part in crashed
+            }
+            assert all(_alive(pid) for name, pid in pids.items() if name not in crashed), first.output()
+            assert all(restarted[part] != pids[part] for part in crashed)
+            pids = {**pids, **restarted}
             _eventually(
                 lambda: httpx.get(f"{first.base}/v1/me", headers=auth, timeout=5).status_code == 200,
                 "the restarted API serves the session",
@@ -190,8 +196,9 @@ def test_the_platform_survives_crashes_ctrl_c_and_kill_9_and_keeps_sessions_and_
             assert first.process.wait(timeout=60) == 0, first.output()
         assert not any(_alive(pid) for pid in pids.values())
 
-        # Run 2, started at once: the same data, the same session, the same cursors.
-        with running_platform(data_dir, ports) as second:
+        # Run 2, started at once: the same data, the same session, the same cursors. (One API
+        # worker from here on: run 1 had one per core, as by default.)
+        with running_platform(data_dir, ports, TEKOA_API_WORKERS="1") as second:
             me = httpx.get(f"{second.base}/v1/me", headers=auth, timeout=30)
             page = httpx.get(
                 f"{second.base}/v1/strategies", params={"limit": 1, "cursor": cursor}, headers=auth
@@ -212,7 +219,7 @@ def test_the_platform_survives_crashes_ctrl_c_and_kill_9_and_keeps_sessions_and_
             )
 
         # Run 3, started at once after the kill: the database recovers, the session still works.
-        with running_platform(data_dir, ports) as third:
+        with running_platform(data_dir, ports, TEKOA_API_WORKERS="1") as third:
             me = httpx.get(f"{third.base}/v1/me", headers=auth, timeout=30)
             assert me.status_code == 200, me.text
             third.process.send_signal(signal.SIGTERM)

@@ -155,6 +155,11 @@ class Supervisor:
         # A dependency on a part this configuration does not run (e.g. the embedded database
         # when DATABASE_URL is given) is met by whatever replaces it.
         self._needs = {part.name: tuple(n for n in part.after if n in enabled) for part in self.parts}
+        # Every part that needs it, directly or through others (a one-shot part in between too).
+        self._needed_by: dict[str, set[str]] = {part.name: set() for part in self.parts}
+        for part in reversed(self.parts):  # dependents come later in start order
+            for name in self._needs[part.name]:
+                self._needed_by[name] |= {part.name} | self._needed_by[part.name]
         self.env = {**os.environ, **env, "TEKOA_SUPERVISOR_PID": str(os.getpid()), "PYTHONUNBUFFERED": "1"}
         self.log = log or sys.stdout
         self.python = python
@@ -312,22 +317,30 @@ class Supervisor:
     # -- stop ---------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Stop every running part, dependents first, each with its signal and time budget."""
-        for part in reversed(self.parts):
-            running = self.running.pop(part.name, None)
-            if running is None:
-                continue
-            process = running.process
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, part.stop_signal)
+        """Stop every running part, dependents first: each wave (the parts no other running
+        part needs) is signalled at once, then awaited, each part with its own time budget."""
+        while self.running:
+            running = [self.running[part.name] for part in self.parts if part.name in self.running]
+            wave = [
+                r
+                for r in running
+                if not any(other.part.name in self._needed_by[r.part.name] for other in running)
+            ]
+            for stopping in wave:
+                if stopping.process.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(stopping.process.pid, stopping.part.stop_signal)
+            for stopping in wave:
                 try:
-                    process.wait(part.stop_timeout_s)
+                    stopping.process.wait(stopping.part.stop_timeout_s)
                 except subprocess.TimeoutExpired:
-                    self.say(self._tag("supervisor"), f"{part.name} did not stop in time; killing it")
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
-            self._reap(running)
+                    self.say(
+                        self._tag("supervisor"), f"{stopping.part.name} did not stop in time; killing it"
+                    )
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(stopping.process.pid, signal.SIGKILL)
+                self._reap(stopping)
+                del self.running[stopping.part.name]
 
     # -- what runs where ----------------------------------------------------------------------
 
