@@ -260,7 +260,7 @@ def test_up_refuses_a_taken_port_before_starting_anything() -> None:
         result = subprocess.run(
             [sys.executable, "-m", "tekoa.cli", "up"],
             cwd=ROOT,
-            env=_env(state / "data", {"api": free_port(), "aws": taken, "market": free_port()}),
+            env=_env(state / "data", {"api": taken, "aws": free_port(), "market": free_port()}),
             capture_output=True,
             text=True,
             timeout=60,
@@ -268,6 +268,6 @@ def test_up_refuses_a_taken_port_before_starting_anything() -> None:
         started_database = (state / "data" / "pgdata").exists()
 
     assert result.returncode == 1
-    assert f"127.0.0.1:{taken} (TEKOA_AWS_PORT)" in result.stderr
+    assert f"127.0.0.1:{taken} (TEKOA_API_PORT)" in result.stderr
     assert "already in use" in result.stderr
     assert not started_database  # the ports are checked first

@@ -16,8 +16,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from tests.integration.api.auth_support import settings as settings
+from tests.integration.api.market_readiness import markets_ready
 from tests.integration.api.trading_support import create_bot, create_credential, new_user
-from tests.integration.market.market_support import markets_ready
 
 EXAMPLES_PER_OPERATION = 25
 
