@@ -45,7 +45,7 @@ def test_a_disabled_account_is_refused_at_once(api: httpx.Client, settings: Any)
     with psycopg.connect(settings.database_url) as conn:
         conn.execute("UPDATE users SET disabled_at = now() WHERE id = %s", (body["user"]["id"],))
 
-    response = api.get("/v1/me", headers=bearer(body["tokens"]["access_token"]))
+    response = api.post("/v1/strategies", json=STRATEGY, headers=bearer(body["tokens"]["access_token"]))
 
     assert response.status_code == 401
 
