@@ -1,0 +1,1 @@
+"""tekoa.engine: decide(strategy, market, state) -> Decision, pure."""
