@@ -72,23 +72,22 @@ class MarketData:
 
     def memo(self, key: Hashable, build: Callable[[], T]) -> T:
         """`build()` once per key for the life of this data (compiled conditions, signals)."""
-        try:
+        if key in self._memo:
             return self._memo[key]  # type: ignore[no-any-return]
-        except KeyError:
-            value = self._memo[key] = build()
-            return value
+        value = self._memo[key] = build()
+        return value
 
     # ---------------------------------------------------------------- series
 
     def indicator(self, key: IndicatorKey) -> dict[str, F64]:
         """Every output of one indicator over its timeframe's frame, computed once."""
-        from tekoa.indicators import compute
+        from tekoa.indicators.compute import compute
 
         return self.memo(("indicator", key), lambda: compute(key.name, key.params, self.frame(key.timeframe)))
 
     def price(self, timeframe: Timeframe, field: PriceField) -> F64:
         """A candle value column (close, hl2, ...) of `timeframe`."""
-        from tekoa.indicators import price_column
+        from tekoa.indicators.compute import price_column
 
         return self.memo(("price", timeframe, field), lambda: price_column(self.frame(timeframe), field))
 
