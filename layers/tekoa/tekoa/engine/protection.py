@@ -115,6 +115,8 @@ def arm_kernel(
             price = entry + direction * value * risk
         else:
             price = value
+        if not price > 0.0:
+            price = math.nan  # a short's target at or below zero can never be reached
         out[TARGETS + 3 * k] = price
         out[TARGETS + 3 * k + 1] = target_fractions[k]
         out[TARGETS + 3 * k + 2] = 0.0
@@ -276,6 +278,7 @@ def to_state(vector: F64) -> ProtectionState:
             hit=bool(vector[TARGETS + 3 * k + 2]),
         )
         for k in range(int(vector[N_TARGETS]))
+        if vector[TARGETS + 3 * k] > 0.0
     )
     trail = vector[TRAIL]
     return ProtectionState(
