@@ -152,7 +152,8 @@ def _source(p: SourcedPeriodParams) -> tuple[PriceField, ...]:
 
 
 def _settle(*periods: int) -> int:
-    return RECURSIVE_WARMUP_FACTOR * sum(periods)
+    # A smoothing over one period keeps no memory (EMA(1) is the input, ATR(1) the true range).
+    return RECURSIVE_WARMUP_FACTOR * sum(p for p in periods if p > 1)
 
 
 _SPECS: tuple[IndicatorSpec[Any], ...] = (
