@@ -11,8 +11,8 @@ point operations follow TA-Lib's C sources, so values match TA-Lib to rounding:
 * Wilder smoothing (RSI, ATR, ADX) is `(prev × (n-1) + new) / n`, seeded with a plain average;
 * "zero" tests use TA-Lib's epsilon of 1e-14 (absolute, or relative to the prices compared
   where TA-Lib scales it).
-* Bollinger bands use the population standard deviation computed from squared deviations
-  (not mean(x²) - mean², whose cancellation TA-Lib no longer accepts either).
+* Bollinger bands use the population standard deviation from deviations against a shift
+  near the window (TA-Lib's VAR since its #118), not mean(x²) - mean², which cancels.
 
 Each kernel is a single pass with its state in scalars or a ring buffer of one window; the
 only allocations are the outputs. Inputs must be finite (`CandleFrame.validate` ensures it)
@@ -22,11 +22,13 @@ natural degenerate value: an SMA of 1 is the input, and so on).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 F64 = npt.NDArray[np.float64]
 
@@ -103,6 +105,8 @@ def _ema(values: F64, period: int) -> F64:
     out = _nan_head(n, lookback)
     if n <= lookback:
         return out
+    if period == 1:
+        return values.copy()  # no smoothing; the recursion would not return x exactly
     k = 2.0 / (period + 1)
     total = 0.0
     for i in range(period):
@@ -177,7 +181,7 @@ def _rsi(close: F64, period: int) -> F64:
     loss /= period
     gain /= period
     total = gain + loss
-    out[period] = 100.0 * (gain / total) if not (-_EPSILON < total < _EPSILON) else 0.0
+    out[period] = 100.0 * (gain / total) if total != 0.0 else 0.0
     keep = period - 1
     for i in range(period + 1, n):
         diff = close[i] - prev
@@ -191,7 +195,7 @@ def _rsi(close: F64, period: int) -> F64:
         loss /= period
         gain /= period
         total = gain + loss
-        out[i] = 100.0 * (gain / total) if not (-_EPSILON < total < _EPSILON) else 0.0
+        out[i] = 100.0 * (gain / total) if total != 0.0 else 0.0
     return out
 
 
@@ -200,10 +204,26 @@ def rsi(close: F64, period: int) -> F64:
 
     Average gain and loss start as plain means of the first `period` changes, then follow
     Wilder's smoothing `(prev × (period-1) + change) / period`; RSI = 100 × gain / (gain + loss),
-    0 when both are (within 1e-14 of) zero.
+    0 when both are zero (no change at all yet).
     """
     _check_period("period", period)
     return _rsi(close, period)
+
+
+def _fma_intrinsic(typingctx: Any, a: Any, b: Any, c: Any) -> tuple[Any, Any]:
+    signature = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        double = ir.DoubleType()
+        function_type = ir.FunctionType(double, [double, double, double])
+        return builder.call(builder.module.declare_intrinsic("llvm.fma", [double], function_type), args)
+
+    return signature, codegen
+
+
+_fma: Any = intrinsic(_fma_intrinsic)
+"""fma(a, b, c) = a × b + c rounded once (LLVM's fma: the FMA instruction, or libm's fma where
+the CPU lacks one), usable inside numba kernels."""
 
 
 @njit(cache=True)
@@ -218,32 +238,35 @@ def _macd(close: F64, fast: int, slow: int, signal: int) -> tuple[F64, F64, F64]
     k_fast = 2.0 / (fast + 1)
     k_slow = 2.0 / (slow + 1)
     k_signal = 2.0 / (signal + 1)
-    # TA-Lib seeds both EMAs so that their first value lands on bar slow-1: the fast EMA
-    # with the mean of bars slow-fast .. slow-1, not of the first `fast` bars.
-    total = 0.0
+    # Both price EMAs are seeded with plain means whose windows end on bar slow-1: the fast
+    # EMA with the mean of bars slow-fast .. slow-1, not of the first `fast` bars (TA-Lib).
+    slow_total = 0.0
+    for i in range(slow - fast):
+        slow_total += close[i]
+    fast_total = 0.0
     for i in range(slow - fast, slow):
-        total += close[i]
-    fast_ema = total / fast
-    total = 0.0
-    for i in range(slow):
-        total += close[i]
-    slow_ema = total / slow
+        fast_total += close[i]
+        slow_total += close[i]
+    fast_ema = fast_total / fast
+    slow_ema = slow_total / slow
     value = fast_ema - slow_ema
-    line_total = value
+    signal_total = 0.0
+    signal_total += value  # the signal EMA is seeded with the mean of the first line values
     for i in range(slow, lookback + 1):
-        fast_ema = (close[i] - fast_ema) * k_fast + fast_ema
-        slow_ema = (close[i] - slow_ema) * k_slow + slow_ema
+        fast_ema = _fma(close[i] - fast_ema, k_fast, fast_ema)
+        slow_ema = _fma(close[i] - slow_ema, k_slow, slow_ema)
         value = fast_ema - slow_ema
-        line_total += value
-    signal_ema = line_total / signal
+        signal_total += value
+    signal_ema = signal_total / signal
     line[lookback] = value
     sig[lookback] = signal_ema
     hist[lookback] = value - signal_ema
     for i in range(lookback + 1, n):
-        fast_ema = (close[i] - fast_ema) * k_fast + fast_ema
-        slow_ema = (close[i] - slow_ema) * k_slow + slow_ema
+        fast_ema = _fma(close[i] - fast_ema, k_fast, fast_ema)
+        slow_ema = _fma(close[i] - slow_ema, k_slow, slow_ema)
         value = fast_ema - slow_ema
-        signal_ema = (value - signal_ema) * k_signal + signal_ema
+        # A signal period of 1 is no smoothing: the signal is the line itself.
+        signal_ema = value if signal == 1 else _fma(value - signal_ema, k_signal, signal_ema)
         line[i] = value
         sig[i] = signal_ema
         hist[i] = value - signal_ema
@@ -252,7 +275,12 @@ def _macd(close: F64, fast: int, slow: int, signal: int) -> tuple[F64, F64, F64]
 
 def macd(close: F64, fast: int = 12, slow: int = 26, signal: int = 9) -> Macd:
     """MACD (TA-Lib MACD): line = EMA(fast) - EMA(slow), signal = EMA(line, signal),
-    histogram = line - signal; all three start at bar slow + signal - 2."""
+    histogram = line - signal; all three start at bar slow + signal - 2.
+
+    The EMAs step as `fma(x - prev, k, prev)` (TA-Lib's MACD, one rounding per step), so the
+    line is not bit-for-bit `ema(fast) - ema(slow)`, whose steps round twice; bit-exact
+    matters here because the line and histogram cross zero, where relative error explodes.
+    """
     for name, period in (("fast", fast), ("slow", slow), ("signal", signal)):
         _check_period(name, period)
     if slow <= fast:
@@ -296,8 +324,8 @@ def _stochastic(
             lo_idx = _extreme_index(low, trailing, i, False)
         elif low[i] <= low[lo_idx]:
             lo_idx = i
-        diff = (high[hi_idx] - low[lo_idx]) / 100.0
-        value = (close[i] - low[lo_idx]) / diff if diff != 0.0 else 0.0
+        spread = high[hi_idx] - low[lo_idx]
+        value = (close[i] - low[lo_idx]) / spread * 100.0 if spread != 0.0 else 0.0
         # %K: running SMA of fast %K over `smooth` bars (TA-Lib's SMA order of operations).
         j = i - (k_period - 1)
         fast_k[j % smooth] = value
@@ -322,7 +350,7 @@ def stochastic(
 ) -> Stochastic:
     """Slow stochastic (TA-Lib STOCH with SMA slow-K and slow-D).
 
-    Fast %K = (close - lowest low) / ((highest high - lowest low) / 100) over `k_period` bars
+    Fast %K = (close - lowest low) / (highest high - lowest low) × 100 over `k_period` bars
     (0 when the range is zero); %K = SMA(fast %K, smooth); %D = SMA(%K, d_period).
     """
     for name, period in (("k_period", k_period), ("smooth", smooth), ("d_period", d_period)):
@@ -346,14 +374,14 @@ def _williams_r(high: F64, low: F64, close: F64, period: int) -> F64:
             lo_idx = _extreme_index(low, trailing, i, False)
         elif low[i] <= low[lo_idx]:
             lo_idx = i
-        diff = (high[hi_idx] - low[lo_idx]) / -100.0
-        out[i] = (high[hi_idx] - close[i]) / diff if diff != 0.0 else 0.0
+        spread = high[hi_idx] - low[lo_idx]
+        out[i] = (high[hi_idx] - close[i]) / spread * -100.0 if spread != 0.0 else 0.0
     return out
 
 
 def williams_r(high: F64, low: F64, close: F64, period: int) -> F64:
-    """Williams %R, -100-0 (TA-Lib WILLR): (highest - close) / ((highest - lowest) / -100)
-    over `period` bars; 0 when the range is zero."""
+    """Williams %R, -100-0 (TA-Lib WILLR): (highest - close) / (highest - lowest) × -100 over
+    `period` bars; 0 when the range is zero."""
     _check_period("period", period)
     return _williams_r(high, low, close, period)
 
@@ -391,14 +419,17 @@ def _cci(high: F64, low: F64, close: F64, period: int) -> F64:
         last = (high[i] + low[i] + close[i]) / 3
         ring[i % period] = last
         average = 0.0
+        magnitude = 0.0
         for j in range(period):
             average += ring[j]
+            magnitude += abs(ring[j])
         average /= period
         deviation = 0.0
         for j in range(period):
             deviation += abs(ring[j] - average)
         distance = last - average
-        if not (-_EPSILON < distance < _EPSILON) and not (-_EPSILON < deviation < _EPSILON):
+        # TA-Lib's scaled zero tests: a distance or spread within 1e-14 of the prices is rounding.
+        if abs(distance) > _EPSILON * abs(last) and deviation > _EPSILON * magnitude:
             out[i] = distance / (0.015 * (deviation / period))
         else:
             out[i] = 0.0
@@ -407,8 +438,8 @@ def _cci(high: F64, low: F64, close: F64, period: int) -> F64:
 
 def cci(high: F64, low: F64, close: F64, period: int) -> F64:
     """Commodity channel index (TA-Lib CCI): (tp - mean(tp)) / (0.015 × mean |tp - mean(tp)|)
-    over `period` bars of the typical price tp = (high + low + close) / 3; 0 when either the
-    distance or the deviation is within 1e-14 of zero."""
+    over `period` bars of the typical price tp = (high + low + close) / 3; 0 when the distance
+    or the deviation is within 1e-14 of the prices (rounding, not movement)."""
     _check_period("period", period)
     return _cci(high, low, close, period)
 
@@ -460,6 +491,18 @@ def atr(high: F64, low: F64, close: F64, period: int) -> F64:
     return _atr(high, low, close, period)
 
 
+@njit(cache=True, inline="always")
+def _shifted_sums(values: F64, start: int, end: int, shift: float) -> tuple[float, float]:
+    """Σ (x - shift) and Σ (x - shift)² over values[start..end]."""
+    first = 0.0
+    second = 0.0
+    for j in range(start, end + 1):
+        deviation = values[j] - shift
+        first += deviation
+        second += deviation * deviation
+    return first, second
+
+
 @njit(cache=True)
 def _bollinger(close: F64, period: int, width: float) -> tuple[F64, F64, F64]:
     n = close.shape[0]
@@ -469,33 +512,50 @@ def _bollinger(close: F64, period: int, width: float) -> tuple[F64, F64, F64]:
     lower = _nan_head(n, lookback)
     if n <= lookback:
         return upper, middle, lower
-    total = 0.0
+    inv = 1.0 / period
+    total = 0.0  # the middle band: TA-Lib's running-sum SMA
     for i in range(lookback):
         total += close[i]
-    mean = 0.0
-    squares = 0.0  # Σ (x - mean)² over the window
+    # The variance is TA-Lib's VAR (its #118 and #243): running sums of deviations from a
+    # shift near the window, E[d²] - E[d]², rebuilt by a two-pass over the window (shift =
+    # the window mean) when cancellation threatens: the variance is below 1e-6 of the mean
+    # square it comes from, or the value that just left dwarfs what remains (an outlier's
+    # rounding stays behind), or 32 windows have passed (drift).
+    shift = close[0]
+    first, second = _shifted_sums(close, 0, lookback - 1, shift)
+    until_rebuild = 32 * period
     for i in range(lookback, n):
         value = close[i]
         total += value
-        previous_mean = mean
         mean = total / period
-        start = i - lookback
-        if start % period == 0:
-            # Re-sum the squared deviations once per window turnover, so rounding from the
-            # sliding updates never outlives one window.
-            squares = 0.0
+        total -= close[i - lookback]
+        deviation = value - shift
+        first += deviation
+        second += deviation * deviation
+        d_mean = first * inv
+        variance = second * inv - d_mean * d_mean
+        deviation = close[i - lookback] - shift
+        first -= deviation
+        leaving = deviation * deviation
+        second -= leaving
+        until_rebuild -= 1
+        if variance < 1e-6 * (second * inv) or leaving > 1e6 * second or until_rebuild <= 0:
+            until_rebuild = 32 * period
+            start = i - lookback
+            window_total = 0.0
             for j in range(start, i + 1):
-                deviation = close[j] - mean
-                squares += deviation * deviation
-        else:
-            # Sliding update of Σ (x - mean)² (Welford's, for a window): exact in real
-            # arithmetic, and free of mean(x²) - mean²'s cancellation at large prices.
-            leaving = close[i - period]
-            squares += (value - leaving) * (value - mean + leaving - previous_mean)
-        total -= close[start]
-        variance = squares / period
-        # A deviation within 1e-14 of the mean is rounding, not spread: the bands collapse.
-        band = np.sqrt(variance) * width if variance > (_EPSILON * mean) ** 2 else 0.0
+                window_total += close[j]
+            shift = window_total * inv
+            first, second = _shifted_sums(close, start, i, shift)
+            d_mean = first * inv
+            variance = second * inv - d_mean * d_mean
+            # What is left below 1e-12 of the mean square is the rounding of the mean itself.
+            if variance < 1e-12 * (second * inv):
+                variance = 0.0
+            deviation = close[start] - shift
+            first -= deviation
+            second -= deviation * deviation
+        band = np.sqrt(variance) * width
         middle[i] = mean
         upper[i] = mean + band
         lower[i] = mean - band
@@ -504,7 +564,8 @@ def _bollinger(close: F64, period: int, width: float) -> tuple[F64, F64, F64]:
 
 def bollinger(close: F64, period: int = 20, width: float = 2.0) -> Bollinger:
     """Bollinger bands (TA-Lib BBANDS, SMA middle): middle ± `width` × the population standard
-    deviation of the last `period` values, taken as 0 when it is within 1e-14 of the mean."""
+    deviation of the last `period` values (TA-Lib's cancellation-free VAR: 0 only for a window
+    flat to within rounding)."""
     _check_period("period", period)
     if not width > 0:
         raise ValueError(f"width must be positive, got {width}")
@@ -557,11 +618,11 @@ def _adx(high: F64, low: F64, close: F64, period: int) -> F64:
             plus_dm += diff_p
         tr = tr - tr / period + _true_range(prev_high, prev_low, prev_close)
         prev_close = close[today]
-        if not (-_EPSILON < tr < _EPSILON):
+        if tr != 0.0:
             minus_di = 100.0 * (minus_dm / tr)
             plus_di = 100.0 * (plus_dm / tr)
             di_sum = minus_di + plus_di
-            if not (-_EPSILON < di_sum < _EPSILON):
+            if di_sum != 0.0:
                 dx_total += 100.0 * (abs(minus_di - plus_di) / di_sum)
     adx_value = dx_total / period
     out[today] = adx_value
@@ -580,11 +641,11 @@ def _adx(high: F64, low: F64, close: F64, period: int) -> F64:
             plus_dm += diff_p
         tr = tr - tr / period + _true_range(prev_high, prev_low, prev_close)
         prev_close = close[today]
-        if not (-_EPSILON < tr < _EPSILON):
+        if tr != 0.0:
             minus_di = 100.0 * (minus_dm / tr)
             plus_di = 100.0 * (plus_dm / tr)
             di_sum = minus_di + plus_di
-            if not (-_EPSILON < di_sum < _EPSILON):
+            if di_sum != 0.0:
                 dx = 100.0 * (abs(minus_di - plus_di) / di_sum)
                 adx_value = (adx_value * keep + dx) / period
         out[today] = adx_value
@@ -712,18 +773,34 @@ def mfi(high: F64, low: F64, close: F64, volume: F64, period: int) -> F64:
 
 
 @njit(cache=True)
-def _vwap(high: F64, low: F64, close: F64, volume: F64, period: int) -> F64:
-    n = close.shape[0]
-    out = _nan_head(n, period - 1)
-    # Each window is summed afresh (O(n × period)): running totals would leave rounding
-    # residue after a large bar leaves, and a zero-volume window must give exactly NaN.
-    for i in range(period - 1, n):
-        weighted = 0.0
-        traded = 0.0
-        for j in range(i - period + 1, i + 1):
-            weighted += (high[j] + low[j] + close[j]) / 3.0 * volume[j]
-            traded += volume[j]
-        out[i] = weighted / traded if traded > 0.0 else np.nan
+def _window_sums(values: F64, period: int) -> F64:
+    """Σ of the last `period` values at every bar (NaN before), for non-negative values.
+
+    A running total, re-summed from the window whenever it has fallen below 1e-3 of its
+    largest value since the last re-sum (a big value left: the total holds its rounding) and
+    at least every 32 windows, so the relative error stays near machine precision and a
+    window of zeros sums to exactly 0.
+    """
+    n = values.shape[0]
+    lookback = period - 1
+    out = _nan_head(n, lookback)
+    total = 0.0
+    for i in range(min(lookback, n)):
+        total += values[i]
+    peak = total
+    until_rebuild = 32 * period
+    for i in range(lookback, n):
+        total += values[i]
+        peak = max(peak, total)
+        until_rebuild -= 1
+        if total < 1e-3 * peak or until_rebuild <= 0:
+            until_rebuild = 32 * period
+            total = 0.0
+            for j in range(i - lookback, i + 1):
+                total += values[j]
+            peak = total
+        out[i] = total
+        total -= values[i - lookback]
     return out
 
 
@@ -731,9 +808,14 @@ def vwap(high: F64, low: F64, close: F64, volume: F64, period: int) -> F64:
     """Rolling volume-weighted average price: Σ typical price × volume / Σ volume over the last
     `period` bars, typical price = (high + low + close) / 3; NaN where no volume traded."""
     _check_period("period", period)
-    return _vwap(high, low, close, volume, period)
+    traded = _window_sums(volume, period)
+    weighted = _window_sums((high + low + close) / 3.0 * volume, period)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(traded > 0.0, weighted / traded, np.nan)
 
 
 def volume_sma(volume: F64, period: int) -> F64:
-    """Simple moving average of volume (the SMA kernel over the volume column)."""
-    return sma(volume, period)
+    """Simple moving average of volume: the window's sum / `period` (re-summed where a running
+    total would keep rounding, so a window without trades averages exactly 0)."""
+    _check_period("period", period)
+    return _window_sums(volume, period) / period
