@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from tekoa.backtest.data import market_data
-from tekoa.backtest.simulator import Simulator, Trade
+from tekoa.backtest.simulator import Simulator
+from tekoa.backtest.trades import Trade
 from tekoa.domain.orders import Intent
 from tekoa.domain.timeframes import Timeframe
 from tekoa.domain.trading import BotMemory, BotState

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tekoa.backtest import book as bk
+from tekoa.backtest.trades import Trade
 from tekoa.domain.orders import CancelIntent, Intent, OrderIntent, OrderSide, OrderType, client_order_id, place
 from tekoa.domain.trading import BotMemory, BotState, Fill, Position, PositionSide, RestingOrder
 from tekoa.engine import protection as pr
@@ -50,28 +51,6 @@ class _Order:
     code: int
     level: float
     arriving: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Trade:
-    """A closing fill matched against the position it reduced: one round trip (or part of one)."""
-
-    side: PositionSide
-    entry_bar: int
-    exit_bar: int
-    entry_time: int
-    exit_time: int
-    quantity: float
-    entry_price: float
-    exit_price: float
-    pnl: float
-    fees: float
-    reason: str
-
-    @property
-    def return_pct(self) -> float:
-        """P&L as a percentage of the entry notional."""
-        return 100.0 * self.pnl / (self.entry_price * self.quantity)
 
 
 class Simulator:

@@ -18,12 +18,13 @@ the first primary bar after the higher candle that crossed closes. `crosses_belo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+import math
 
 import numpy as np
+from numba import njit
 
 from tekoa.domain.timeframes import Timeframe
-from tekoa.engine.market import Bools, F64, MarketData
+from tekoa.engine.market import F64, Bools, MarketData
 from tekoa.strategies.rules import (
     AllOf,
     AnyOf,
@@ -110,44 +111,60 @@ def operand_series(data: MarketData, primary: Timeframe, operand: Operand) -> F6
     return data.aligned(primary, timeframe, series, operand.offset)
 
 
-def _previous(series: F64 | float) -> F64 | float:
-    if isinstance(series, float):
-        return series
-    shifted = np.empty_like(series)
-    shifted[0] = np.nan
-    shifted[1:] = series[:-1]
-    return shifted
-
-
-def _defined(a: F64 | float, b: F64 | float, size: int) -> Bools:
-    return np.broadcast_to(~np.isnan(a) & ~np.isnan(b), (size,))
-
-
-_OPS: dict[CompareOp, Any] = {
-    CompareOp.GT: np.greater,
-    CompareOp.GTE: np.greater_equal,
-    CompareOp.LT: np.less,
-    CompareOp.LTE: np.less_equal,
-    CompareOp.EQ: np.equal,
+_OP_CODES = {
+    CompareOp.GT: 0,
+    CompareOp.GTE: 1,
+    CompareOp.LT: 2,
+    CompareOp.LTE: 3,
+    CompareOp.EQ: 4,
+    CompareOp.CROSSES_ABOVE: 5,
+    CompareOp.CROSSES_BELOW: 6,
 }
+
+
+@njit(cache=True)
+def _compare_kernel(left: F64, right: F64, op: int, true: Bools, false: Bools) -> None:
+    """One pass of `left op right` (a length-1 side is a constant) into Kleene (true, false).
+
+    A comparison with NaN is false, so a bar with an unknown operand is neither true nor false;
+    a cross is known only where this bar and the previous are."""
+    scalar_left = left.shape[0] == 1
+    scalar_right = right.shape[0] == 1
+    known_before = False
+    was_on_other_side = False
+    for i in range(true.shape[0]):
+        a = left[0] if scalar_left else left[i]
+        b = right[0] if scalar_right else right[i]
+        known = not (math.isnan(a) or math.isnan(b))
+        if op == 0:
+            holds = a > b
+        elif op == 1:
+            holds = a >= b
+        elif op == 2:
+            holds = a < b
+        elif op == 3:
+            holds = a <= b
+        elif op == 4:
+            holds = a == b
+        else:
+            now = a > b if op == 5 else a < b
+            holds = now and was_on_other_side
+            was_on_other_side = a <= b if op == 5 else a >= b
+            known, known_before = known and known_before, known
+        true[i] = holds
+        false[i] = known and not holds
 
 
 def _compare(data: MarketData, primary: Timeframe, node: Comparison) -> Truth:
     size = len(data.frame(primary))
-    left = operand_series(data, primary, node.left)
-    right = operand_series(data, primary, node.right)
-    defined = _defined(left, right, size)
-    with np.errstate(invalid="ignore"):
-        if not node.op.is_cross:
-            holds = np.broadcast_to(_OPS[node.op](left, right), (size,))
-            return Truth(defined & holds, defined & ~holds)
-        before_left, before_right = _previous(left), _previous(right)
-        known = defined & _defined(before_left, before_right, size)
-        if node.op is CompareOp.CROSSES_ABOVE:
-            holds = np.broadcast_to((left > right) & (before_left <= before_right), (size,))
-        else:
-            holds = np.broadcast_to((left < right) & (before_left >= before_right), (size,))
-    return Truth(known & holds, known & ~holds)
+    sides = [
+        np.full(1, series) if isinstance(series, float) else series
+        for series in (operand_series(data, primary, node.left), operand_series(data, primary, node.right))
+    ]
+    true = np.empty(size, dtype=np.bool_)
+    false = np.empty(size, dtype=np.bool_)
+    _compare_kernel(sides[0], sides[1], _OP_CODES[node.op], true, false)
+    return Truth(true, false)
 
 
 def members(condition: Condition) -> tuple[Condition, ...]:

@@ -107,9 +107,13 @@ class MarketData:
     def aligned(self, primary: Timeframe, other: Timeframe, values: F64, offset: int = 0) -> F64:
         """`values` (one per `other` candle) read at each primary bar, `offset` candles back; NaN
         where no such candle has closed."""
+        if other is primary:
+            if offset == 0:
+                return values
+            shifted = np.full(values.shape[0], np.nan)
+            shifted[offset:] = values[: values.shape[0] - offset]
+            return shifted
         index = self.alignment(primary, other) - offset
-        if other is primary and offset == 0:
-            return values
         out = np.full(index.shape[0], np.nan)
         valid = index >= 0
         out[valid] = values[index[valid]]
