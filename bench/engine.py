@@ -97,7 +97,12 @@ FIVE_CONDITIONS = parse_strategy(
                         "op": "lt",
                         "right": {"type": "constant", "value": "70"},
                     },
-                    {"type": "compare", "left": {"type": "price", "field": "close"}, "op": "gt", "right": _sma(200)},
+                    {
+                        "type": "compare",
+                        "left": {"type": "price", "field": "close"},
+                        "op": "gt",
+                        "right": _sma(200),
+                    },
                     {
                         "type": "compare",
                         "left": {"type": "indicator", "name": "macd", "output": "hist"},
@@ -166,11 +171,19 @@ def sma_cross_section(frame: CandleFrame) -> list[Row]:
     _backtest(SMA_CROSS, frame.take(slice(0, 5000)))  # compile
     result, _ = _backtest(SMA_CROSS, frame)
     seconds = _best(3, lambda: _backtest(SMA_CROSS, frame)[1])
-    rows = [Row("sma cross", "tekoa (vectorised path)", len(frame), seconds, f"{len(result.trades):,} trades")]
+    rows = [
+        Row("sma cross", "tekoa (vectorised path)", len(frame), seconds, f"{len(result.trades):,} trades")
+    ]
     slice_ = frame.take(slice(0, 100_000))
     general, general_s = _backtest(SMA_CROSS, slice_, vectorised=False)
     rows.append(
-        Row("sma cross", "tekoa (general path, decide per event)", len(slice_), general_s, f"first 100k bars, {general.decisions:,} decisions")
+        Row(
+            "sma cross",
+            "tekoa (general path, decide per event)",
+            len(slice_),
+            general_s,
+            f"first 100k bars, {general.decisions:,} decisions",
+        )
     )
     rows.append(_vectorbt(frame, len(result.trades)))
     rows.append(_backtesting_py(frame.take(slice(0, BACKTESTING_PY_BARS))))
@@ -180,7 +193,7 @@ def sma_cross_section(frame: CandleFrame) -> list[Row]:
 def _vectorbt(frame: CandleFrame, trades: int) -> Row:
     try:
         import vectorbt as vbt
-    except Exception as exc:  # noqa: BLE001 - report whatever stopped it
+    except Exception as exc:
         return Row("sma cross", "vectorbt", len(frame), float("nan"), f"did not install/import: {exc}")
     close = pd.Series(frame.close)
     open_ = pd.Series(frame.open)
@@ -190,7 +203,9 @@ def _vectorbt(frame: CandleFrame, trades: int) -> Row:
         fast, slow = vbt.MA.run(close, 10), vbt.MA.run(close, 20)
         entries = fast.ma_crossed_above(slow).shift(1, fill_value=False)
         exits = fast.ma_crossed_below(slow).shift(1, fill_value=False)
-        portfolio = vbt.Portfolio.from_signals(close, entries, exits, price=open_, init_cash=10_000, freq="1min")
+        portfolio = vbt.Portfolio.from_signals(
+            close, entries, exits, price=open_, init_cash=10_000, freq="1min"
+        )
         count = int(portfolio.trades.count())
         return time.perf_counter() - start, count
 
@@ -198,7 +213,13 @@ def _vectorbt(frame: CandleFrame, trades: int) -> Row:
         warnings.simplefilter("ignore")
         run()  # compile
         seconds, count = min(run() for _ in range(3))
-    return Row("sma cross", f"vectorbt {vbt.__version__}", len(frame), seconds, f"{count:,} trades (tekoa: {trades:,})")
+    return Row(
+        "sma cross",
+        f"vectorbt {vbt.__version__}",
+        len(frame),
+        seconds,
+        f"{count:,} trades (tekoa: {trades:,})",
+    )
 
 
 def _backtesting_py(frame: CandleFrame) -> Row:
@@ -207,7 +228,13 @@ def _backtesting_py(frame: CandleFrame) -> Row:
     from backtesting.lib import crossover
 
     table = pd.DataFrame(
-        {"Open": frame.open, "High": frame.high, "Low": frame.low, "Close": frame.close, "Volume": frame.volume},
+        {
+            "Open": frame.open,
+            "High": frame.high,
+            "Low": frame.low,
+            "Close": frame.close,
+            "Volume": frame.volume,
+        },
         index=pd.to_datetime(frame.open_time, unit="ms"),
     )
 
@@ -243,7 +270,13 @@ def rule_strategy_section(frame: CandleFrame) -> list[Row]:
     seconds = _best(3, lambda: _backtest(FIVE_CONDITIONS, frame, fee_pct=0.1)[1])
     general, general_s = _backtest(FIVE_CONDITIONS, frame, vectorised=False, fee_pct=0.1)
     return [
-        Row("5-condition rules", "tekoa (vectorised path)", len(frame), seconds, f"{len(result.trades):,} trades"),
+        Row(
+            "5-condition rules",
+            "tekoa (vectorised path)",
+            len(frame),
+            seconds,
+            f"{len(result.trades):,} trades",
+        ),
         Row(
             "5-condition rules",
             "tekoa (general path)",
@@ -274,7 +307,15 @@ def memory_section(frame: CandleFrame) -> list[Row]:
         seconds = time.perf_counter() - start
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        rows.append(Row("peak memory", name, len(frame), seconds, f"{peak / 2**20:,.1f} MiB traced (timing under tracemalloc)"))
+        rows.append(
+            Row(
+                "peak memory",
+                name,
+                len(frame),
+                seconds,
+                f"{peak / 2**20:,.1f} MiB traced (timing under tracemalloc)",
+            )
+        )
     return rows
 
 
@@ -285,14 +326,15 @@ def main() -> None:
         rows.extend(section(frame))
     print(f"{'section':<20} {'case':<40} {'bars':>10} {'seconds':>9} {'bars/s':>14}  note")
     for row in rows:
-        print(
-            f"{row.section:<20} {row.case:<40} {row.bars:>10,} {row.seconds:>9.3f} {row.bars_per_s:>14,.0f}  {row.note}"
-        )
+        rate = f"{row.bars_per_s:>14,.0f}"
+        print(f"{row.section:<20} {row.case:<40} {row.bars:>10,} {row.seconds:>9.3f} {rate}  {row.note}")
     tekoa = next(r for r in rows if r.case == "tekoa (vectorised path)")
     target = "meets" if tekoa.bars_per_s >= 10e6 else "misses"
     print(f"SMA cross: tekoa {tekoa.bars_per_s / 1e6:,.1f}M bars/s ({target} the 10M bars/s target)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS of this process: {peak:,.0f} MiB (1M bars x 6 columns = {len(frame) * 48 / 2**20:.0f} MiB)")
+    print(
+        f"peak RSS of this process: {peak:,.0f} MiB (1M bars x 6 columns = {len(frame) * 48 / 2**20:.0f} MiB)"
+    )
 
 
 if __name__ == "__main__":

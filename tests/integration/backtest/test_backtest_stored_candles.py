@@ -28,7 +28,13 @@ def _store_goog(database_url: str) -> None:
             "GOOG/USD",
             Timeframe.D1,
             int(frame.open_time[i]),
-            (float(frame.open[i]), float(frame.high[i]), float(frame.low[i]), float(frame.close[i]), float(frame.volume[i])),
+            (
+                float(frame.open[i]),
+                float(frame.high[i]),
+                float(frame.low[i]),
+                float(frame.close[i]),
+                float(frame.volume[i]),
+            ),
             1,
         )
         for i in range(len(frame))
@@ -42,7 +48,17 @@ def _backtest(tmp_path: Path, name: str, *args: str, env: dict[str, str] | None 
     strategy_file.write_text(json.dumps(SMA_CROSS))
     out = tmp_path / f"{name}.json"
     done = subprocess.run(
-        [sys.executable, "-m", "tekoa.cli", "backtest", "--strategy", str(strategy_file), *args, "--json-out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "tekoa.cli",
+            "backtest",
+            "--strategy",
+            str(strategy_file),
+            *args,
+            "--json-out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

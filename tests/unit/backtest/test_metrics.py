@@ -33,7 +33,9 @@ def test_metrics_follow_their_definitions() -> None:
     assert m.cagr_pct == pytest.approx(100 * (1.21 ** (YEAR_MS / (4 * DAY)) - 1))
     assert m.max_drawdown_pct == pytest.approx(10.0)  # 110 -> 99
     assert m.sharpe == pytest.approx(returns.mean() / returns.std(ddof=1) * per_year)
-    assert m.sortino == pytest.approx(returns.mean() / math.sqrt(np.mean(np.minimum(returns, 0) ** 2)) * per_year)
+    assert m.sortino == pytest.approx(
+        returns.mean() / math.sqrt(np.mean(np.minimum(returns, 0) ** 2)) * per_year
+    )
     assert m.calmar == pytest.approx(m.cagr_pct / 10.0)
     assert m.win_rate_pct == pytest.approx(200 / 3)
     assert m.profit_factor == pytest.approx(35 / 10)
@@ -45,9 +47,17 @@ def test_metrics_follow_their_definitions() -> None:
 
 def test_metrics_that_do_not_exist_are_none() -> None:
     times = np.arange(3, dtype=np.int64) * DAY
-    flat = compute_metrics(times, np.full(3, 100.0), np.zeros(3, bool), table_of([])[0], 100.0, Timeframe.D1, 0.0)
+    flat = compute_metrics(
+        times, np.full(3, 100.0), np.zeros(3, bool), table_of([])[0], 100.0, Timeframe.D1, 0.0
+    )
     winners = compute_metrics(
-        times, np.array([100.0, 101, 102]), np.ones(3, bool), table_of([_trade(2, 1)])[0], 100.0, Timeframe.D1, 0.0
+        times,
+        np.array([100.0, 101, 102]),
+        np.ones(3, bool),
+        table_of([_trade(2, 1)])[0],
+        100.0,
+        Timeframe.D1,
+        0.0,
     )
 
     assert (flat.sharpe, flat.sortino, flat.calmar, flat.win_rate_pct, flat.profit_factor) == (None,) * 5

@@ -57,9 +57,16 @@ def comparison(rng: random.Random, higher: str | None) -> dict[str, Any]:
     """One random comparison: two price-like series, or an oscillator against a level."""
     op = rng.choice(OPS)
     if rng.random() < 0.5:
-        return {"type": "compare", "left": _price_operand(rng, higher), "op": op, "right": _price_operand(rng, higher)}
+        return {
+            "type": "compare",
+            "left": _price_operand(rng, higher),
+            "op": op,
+            "right": _price_operand(rng, higher),
+        }
     name, spec, output, (low, high) = rng.choice(OSCILLATORS)
-    left = _with_where(rng, {"type": "indicator", "name": name, "params": _params(rng, spec), "output": output}, higher)
+    left = _with_where(
+        rng, {"type": "indicator", "name": name, "params": _params(rng, spec), "output": output}, higher
+    )
     level = round(rng.uniform(low, high), 2)
     return {"type": "compare", "left": left, "op": op, "right": {"type": "constant", "value": str(level)}}
 
@@ -83,7 +90,11 @@ def rules(seed: int, timeframe: str = "1h", higher: str | None = "4h") -> dict[s
         [
             None,
             {"type": "percent", "pct": str(round(rng.uniform(0.5, 5), 2))},
-            {"type": "atr_multiple", "multiple": str(round(rng.uniform(0.5, 3), 2)), "period": rng.randint(3, 14)},
+            {
+                "type": "atr_multiple",
+                "multiple": str(round(rng.uniform(0.5, 3), 2)),
+                "period": rng.randint(3, 14),
+            },
             {"type": "trailing_percent", "pct": str(round(rng.uniform(0.5, 4), 2))},
             {
                 "type": "trailing_percent",
@@ -93,7 +104,10 @@ def rules(seed: int, timeframe: str = "1h", higher: str | None = "4h") -> dict[s
             {"type": "fixed_price", "price": "40" if side == "long" else "300"},
         ]
     )
-    takes: list[dict[str, Any] | None] = [None, {"type": "percent", "pct": str(round(rng.uniform(0.5, 8), 2))}]
+    takes: list[dict[str, Any] | None] = [
+        None,
+        {"type": "percent", "pct": str(round(rng.uniform(0.5, 8), 2))},
+    ]
     takes.append(
         {
             "type": "targets",

@@ -167,7 +167,9 @@ def _general(
         wake = min(size, max(start, brain.next_bar(memory, simulator.in_market(), bar)))
         upcoming = simulator.next_event_bar(start, wake)
         if upcoming > start:
-            equity[start:upcoming] = simulator.cash + simulator.position_quantity * frame.close[start:upcoming]
+            equity[start:upcoming] = (
+                simulator.cash + simulator.position_quantity * frame.close[start:upcoming]
+            )
             in_market[start:upcoming] = simulator.position_quantity != 0.0
         if upcoming >= size:
             break
@@ -207,7 +209,9 @@ def _vectorised(
     times = frame.open_time
     if progress is not None:
         progress(len(frame), len(frame))
-    metrics = compute_metrics(times, equity, in_market, table, cash, rules.timeframe, float(book[bk.FEES_PAID]))
+    metrics = compute_metrics(
+        times, equity, in_market, table, cash, rules.timeframe, float(book[bk.FEES_PAID])
+    )
     return BacktestResult(
         strategy=strategy,
         timeframe=rules.timeframe,

@@ -55,7 +55,17 @@ def table_of(trades: Sequence[Trade]) -> tuple[F64, tuple[str, ...]]:
     code = {name: index for index, name in enumerate(names)}
     rows = np.array(
         [
-            (t.entry_bar, t.exit_bar, t.quantity, t.entry_price, t.exit_price, t.pnl, t.fees, code[t.reason], t.side.sign)
+            (
+                t.entry_bar,
+                t.exit_bar,
+                t.quantity,
+                t.entry_price,
+                t.exit_price,
+                t.pnl,
+                t.fees,
+                code[t.reason],
+                t.side.sign,
+            )
             for t in trades
         ],
         dtype=np.float64,

@@ -46,7 +46,9 @@ REASONS = ("exit", "stop", *(f"target-{k}" for k in range(1, pr.MAX_TARGETS + 1)
 
 
 @njit(cache=True)
-def _record(trades: F64, count: int, closed: F64, bar: int, price: float, reason: int, direction: float) -> int:
+def _record(
+    trades: F64, count: int, closed: F64, bar: int, price: float, reason: int, direction: float
+) -> int:
     if count < trades.shape[0]:
         trades[count, T_ENTRY_BAR] = closed[bk.CLOSED_OPENED_BAR]
         trades[count, T_EXIT_BAR] = bar
@@ -181,7 +183,9 @@ def run_rules(
                 if stop_kind == pr.STOP_NONE or not math.isnan(distance):
                     equity = money + held * price_close
                     available = min(money, equity)
-                    quantity = entry_quantity(sizing_kind, sizing_value, equity, available, price_close, distance)
+                    quantity = entry_quantity(
+                        sizing_kind, sizing_value, equity, available, price_close, distance
+                    )
                     if quantity > 0.0:
                         pending, pending_quantity, pending_bar = 1, quantity, bar
         elif has_exit and exit_[bar]:
@@ -191,9 +195,7 @@ def run_rules(
     return count
 
 
-def run_compiled_rules(
-    rules: CompiledRules, cash: float, costs: Costs
-) -> tuple[F64, Bools, F64, F64]:
+def run_compiled_rules(rules: CompiledRules, cash: float, costs: Costs) -> tuple[F64, Bools, F64, F64]:
     """(equity per bar, position open per bar, trade table, final account) of a compiled rule
     strategy; the trade table's columns are the `T_*` constants."""
     frame = rules.data.frame(rules.timeframe)

@@ -17,8 +17,8 @@ the first primary bar after the higher candle that crossed closes. `crosses_belo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
@@ -63,11 +63,15 @@ def truth(data: MarketData, primary: Timeframe, condition: Condition) -> Truth:
 def _evaluate(data: MarketData, primary: Timeframe, condition: Condition) -> Truth:
     if isinstance(condition, AllOf | AnyOf):
         members = [truth(data, primary, c) for c in condition.conditions]
-        trues = np.array([m.true for m in members])
-        falses = np.array([m.false for m in members])
-        if isinstance(condition, AllOf):
-            return Truth(trues.all(axis=0), falses.any(axis=0))
-        return Truth(trues.any(axis=0), falses.all(axis=0))
+        true, false = members[0].true.copy(), members[0].false.copy()
+        for member in members[1:]:
+            if isinstance(condition, AllOf):
+                true &= member.true
+                false |= member.false
+            else:
+                true |= member.true
+                false &= member.false
+        return Truth(true, false)
     if isinstance(condition, NotOf):
         inner = truth(data, primary, condition.condition)
         return Truth(inner.false, inner.true)
@@ -177,7 +181,9 @@ def members(condition: Condition) -> tuple[Condition, ...]:
 def describe(condition: Condition) -> str:
     """A short human label: `rsi(period=14) crosses_above 30`, `pattern hammer [1h]`."""
     if isinstance(condition, Comparison):
-        return f"{_describe_operand(condition.left)} {condition.op.value} {_describe_operand(condition.right)}"
+        return (
+            f"{_describe_operand(condition.left)} {condition.op.value} {_describe_operand(condition.right)}"
+        )
     if isinstance(condition, PatternCondition):
         return f"pattern {condition.pattern.value}{_where(condition.timeframe, condition.offset)}"
     if isinstance(condition, StructureCondition):
@@ -203,9 +209,10 @@ def _describe_operand(operand: Operand) -> str:
     return f"{operand.name}({params}){output}{_where(operand.timeframe, operand.offset)}"
 
 
-def matched_at(data: MarketData, primary: Timeframe, condition: Condition, bar: int) -> tuple[tuple[str, ...], float]:
+def matched_at(
+    data: MarketData, primary: Timeframe, condition: Condition, bar: int
+) -> tuple[tuple[str, ...], float]:
     """The labels of the members true at `bar`, and the confluence score (share of members true)."""
     parts = members(condition)
     hits = tuple(describe(c) for c in parts if truth(data, primary, c).true[bar])
     return hits, len(hits) / len(parts)
-

@@ -156,4 +156,6 @@ def places(intents: Sequence[Intent]) -> list[OrderIntent]:
 
 def decided(state: BotState, memory: BotMemory, intents: Sequence[Intent], why: Why) -> Decision:
     """A decision: the fills are consumed, the memory replaced."""
-    return Decision(intents=tuple(intents), state=state.model_copy(update={"fills": (), "memory": memory}), why=why)
+    return Decision(
+        intents=tuple(intents), state=state.model_copy(update={"fills": (), "memory": memory}), why=why
+    )

@@ -25,7 +25,8 @@ import numpy.typing as npt
 
 from tekoa.domain.timeframes import Timeframe
 from tekoa.market.frame import CandleFrame
-from tekoa.strategies.rules import IndicatorKey, PriceField
+from tekoa.indicators.catalogue import PriceField
+from tekoa.strategies.rules import IndicatorKey
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -119,7 +120,9 @@ class MarketData:
         out[valid] = values[index[valid]]
         return out
 
-    def aligned_mask(self, primary: Timeframe, other: Timeframe, mask: Bools, offset: int = 0) -> tuple[Bools, Bools]:
+    def aligned_mask(
+        self, primary: Timeframe, other: Timeframe, mask: Bools, offset: int = 0
+    ) -> tuple[Bools, Bools]:
         """A boolean series of `other` read at each primary bar: (value, defined)."""
         index = self.alignment(primary, other) - offset
         defined = index >= 0

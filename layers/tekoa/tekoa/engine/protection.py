@@ -134,7 +134,7 @@ def stop_level(state: F64) -> float:
             trailing = state[ANCHOR] * (1.0 - direction * trail)
             if math.isnan(stop) or direction * (trailing - stop) > 0.0:
                 stop = trailing
-    return stop
+    return float(stop)
 
 
 @njit(cache=True)
@@ -345,8 +345,5 @@ def check_trade(
     refs = np.zeros(MAX_TARGETS + 1, dtype=np.float64)
     fractions = np.zeros(MAX_TARGETS + 1, dtype=np.float64)
     written = on_price(vector, price, False, kinds, refs, fractions)
-    triggers = [
-        Trigger(exit_leg(int(kinds[k])), float(refs[k]), float(fractions[k]))
-        for k in range(written)
-    ]
+    triggers = [Trigger(exit_leg(int(kinds[k])), float(refs[k]), float(fractions[k])) for k in range(written)]
     return triggers, (to_state(vector) if vector[ACTIVE] else None)
