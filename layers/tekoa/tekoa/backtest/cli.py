@@ -238,7 +238,8 @@ def _print_summary(result: BacktestResult) -> None:
 
     start = datetime.fromtimestamp(int(result.open_time[0]) / 1000, UTC).strftime("%Y-%m-%d %H:%M")
     end = datetime.fromtimestamp(int(result.open_time[-1]) / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-    table = Table(title=f"Backtest: {result.open_time.shape[0]:,} {result.timeframe} bars, {start} .. {end}")
+    print(f"backtest over {result.open_time.shape[0]:,} {result.timeframe} bars, {start} .. {end} UTC")
+    table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
     days = None if m.average_duration_ms is None else m.average_duration_ms / 86_400_000
