@@ -79,23 +79,21 @@ def _evaluate(data: MarketData, primary: Timeframe, condition: Condition) -> Tru
         return _compare(data, primary, condition)
     if isinstance(condition, PatternCondition):
         timeframe = condition.timeframe or primary
-        from tekoa.patterns import candle_pattern
+        from tekoa.patterns.candles import candle_pattern
 
         mask = data.memo(
             ("pattern", timeframe, condition.pattern),
-            lambda: candle_pattern(data.frame(timeframe), condition.pattern),
+            lambda: candle_pattern(condition.pattern, data.frame(timeframe)),
         )
         value, defined = data.aligned_mask(primary, timeframe, mask, condition.offset)
         return Truth(value & defined, ~value & defined)
     if isinstance(condition, StructureCondition):
         timeframe = condition.timeframe or primary
-        from tekoa.patterns import structure_state
+        from tekoa.patterns.structure import structure_condition
 
         mask = data.memo(
             ("structure", timeframe, condition.structure, condition.lookback, condition.tolerance_pct),
-            lambda: structure_state(
-                data.frame(timeframe), condition.structure, condition.lookback, condition.tolerance_pct
-            ),
+            lambda: structure_condition(condition, data.frame(timeframe)),
         )
         value, defined = data.aligned_mask(primary, timeframe, mask)
         return Truth(value & defined, ~value & defined)

@@ -64,22 +64,43 @@ def _check_period(name: str, period: int) -> None:
         raise ValueError(f"{name} must be at least 1, got {period}")
 
 
-@njit(cache=True)
-def _nan_head(n: int, lookback: int) -> F64:
-    """An output array of length n whose first `lookback` entries are NaN."""
-    out = np.empty(n, dtype=np.float64)
-    out[: min(lookback, n)] = np.nan
+def _empty(like: F64) -> F64:
+    # Outputs are allocated here, by numpy, and filled by the kernels: numba's own allocator
+    # costs a fresh page fault per page on every call for arrays this size (~4x slower).
+    return np.empty(like.shape[0], dtype=np.float64)
+
+
+@njit(cache=True, inline="always")
+def _nan_head(out: F64, lookback: int) -> F64:
+    """`out` with its first `lookback` entries set to NaN (the warm-up)."""
+    out[: min(lookback, out.shape[0])] = np.nan
     return out
+
+
+def _fma_intrinsic(typingctx: Any, a: Any, b: Any, c: Any) -> tuple[Any, Any]:
+    signature = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        double = ir.DoubleType()
+        function_type = ir.FunctionType(double, [double, double, double])
+        return builder.call(builder.module.declare_intrinsic("llvm.fma", [double], function_type), args)
+
+    return signature, codegen
+
+
+_fma: Any = intrinsic(_fma_intrinsic)
+"""fma(a, b, c) = a × b + c rounded once (LLVM's fma: the FMA instruction, or libm's fma where
+the CPU lacks one), usable inside numba kernels."""
 
 
 # --------------------------------------------------------------------------- moving averages
 
 
 @njit(cache=True)
-def _sma(values: F64, period: int) -> F64:
+def _sma(values: F64, period: int, out: F64) -> F64:
     n = values.shape[0]
     lookback = period - 1
-    out = _nan_head(n, lookback)
+    _nan_head(out, lookback)
     if n <= lookback:
         return out
     total = 0.0
@@ -95,26 +116,30 @@ def _sma(values: F64, period: int) -> F64:
 def sma(values: F64, period: int) -> F64:
     """Simple moving average: the mean of the last `period` values (TA-Lib SMA)."""
     _check_period("period", period)
-    return _sma(values, period)
+    return _sma(values, period, _empty(values))
 
 
 @njit(cache=True)
-def _ema(values: F64, period: int) -> F64:
+def _ema(values: F64, period: int, out: F64) -> F64:
     n = values.shape[0]
     lookback = period - 1
-    out = _nan_head(n, lookback)
+    _nan_head(out, lookback)
     if n <= lookback:
         return out
     if period == 1:
-        return values.copy()  # no smoothing; the recursion would not return x exactly
+        out[:] = values  # no smoothing; the recursion would not return x exactly
+        return out
     k = 2.0 / (period + 1)
     total = 0.0
     for i in range(period):
         total += values[i]
     prev = total / period
     out[lookback] = prev
+    beta = 1.0 - k
     for i in range(period, n):
-        prev = (values[i] - prev) * k + prev
+        # prev + k (x - prev) as prev × (1-k) + k x in one fused step (the chain is the cost);
+        # it rounds differently from TA-Lib's form by ~1e-16 relative.
+        prev = _fma(prev, beta, k * values[i])
         out[i] = prev
     return out
 
@@ -123,14 +148,14 @@ def ema(values: F64, period: int) -> F64:
     """Exponential moving average, alpha = 2/(period+1), seeded with the SMA of the first
     `period` values (TA-Lib EMA)."""
     _check_period("period", period)
-    return _ema(values, period)
+    return _ema(values, period, _empty(values))
 
 
 @njit(cache=True)
-def _wma(values: F64, period: int) -> F64:
+def _wma(values: F64, period: int, out: F64) -> F64:
     n = values.shape[0]
     lookback = period - 1
-    out = _nan_head(n, lookback)
+    _nan_head(out, lookback)
     if n <= lookback:
         return out
     divider = (period * (period + 1)) >> 1
@@ -156,16 +181,16 @@ def _wma(values: F64, period: int) -> F64:
 def wma(values: F64, period: int) -> F64:
     """Linearly weighted moving average, weights 1..period with the newest heaviest (TA-Lib WMA)."""
     _check_period("period", period)
-    return _wma(values, period)
+    return _wma(values, period, _empty(values))
 
 
 # --------------------------------------------------------------------------- oscillators
 
 
 @njit(cache=True)
-def _rsi(close: F64, period: int) -> F64:
+def _rsi(close: F64, period: int, out: F64) -> F64:
     n = close.shape[0]
-    out = _nan_head(n, period)
+    _nan_head(out, period)
     if n <= period:
         return out
     gain = 0.0
@@ -182,18 +207,16 @@ def _rsi(close: F64, period: int) -> F64:
     gain /= period
     total = gain + loss
     out[period] = 100.0 * (gain / total) if total != 0.0 else 0.0
-    keep = period - 1
+    # Wilder's step (prev × (n-1) + x) / n as one fused multiply-add, prev × (n-1)/n + x/n:
+    # the smoothing is a chain through every bar, so its latency is the kernel's speed.
+    # It rounds differently from TA-Lib's three operations, by ~1e-16 relative.
+    inv = 1.0 / period
+    beta = (period - 1) * inv
     for i in range(period + 1, n):
         diff = close[i] - prev
         prev = close[i]
-        loss *= keep
-        gain *= keep
-        if diff < 0:
-            loss -= diff
-        else:
-            gain += diff
-        loss /= period
-        gain /= period
+        gain = _fma(gain, beta, max(diff, 0.0) * inv)
+        loss = _fma(loss, beta, max(-diff, 0.0) * inv)
         total = gain + loss
         out[i] = 100.0 * (gain / total) if total != 0.0 else 0.0
     return out
@@ -207,32 +230,18 @@ def rsi(close: F64, period: int) -> F64:
     0 when both are zero (no change at all yet).
     """
     _check_period("period", period)
-    return _rsi(close, period)
-
-
-def _fma_intrinsic(typingctx: Any, a: Any, b: Any, c: Any) -> tuple[Any, Any]:
-    signature = types.float64(types.float64, types.float64, types.float64)
-
-    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-        double = ir.DoubleType()
-        function_type = ir.FunctionType(double, [double, double, double])
-        return builder.call(builder.module.declare_intrinsic("llvm.fma", [double], function_type), args)
-
-    return signature, codegen
-
-
-_fma: Any = intrinsic(_fma_intrinsic)
-"""fma(a, b, c) = a × b + c rounded once (LLVM's fma: the FMA instruction, or libm's fma where
-the CPU lacks one), usable inside numba kernels."""
+    return _rsi(close, period, _empty(close))
 
 
 @njit(cache=True)
-def _macd(close: F64, fast: int, slow: int, signal: int) -> tuple[F64, F64, F64]:
+def _macd(
+    close: F64, fast: int, slow: int, signal: int, line: F64, sig: F64, hist: F64
+) -> tuple[F64, F64, F64]:
     n = close.shape[0]
     lookback = slow + signal - 2
-    line = _nan_head(n, lookback)
-    sig = _nan_head(n, lookback)
-    hist = _nan_head(n, lookback)
+    _nan_head(line, lookback)
+    _nan_head(sig, lookback)
+    _nan_head(hist, lookback)
     if n <= lookback:
         return line, sig, hist
     k_fast = 2.0 / (fast + 1)
@@ -285,63 +294,77 @@ def macd(close: F64, fast: int = 12, slow: int = 26, signal: int = 9) -> Macd:
         _check_period(name, period)
     if slow <= fast:
         raise ValueError(f"slow ({slow}) must be longer than fast ({fast})")
-    return Macd(*_macd(close, fast, slow, signal))
+    return Macd(*_macd(close, fast, slow, signal, _empty(close), _empty(close), _empty(close)))
 
 
 @njit(cache=True)
-def _extreme_index(values: F64, start: int, end: int, highest: bool) -> int:
-    """Index of the last max (highest) / min of values[start..end], ties to the newest."""
+def _max_index(values: F64, start: int, end: int) -> int:
+    """Index of the (newest) largest of values[start..end]."""
     best = start
     for i in range(start + 1, end + 1):
-        if (values[i] >= values[best]) if highest else (values[i] <= values[best]):
+        if values[i] >= values[best]:
+            best = i
+    return best
+
+
+@njit(cache=True)
+def _min_index(values: F64, start: int, end: int) -> int:
+    """Index of the (newest) smallest of values[start..end]."""
+    best = start
+    for i in range(start + 1, end + 1):
+        if values[i] <= values[best]:
             best = i
     return best
 
 
 @njit(cache=True)
 def _stochastic(
-    high: F64, low: F64, close: F64, k_period: int, smooth: int, d_period: int
+    high: F64, low: F64, close: F64, k_period: int, smooth: int, d_period: int, k_out: F64, d_out: F64
 ) -> tuple[F64, F64]:
     n = close.shape[0]
     lookback = k_period + smooth + d_period - 3
-    k_out = _nan_head(n, lookback)
-    d_out = _nan_head(n, lookback)
+    _nan_head(k_out, lookback)
+    _nan_head(d_out, lookback)
     if n <= lookback:
         return k_out, d_out
     fast_k = np.empty(smooth, dtype=np.float64)  # ring buffers of one window each
     slow_k = np.empty(d_period, dtype=np.float64)
+    k_slot = 0  # the ring slot written next = the window's oldest value once the ring is full
+    d_slot = 0
     k_total = 0.0
     d_total = 0.0
     hi_idx = -1
     lo_idx = -1
     for i in range(k_period - 1, n):
+        # Highest high / lowest low of the window: rescan only when the extreme leaves it.
         trailing = i - k_period + 1
         if hi_idx < trailing:
-            hi_idx = _extreme_index(high, trailing, i, True)
+            hi_idx = _max_index(high, trailing, i)
         elif high[i] >= high[hi_idx]:
             hi_idx = i
         if lo_idx < trailing:
-            lo_idx = _extreme_index(low, trailing, i, False)
+            lo_idx = _min_index(low, trailing, i)
         elif low[i] <= low[lo_idx]:
             lo_idx = i
         spread = high[hi_idx] - low[lo_idx]
         value = (close[i] - low[lo_idx]) / spread * 100.0 if spread != 0.0 else 0.0
-        # %K: running SMA of fast %K over `smooth` bars (TA-Lib's SMA order of operations).
-        j = i - (k_period - 1)
-        fast_k[j % smooth] = value
+        # %K and %D: running sums of one window each, added then read then trimmed (TA-Lib's
+        # SMA order, so flat stretches leave the same rounding residue).
+        fast_k[k_slot] = value
+        k_slot = k_slot + 1 if k_slot + 1 < smooth else 0
         k_total += value
-        if j < smooth - 1:
+        if i < k_period + smooth - 2:
             continue
-        k_value = k_total / smooth
-        k_total -= fast_k[(j + 1) % smooth]
-        m = j - (smooth - 1)
-        slow_k[m % d_period] = k_value
+        k_value = k_total / smooth  # divided, not scaled: the residue must match TA-Lib's
+        k_total -= fast_k[k_slot]
+        slow_k[d_slot] = k_value
+        d_slot = d_slot + 1 if d_slot + 1 < d_period else 0
         d_total += k_value
-        if m < d_period - 1:
+        if i < lookback:
             continue
         k_out[i] = k_value
         d_out[i] = d_total / d_period
-        d_total -= slow_k[(m + 1) % d_period]
+        d_total -= slow_k[d_slot]
     return k_out, d_out
 
 
@@ -355,23 +378,25 @@ def stochastic(
     """
     for name, period in (("k_period", k_period), ("smooth", smooth), ("d_period", d_period)):
         _check_period(name, period)
-    return Stochastic(*_stochastic(high, low, close, k_period, smooth, d_period))
+    return Stochastic(
+        *_stochastic(high, low, close, k_period, smooth, d_period, _empty(close), _empty(close))
+    )
 
 
 @njit(cache=True)
-def _williams_r(high: F64, low: F64, close: F64, period: int) -> F64:
+def _williams_r(high: F64, low: F64, close: F64, period: int, out: F64) -> F64:
     n = close.shape[0]
-    out = _nan_head(n, period - 1)
+    _nan_head(out, period - 1)
     hi_idx = -1
     lo_idx = -1
     for i in range(period - 1, n):
         trailing = i - period + 1
         if hi_idx < trailing:
-            hi_idx = _extreme_index(high, trailing, i, True)
+            hi_idx = _max_index(high, trailing, i)
         elif high[i] >= high[hi_idx]:
             hi_idx = i
         if lo_idx < trailing:
-            lo_idx = _extreme_index(low, trailing, i, False)
+            lo_idx = _min_index(low, trailing, i)
         elif low[i] <= low[lo_idx]:
             lo_idx = i
         spread = high[hi_idx] - low[lo_idx]
@@ -383,13 +408,13 @@ def williams_r(high: F64, low: F64, close: F64, period: int) -> F64:
     """Williams %R, -100-0 (TA-Lib WILLR): (highest - close) / (highest - lowest) × -100 over
     `period` bars; 0 when the range is zero."""
     _check_period("period", period)
-    return _williams_r(high, low, close, period)
+    return _williams_r(high, low, close, period, _empty(close))
 
 
 @njit(cache=True)
-def _roc(values: F64, period: int) -> F64:
+def _roc(values: F64, period: int, out: F64) -> F64:
     n = values.shape[0]
-    out = _nan_head(n, period)
+    _nan_head(out, period)
     for i in range(period, n):
         before = values[i - period]
         out[i] = ((values[i] / before) - 1.0) * 100.0 if before != 0.0 else 0.0
@@ -400,14 +425,14 @@ def roc(values: F64, period: int) -> F64:
     """Rate of change in percent (TA-Lib ROC): ((value / value `period` bars ago) - 1) × 100;
     0 where the earlier value is 0."""
     _check_period("period", period)
-    return _roc(values, period)
+    return _roc(values, period, _empty(values))
 
 
 @njit(cache=True)
-def _cci(high: F64, low: F64, close: F64, period: int) -> F64:
+def _cci(high: F64, low: F64, close: F64, period: int, out: F64) -> F64:
     n = close.shape[0]
     lookback = period - 1
-    out = _nan_head(n, lookback)
+    _nan_head(out, lookback)
     if n <= lookback:
         return out
     # TA-Lib sums the window in ring-buffer order (slot = bar mod period), not oldest first;
@@ -441,7 +466,7 @@ def cci(high: F64, low: F64, close: F64, period: int) -> F64:
     over `period` bars of the typical price tp = (high + low + close) / 3; 0 when the distance
     or the deviation is within 1e-14 of the prices (rounding, not movement)."""
     _check_period("period", period)
-    return _cci(high, low, close, period)
+    return _cci(high, low, close, period, _empty(close))
 
 
 # --------------------------------------------------------------------------- volatility
@@ -449,20 +474,16 @@ def cci(high: F64, low: F64, close: F64, period: int) -> F64:
 
 @njit(cache=True, inline="always")
 def _true_range(high: float, low: float, prev_close: float) -> float:
-    greatest = high - low
-    up = abs(prev_close - high)
-    if up > greatest:
-        greatest = up
-    down = abs(prev_close - low)
-    if down > greatest:
-        greatest = down
-    return greatest
+    """max(high - low, |high - prev close|, |low - prev close|), computed as the span from
+    min(low, prev close) to max(high, prev close): the same single subtraction in every case,
+    so bit-for-bit TA-Lib's value, in three operations instead of seven."""
+    return max(high, prev_close) - min(low, prev_close)
 
 
 @njit(cache=True)
-def _atr(high: F64, low: F64, close: F64, period: int) -> F64:
+def _atr(high: F64, low: F64, close: F64, period: int, out: F64) -> F64:
     n = close.shape[0]
-    out = _nan_head(n, period)
+    _nan_head(out, period)
     if n <= period:
         return out
     if period == 1:
@@ -474,11 +495,10 @@ def _atr(high: F64, low: F64, close: F64, period: int) -> F64:
         total += _true_range(high[i], low[i], close[i - 1])
     prev = total / period
     out[period] = prev
-    keep = period - 1
+    inv = 1.0 / period
+    beta = (period - 1) * inv  # one fused step per bar, as in `_rsi`
     for i in range(period + 1, n):
-        prev *= keep
-        prev += _true_range(high[i], low[i], close[i - 1])
-        prev /= period
+        prev = _fma(prev, beta, _true_range(high[i], low[i], close[i - 1]) * inv)
         out[i] = prev
     return out
 
@@ -488,7 +508,7 @@ def atr(high: F64, low: F64, close: F64, period: int) -> F64:
     1), then Wilder's smoothing. True range = max(high - low, |high - prev close|,
     |low - prev close|); with period 1 it is the true range itself."""
     _check_period("period", period)
-    return _atr(high, low, close, period)
+    return _atr(high, low, close, period, _empty(close))
 
 
 @njit(cache=True, inline="always")
@@ -504,12 +524,14 @@ def _shifted_sums(values: F64, start: int, end: int, shift: float) -> tuple[floa
 
 
 @njit(cache=True)
-def _bollinger(close: F64, period: int, width: float) -> tuple[F64, F64, F64]:
+def _bollinger(
+    close: F64, period: int, width: float, upper: F64, middle: F64, lower: F64
+) -> tuple[F64, F64, F64]:
     n = close.shape[0]
     lookback = period - 1
-    upper = _nan_head(n, lookback)
-    middle = _nan_head(n, lookback)
-    lower = _nan_head(n, lookback)
+    _nan_head(upper, lookback)
+    _nan_head(middle, lookback)
+    _nan_head(lower, lookback)
     if n <= lookback:
         return upper, middle, lower
     inv = 1.0 / period
@@ -569,17 +591,17 @@ def bollinger(close: F64, period: int = 20, width: float = 2.0) -> Bollinger:
     _check_period("period", period)
     if not width > 0:
         raise ValueError(f"width must be positive, got {width}")
-    return Bollinger(*_bollinger(close, period, float(width)))
+    return Bollinger(*_bollinger(close, period, float(width), _empty(close), _empty(close), _empty(close)))
 
 
 # --------------------------------------------------------------------------- trend
 
 
 @njit(cache=True)
-def _adx(high: F64, low: F64, close: F64, period: int) -> F64:
+def _adx(high: F64, low: F64, close: F64, period: int, out: F64) -> F64:
     n = close.shape[0]
     lookback = 2 * period - 1
-    out = _nan_head(n, lookback)
+    _nan_head(out, lookback)
     if n <= lookback:
         return out
     minus_dm = 0.0
@@ -662,18 +684,18 @@ def adx(high: F64, low: F64, close: F64, period: int) -> F64:
     2 × period - 1.
     """
     _check_period("period", period)
-    return _adx(high, low, close, period)
+    return _adx(high, low, close, period, _empty(close))
 
 
 @njit(cache=True)
-def _rolling_extreme(values: F64, period: int, highest: bool) -> F64:
+def _rolling_extreme(values: F64, period: int, highest: bool, out: F64) -> F64:
     n = values.shape[0]
-    out = _nan_head(n, period - 1)
+    _nan_head(out, period - 1)
     best = -1
     for i in range(period - 1, n):
         trailing = i - period + 1
         if best < trailing:
-            best = _extreme_index(values, trailing, i, highest)
+            best = _max_index(values, trailing, i) if highest else _min_index(values, trailing, i)
         elif (values[i] >= values[best]) if highest else (values[i] <= values[best]):
             best = i
         out[i] = values[best]
@@ -683,22 +705,21 @@ def _rolling_extreme(values: F64, period: int, highest: bool) -> F64:
 def highest(values: F64, period: int) -> F64:
     """Highest value over the last `period` bars (TA-Lib MAX)."""
     _check_period("period", period)
-    return _rolling_extreme(values, period, True)
+    return _rolling_extreme(values, period, True, _empty(values))
 
 
 def lowest(values: F64, period: int) -> F64:
     """Lowest value over the last `period` bars (TA-Lib MIN)."""
     _check_period("period", period)
-    return _rolling_extreme(values, period, False)
+    return _rolling_extreme(values, period, False, _empty(values))
 
 
 # --------------------------------------------------------------------------- volume
 
 
 @njit(cache=True)
-def _obv(close: F64, volume: F64) -> F64:
+def _obv(close: F64, volume: F64, out: F64) -> F64:
     n = close.shape[0]
-    out = np.empty(n, dtype=np.float64)
     if n == 0:
         return out
     total = volume[0]
@@ -718,13 +739,13 @@ def obv(close: F64, volume: F64) -> F64:
     """On-balance volume (TA-Lib OBV): starts at the first bar's volume, then adds the volume
     of each bar that closes higher and subtracts that of each bar that closes lower. Its level
     depends on where the series starts; only its changes are comparable."""
-    return _obv(close, volume)
+    return _obv(close, volume, _empty(close))
 
 
 @njit(cache=True)
-def _mfi(high: F64, low: F64, close: F64, volume: F64, period: int) -> F64:
+def _mfi(high: F64, low: F64, close: F64, volume: F64, period: int, out: F64) -> F64:
     n = close.shape[0]
-    out = _nan_head(n, period)
+    _nan_head(out, period)
     if n <= period:
         return out
     positive = np.zeros(period, dtype=np.float64)  # ring buffers of the window's money flows
@@ -769,11 +790,11 @@ def mfi(high: F64, low: F64, close: F64, volume: F64, period: int) -> F64:
     the typical price rose (moves within 1e-14 of the price count as none). 0 when the window
     holds no flow; rounding residue is clamped so the value stays within 0-100."""
     _check_period("period", period)
-    return _mfi(high, low, close, volume, period)
+    return _mfi(high, low, close, volume, period, _empty(close))
 
 
 @njit(cache=True)
-def _window_sums(values: F64, period: int) -> F64:
+def _window_sums(values: F64, period: int, out: F64) -> F64:
     """Σ of the last `period` values at every bar (NaN before), for non-negative values.
 
     A running total, re-summed from the window whenever it has fallen below 1e-3 of its
@@ -783,7 +804,7 @@ def _window_sums(values: F64, period: int) -> F64:
     """
     n = values.shape[0]
     lookback = period - 1
-    out = _nan_head(n, lookback)
+    _nan_head(out, lookback)
     total = 0.0
     for i in range(min(lookback, n)):
         total += values[i]
@@ -808,8 +829,8 @@ def vwap(high: F64, low: F64, close: F64, volume: F64, period: int) -> F64:
     """Rolling volume-weighted average price: Σ typical price × volume / Σ volume over the last
     `period` bars, typical price = (high + low + close) / 3; NaN where no volume traded."""
     _check_period("period", period)
-    traded = _window_sums(volume, period)
-    weighted = _window_sums((high + low + close) / 3.0 * volume, period)
+    traded = _window_sums(volume, period, _empty(volume))
+    weighted = _window_sums((high + low + close) / 3.0 * volume, period, _empty(volume))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(traded > 0.0, weighted / traded, np.nan)
 
@@ -818,4 +839,4 @@ def volume_sma(volume: F64, period: int) -> F64:
     """Simple moving average of volume: the window's sum / `period` (re-summed where a running
     total would keep rounding, so a window without trades averages exactly 0)."""
     _check_period("period", period)
-    return _window_sums(volume, period) / period
+    return _window_sums(volume, period, _empty(volume)) / period
