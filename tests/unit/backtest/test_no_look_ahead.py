@@ -33,7 +33,7 @@ def _other_future(frame: CandleFrame, cut: int, seed: int) -> CandleFrame:
 
 
 # Random rule strategies (these seeds trade before the cut on their market) and every bot type.
-DEFINITIONS = {f"rules-{seed}": rules(seed) for seed in (2, 3, 5, 6, 9, 10, 11, 13)} | {
+DEFINITIONS = {f"rules-{seed}": rules(seed) for seed in (2, 4, 6, 7, 9, 11, 13, 14)} | {
     name: {**definition, "params": {**definition["params"], "timeframe": "1h"}}
     for name, definition in BOTS.items()
 }

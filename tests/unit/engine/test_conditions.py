@@ -151,3 +151,13 @@ def test_confluence_score_is_the_share_of_top_level_conditions_that_hold() -> No
     assert matched == ("close gt 100", "close lt 101")
     assert score == pytest.approx(2 / 3)
     assert not truth(data, Timeframe.H1, tree).true[2]
+
+
+def test_patterns_and_structure_evaluate_on_a_history_shorter_than_their_context() -> None:
+    # The live evaluator may hold only a few candles of a new market.
+    for bars in range(1, 14):
+        frame = random_walk(bars, seed=bars, timeframe=Timeframe.H1)
+        data = MarketData({Timeframe.H1: frame})
+        for pattern in ("shooting_star", "morning_star", "bullish_engulfing"):
+            assert _truth({"type": "pattern", "pattern": pattern}, data).true.shape == (bars,)
+        assert not _truth({"type": "structure", "structure": "uptrend", "lookback": 50}, data).true.any()

@@ -20,8 +20,8 @@ what the account can pay (`affordable_quantity`); reduce-only fills to the open 
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 

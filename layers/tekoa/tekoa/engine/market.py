@@ -24,8 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from tekoa.domain.timeframes import Timeframe
-from tekoa.market.frame import CandleFrame
 from tekoa.indicators.catalogue import PriceField
+from tekoa.market.frame import CandleFrame
 from tekoa.strategies.rules import IndicatorKey
 
 F64 = npt.NDArray[np.float64]

@@ -22,8 +22,8 @@ from tekoa.engine.bots._entry import compare, condition, constant, entering, ind
 from tekoa.engine.conditions import Truth, operand_series, truth
 from tekoa.engine.decision import Decision, SignalIndex, Why, decided
 from tekoa.engine.market import MarketData, MarketView
-from tekoa.strategies.params import BreakoutMode, MomentumParams
 from tekoa.indicators.catalogue import PriceField
+from tekoa.strategies.params import BreakoutMode, MomentumParams
 from tekoa.strategies.rules import Condition
 
 
