@@ -40,10 +40,10 @@ bench: $(STAMP)
 synth: $(STAMP)
 	$(BIN)/python -m infra.app
 
-# Needs AWS credentials and network: installs the API's dependencies for Lambda (bundle=true)
+# Needs AWS credentials and network: bundles each zip function with its locked dependencies
 # and builds the container images.
 deploy: $(STAMP)
-	npx --yes aws-cdk@2 deploy --all -c stage=$(STAGE) -c bundle=true --require-approval broadening
+	npx --yes aws-cdk@2 deploy --all -c stage=$(STAGE) --require-approval broadening
 
 openapi: $(STAMP)
 	$(BIN)/python -m functions.api.openapi > openapi.json
