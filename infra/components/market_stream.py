@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, IgnoreMode, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
@@ -109,7 +109,12 @@ class MarketStreamService(Construct):
         task_definition.add_container(
             "xray-daemon",
             image=ecs.ContainerImage.from_asset(
-                str((REPO_ROOT / XRAY_DAEMON_DOCKERFILE).parent), platform=IMAGE_PLATFORM
+                str(REPO_ROOT),
+                file=XRAY_DAEMON_DOCKERFILE,
+                # Its build needs nothing but the Dockerfile itself.
+                exclude=["*", f"!{XRAY_DAEMON_DOCKERFILE}"],
+                ignore_mode=IgnoreMode.DOCKER,
+                platform=IMAGE_PLATFORM,
             ),
             # Tracing is an aid: a dead daemon must not take the stream down with it.
             essential=False,

@@ -49,8 +49,12 @@ def test_ingest_runs_on_the_profile_schedule(
 
 def test_image_assets_are_staged_for_the_cli_to_build_not_built_at_synth(platform: Any) -> None:
     images = platform.assets("workers")["dockerImages"].values()
-    sources = {image["source"].get("dockerFile", "Dockerfile"): image["source"] for image in images}
-    assert set(sources) == {"functions/ingest/Dockerfile", "fargate/market-stream/Dockerfile", "Dockerfile"}
+    sources = {image["source"]["dockerFile"]: image["source"] for image in images}
+    assert set(sources) == {
+        "functions/ingest/Dockerfile",
+        "fargate/market-stream/Dockerfile",
+        "fargate/xray-daemon/Dockerfile",
+    }
     for workload in (WORKLOADS["ingest"], WORKLOADS["market-stream"]):
         source = sources[str(workload.dockerfile)]
         assert source["platform"] == "linux/arm64"
