@@ -93,6 +93,8 @@ class MarketStreamService(Construct):
                 **database.client_environment(stage, MARKET_STREAM.database_login),
                 **market_environment,
                 "AWS_XRAY_DAEMON_ADDRESS": XRAY_DAEMON_ADDRESS,
+                # The candle-freshness alarm evaluates one-minute periods of this metric.
+                "TEKOA_MARKET_METRICS_EVERY_S": "60",
                 "POWERTOOLS_SERVICE_NAME": f"tekoa-{MARKET_STREAM.name}",
             },
             logging=ecs.LogDrivers.aws_logs(stream_prefix="market-stream", log_group=log_group),

@@ -155,6 +155,8 @@ def test_market_stream_traces_through_a_daemon_beside_it(workers_template: Any) 
     assert daemon["PortMappings"] == [{"ContainerPort": 2000, "Protocol": "udp"}]
     environment = {v["Name"]: v["Value"] for v in containers["market-stream"]["Environment"]}
     assert environment["AWS_XRAY_DAEMON_ADDRESS"] == "127.0.0.1:2000"
+    # ... and publishes the candle-age metric the freshness alarm evaluates each minute.
+    assert environment["TEKOA_MARKET_METRICS_EVERY_S"] == "60"
 
 
 def test_market_stream_is_told_which_exchange_to_follow(container: dict[str, Any]) -> None:
