@@ -6,7 +6,7 @@ UV := $(BIN)/uv
 STAMP := $(VENV)/.synced
 UV_VERSION := 0.13.8
 
-.PHONY: run test test-fast lint format bench synth deploy openapi clean
+.PHONY: run test test-fast lint format bench synth deploy cost openapi clean
 STAGE ?= dev
 
 $(STAMP): pyproject.toml uv.lock
@@ -44,6 +44,10 @@ synth: $(STAMP)
 # and builds the container images.
 deploy: $(STAMP)
 	npx --yes aws-cdk@2 deploy --all -c stage=$(STAGE) --require-approval broadening
+
+# The README's idle-cost table, recomputed from freshly synthesised templates (and written back).
+cost: $(STAMP)
+	$(BIN)/python -m infra.cost --write-readme
 
 openapi: $(STAMP)
 	$(BIN)/python -m functions.api.openapi > openapi.json

@@ -36,6 +36,62 @@ def prod_platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesisedPlatfo
     return synthesise(tmp_path_factory.mktemp("cdk.out.prod"), stage="prod")
 
 
+@pytest.fixture(scope="session")
+def dev_stream_platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesisedPlatform:
+    """The dev profile with the market stream and reserved concurrency asked for, not bundled.
+
+    One synthesis serves two kinds of test: neither switch nor bundling changes what is billed
+    (the README's "dev + market stream" column), and reserved concurrency is visible here."""
+    return synthesise(
+        tmp_path_factory.mktemp("cdk.out.dev-stream"),
+        market_stream="true",
+        reserved_concurrency="true",
+        bundle="false",
+    )
+
+
+@pytest.fixture(scope="session")
+def extended_platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesisedPlatform:
+    """The real app plus what a later change might add, built the usual way: a queue with its
+    DLQ, a Python function, and one careless queue (no DLQ, no TLS) that cdk-nag must reject."""
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_sqs as sqs
+    from constructs import Construct
+
+    from infra.components.functions import workload_function
+    from infra.components.messaging import QueueWithDeadLetters
+    from infra.constants import API_MEMORY_MB, API_TIMEOUT
+    from infra.workloads import WORKLOADS
+
+    def extend(stacks: Any) -> None:
+        QueueWithDeadLetters(
+            stacks.messaging,
+            "Notifications",
+            queue_name="n",
+            dlq_name="n-dlq",
+            fifo=False,
+            max_receive_count=3,
+        )
+        network = stacks.network.network
+        later = Construct(stacks.workers, "Later")
+        workload_function(
+            later,
+            WORKLOADS["migrate"],
+            bundle=False,
+            description="a function added later",
+            memory_mb=API_MEMORY_MB,
+            timeout=API_TIMEOUT,
+            vpc=network.vpc,
+            subnets=network.compute_subnets,
+            security_group=ec2.SecurityGroup(later, "Group", vpc=network.vpc),
+            environment={},
+            reserved_concurrency=None,
+        )
+        sqs.Queue(stacks.messaging, "QueueWithoutDlqOrTls")
+
+    return synthesise(tmp_path_factory.mktemp("cdk.out.extended"), extend=extend, bundle="false")
+
+
 def _template(platform: SynthesisedPlatform, concern: str) -> Any:
     from aws_cdk.assertions import Template
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,13 +51,18 @@ class SynthesisedPlatform:
         return lines
 
 
-def synthesise(outdir: Path, **context: Any) -> SynthesisedPlatform:
+def synthesise(
+    outdir: Path, *, extend: Callable[[Any], None] | None = None, **context: Any
+) -> SynthesisedPlatform:
     """The whole app as the CDK CLI would build it: cdk.json's context plus `context`, and
-    cdk-nag's AWS Solutions pack, which the app itself installs."""
+    cdk-nag's AWS Solutions pack, which the app itself installs. `extend` may add constructs
+    to the built stacks (`infra.app.PlatformStacks`) before synthesis."""
     from infra.app import build, new_app
 
     app = new_app(outdir=str(outdir), context=context)
     stacks = build(app)
+    if extend is not None:
+        extend(stacks)
     synth_error: Exception | None = None
     try:
         app.synth()

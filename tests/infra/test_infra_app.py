@@ -179,9 +179,7 @@ def test_the_dev_nat_instance_lets_the_stream_reach_a_real_exchange() -> None:
     assert StageConfig(market_exchange="binance").egress_kind == "nat-instance"
 
 
-def test_reserved_concurrency_is_only_there_when_asked(tmp_path: Path, platform: Any) -> None:
-    from synthesis import synthesise
-
+def test_reserved_concurrency_is_only_there_when_asked(platform: Any, dev_stream_platform: Any) -> None:
     def reserved(templates: dict[str, Any]) -> dict[str, int]:
         return {
             function["Properties"].get("Handler") or "image": function["Properties"][
@@ -195,10 +193,10 @@ def test_reserved_concurrency_is_only_there_when_asked(tmp_path: Path, platform:
 
     # Accounts with the default quota of 10 refuse any reservation: none unless asked ...
     assert reserved(platform.templates()) == {}
-    # ... and when asked: the API capped, ingest and migrations one at a time.
-    asked = synthesise(tmp_path, reserved_concurrency="true", bundle="false")
-    assert asked.synth_error is None
-    assert reserved(asked.templates()) == {
+    # ... and when asked (-c reserved_concurrency=true): the API capped, ingest and migrations
+    # one at a time.
+    assert dev_stream_platform.synth_error is None
+    assert reserved(dev_stream_platform.templates()) == {
         WORKLOADS["api"].handler: API_RESERVED_CONCURRENCY,
         WORKLOADS["migrate"].handler: 1,
         "image": 1,

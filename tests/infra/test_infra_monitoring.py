@@ -8,7 +8,6 @@ a queue added later is covered (or fails these tests) without editing them.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -167,43 +166,11 @@ def test_the_stream_task_is_traced_too(synthesised: Any) -> None:
     assert "xray-daemon" in names
 
 
-def test_a_queue_and_a_function_added_later_are_alarmed_by_construction(tmp_path: Path) -> None:
-    from aws_cdk import aws_ec2 as ec2
-    from constructs import Construct
-
-    from infra.app import build, new_app
-    from infra.components.functions import workload_function
-    from infra.components.messaging import QueueWithDeadLetters
-    from infra.constants import API_MEMORY_MB, API_TIMEOUT
-    from infra.workloads import WORKLOADS
-
+def test_a_queue_and_a_function_added_later_are_alarmed_by_construction(extended_platform: Any) -> None:
     # Given the real app plus a new queue and a new Python function, built the usual way
-    app = new_app(outdir=str(tmp_path), context={"bundle": "false"})
-    stacks = build(app)
-    QueueWithDeadLetters(
-        stacks.messaging, "Notifications", queue_name="n", dlq_name="n-dlq", fifo=False, max_receive_count=3
-    )
-    network = stacks.network.network
-    later = Construct(stacks.workers, "Later")
-    workload_function(
-        later,
-        WORKLOADS["migrate"],
-        bundle=False,
-        description="a later function",
-        memory_mb=API_MEMORY_MB,
-        timeout=API_TIMEOUT,
-        vpc=network.vpc,
-        subnets=network.compute_subnets,
-        security_group=ec2.SecurityGroup(later, "Group", vpc=network.vpc),
-        environment={},
-        reserved_concurrency=None,
-    )
-
-    # When it is synthesised
-    app.synth()
-    monitoring = json.loads((tmp_path / f"{stacks.monitoring.artifact_id}.template.json").read_text())
-
-    # Then the monitoring stack alarms on both without having been told about them
+    # (see the extended_platform fixture), the monitoring stack alarms on both without having
+    # been told about them.
+    monitoring = extended_platform.template_json("monitoring")
     alarm_ids = set(monitoring["Resources"])
     assert any(lid.startswith("MonitoringNotificationsDeadLetters") for lid in alarm_ids)
     assert any(lid.startswith("MonitoringLaterErrors") for lid in alarm_ids)

@@ -3,7 +3,6 @@ with a reason, and an unacknowledged one fails synthesis itself."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,20 +20,13 @@ def test_aws_solutions_checks_leave_no_unacknowledged_error(
     assert synthesised.synth_error is None, str(synthesised.synth_error)
 
 
-def test_the_app_refuses_to_synthesise_an_unacknowledged_finding(tmp_path: Path) -> None:
-    """Control for the test above: the app's own plugin is live and fails synthesis."""
-    from aws_cdk import aws_sqs as sqs
+def test_the_app_refuses_to_synthesise_an_unacknowledged_finding(extended_platform: Any) -> None:
+    """Control for the test above: the app's own plugin is live and fails synthesis.
 
-    from infra.app import build, new_app
-
-    # Given the real app (as cdk.json configures it) with one careless queue in a real stack
-    app = new_app(outdir=str(tmp_path), context={"bundle": "false"})
-    stacks = build(app)
-    sqs.Queue(stacks.messaging, "QueueWithoutDlqOrTls")
-
-    # When it is synthesised, Then synthesis fails and names the findings
-    with pytest.raises(Exception, match="AwsSolutions-SQS3"):
-        app.synth()
-    report = (tmp_path / "validation-report.json").read_text()
+    `extended_platform` is the real app, as cdk.json configures it, with one careless queue
+    (no DLQ, no TLS) added to the Messaging stack."""
+    assert extended_platform.synth_error is not None
+    assert "AwsSolutions-SQS3" in str(extended_platform.synth_error)
+    report = "\n".join(extended_platform.validation_violations())
     assert "AwsSolutions-SQS4" in report
     assert "QueueWithoutDlqOrTls" in report
