@@ -228,9 +228,7 @@ def idle_cost(templates: Mapping[str, Mapping[str, Any]]) -> list[LineItem]:
     for _, instance in _of_type(templates, "AWS::EC2::Instance"):
         props = instance["Properties"]
         instance_type = props["InstanceType"]
-        items.append(
-            LineItem(CATEGORIES[3], f"{instance_type} instance", hour * EC2_HOUR[instance_type])
-        )
+        items.append(LineItem(CATEGORIES[3], f"{instance_type} instance", hour * EC2_HOUR[instance_type]))
         volumes = [
             Decimal(m["Ebs"]["VolumeSize"]) for m in props.get("BlockDeviceMappings", []) if "Ebs" in m
         ]
