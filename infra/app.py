@@ -100,7 +100,8 @@ def build(app: App, config: StageConfig | None = None) -> PlatformStacks:
 
 def new_app(**options: Any) -> App:
     """An App with cdk.json's context, as the CDK CLI would pass it (unless the CLI already does)."""
-    if "CDK_CONTEXT_JSON" in os.environ:  # run by the CLI: its context already includes cdk.json
+    # Run by the CLI, the context (cdk.json's included) arrives in one of these variables.
+    if {"CDK_CONTEXT_JSON", "CONTEXT_OVERFLOW_LOCATION_ENV"} & set(os.environ):
         return App(**options)
     context = {**cdk_json_context(), **options.pop("context", {})}
     return App(context=context, **options)

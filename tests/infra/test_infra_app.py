@@ -19,7 +19,7 @@ from infra.workloads import WORKLOADS
 pytestmark = pytest.mark.xdist_group("infra")
 
 
-def test_python_m_infra_app_synthesises_every_stack_offline_once_bundles_are_cached(tmp_path: Path) -> None:
+def test_the_app_synthesises_what_the_cli_asks_offline_once_bundles_are_cached(tmp_path: Path) -> None:
     from infra.bundling import install_dependencies
 
     # Given the zips' dependency trees in the bundle cache (the first synth on a machine builds them)
@@ -37,8 +37,10 @@ def test_python_m_infra_app_synthesises_every_stack_offline_once_bundles_are_cac
         "UV_OFFLINE": "1",
         "PIP_NO_INDEX": "1",
         "DOCKER_HOST": "unix:///nonexistent/docker.sock",
+        # What the CLI hands the app for `cdk synth -c stage=qa`: cdk.json's context plus the flag.
+        "CDK_CONTEXT_JSON": json.dumps({**cdk_json_context(), "stage": "qa"}),
     }
-    # When the app runs as `cdk synth` would run it (but without the CLI)
+    # When the app runs as `cdk synth -c stage=qa` runs it
     result = subprocess.run(
         [sys.executable, "-m", "infra.app"],
         cwd=REPO_ROOT,
@@ -48,7 +50,7 @@ def test_python_m_infra_app_synthesises_every_stack_offline_once_bundles_are_cac
         timeout=180,
     )
 
-    # Then every stack of the stage cdk.json names is synthesised, with bundled zips
+    # Then every stack of that stage is synthesised, with bundled zips
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     stacks = {
@@ -57,7 +59,7 @@ def test_python_m_infra_app_synthesises_every_stack_offline_once_bundles_are_cac
         if artifact["type"] == "aws:cloudformation:stack"
     }
     assert stacks == {
-        f"tekoa-dev-{concern}" for concern in ("network", "data", "messaging", "api", "workers", "monitoring")
+        f"tekoa-qa-{concern}" for concern in ("network", "data", "messaging", "api", "workers", "monitoring")
     }
     assert list(tmp_path.glob("asset.*/fastapi"))
 
@@ -66,6 +68,7 @@ def test_the_app_reads_cdk_json_context_when_run_without_the_cli(monkeypatch: py
     from infra.app import new_app
 
     monkeypatch.delenv("CDK_CONTEXT_JSON", raising=False)
+    monkeypatch.delenv("CONTEXT_OVERFLOW_LOCATION_ENV", raising=False)
     app = new_app(context={"stage": "qa"})
 
     assert app.node.try_get_context("@aws-cdk/aws-lambda:useCdkManagedLogGroup") is True
