@@ -21,8 +21,6 @@ from synthesis import SynthesisedPlatform, synthesise
 
 from infra.app import CONCERNS
 
-STAGE = "dev"
-
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesisedPlatform:

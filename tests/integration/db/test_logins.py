@@ -206,8 +206,42 @@ def test_the_api_does_its_work_as_tekoa_api(provisioned: str, settings: Any) -> 
             )
             assert credential.status_code == 201, credential.text
             assert client.get("/v1/broker-credentials", headers=auth).status_code == 200
-            strategies = client.get("/v1/strategies", headers={**auth})
-            assert strategies.status_code == 200, strategies.text
+            grid = {
+                "name": "BTC grid",
+                "definition": {
+                    "kind": "builtin",
+                    "bot_type": "grid",
+                    "params": {
+                        "lower_price": "50000",
+                        "upper_price": "70000",
+                        "levels": 11,
+                        "spacing": "geometric",
+                        "order_size": {"amount": "0.001", "unit": "base"},
+                    },
+                },
+            }
+            strategy = client.post("/v1/strategies", headers={**auth, "Idempotency-Key": "grid-1"}, json=grid)
+            assert strategy.status_code == 201, strategy.text
+            replay = client.post("/v1/strategies", headers={**auth, "Idempotency-Key": "grid-1"}, json=grid)
+            assert replay.headers.get("Idempotent-Replayed") == "true"
+            bot = client.post(
+                "/v1/bots",
+                headers=auth,
+                json={
+                    "name": "grid bot",
+                    "strategy_id": strategy.json()["id"],
+                    "exchange": "simulated",
+                    "symbol": "BTC/USDT",
+                    "timeframe": "1m",
+                },
+            )
+            assert bot.status_code == 201, bot.text
+            started = client.post(f"/v1/bots/{bot.json()['id']}/start", headers=auth)
+            assert started.status_code == 200, started.text
+            assert client.get(f"/v1/bots/{bot.json()['id']}/status-history", headers=auth).status_code == 200
+            assert client.get("/v1/activity", headers=auth).status_code == 200
+            token = client.post("/v1/api-tokens", headers=auth, json={"name": "script", "scope": "read"})
+            assert token.status_code == 201, token.text
             candles = client.get(
                 "/v1/market/candles",
                 headers=auth,
