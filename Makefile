@@ -6,7 +6,7 @@ UV := $(BIN)/uv
 STAMP := $(VENV)/.synced
 UV_VERSION := 0.13.8
 
-.PHONY: run test test-fast lint format bench synth deploy openapi clean
+.PHONY: run test test-fast lint format bench synth deploy cost openapi clean
 STAGE ?= dev
 
 $(STAMP): pyproject.toml uv.lock
@@ -25,10 +25,15 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests/unit
 
+# Architecture contracts (pyproject [tool.importlinter]); the fill model's applies once it exists.
+IMPORT_CONTRACTS := pure-core api-cold-start models-without-kernels \
+	$(if $(wildcard layers/tekoa/tekoa/execution/fills*),pure-fills)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/tekoa/tekoa functions infra
+	$(BIN)/lint-imports $(addprefix --contract ,$(IMPORT_CONTRACTS))
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -40,10 +45,14 @@ bench: $(STAMP)
 synth: $(STAMP)
 	$(BIN)/python -m infra.app
 
-# Needs AWS credentials and network: installs the API's dependencies for Lambda (bundle=true)
+# Needs AWS credentials and network: bundles each zip function with its locked dependencies
 # and builds the container images.
 deploy: $(STAMP)
-	npx --yes aws-cdk@2 deploy --all -c stage=$(STAGE) -c bundle=true --require-approval broadening
+	npx --yes aws-cdk@2 deploy --all -c stage=$(STAGE) --require-approval broadening
+
+# The README's idle-cost table, recomputed from freshly synthesised templates (and written back).
+cost: $(STAMP)
+	$(BIN)/python -m infra.cost --write-readme
 
 openapi: $(STAMP)
 	$(BIN)/python -m functions.api.openapi > openapi.json

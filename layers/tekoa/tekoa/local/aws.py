@@ -126,7 +126,7 @@ def provision(settings: Settings, *, jwt_signing_key: str | None = None) -> Prov
     except events.exceptions.ResourceNotFoundException:
         event_bus_arn = events.create_event_bus(Name=names.event_bus)["EventBusArn"]
 
-    kms_key_id = _ensure_kms_key(kms, names.kms_key_alias)
+    kms_key_id = _ensure_kms_key(kms, names.broker_key_alias)
     jwt_secret_arn = _ensure_secret(
         secretsmanager, names.jwt_secret, jwt_signing_key or secrets.token_urlsafe(48)
     )

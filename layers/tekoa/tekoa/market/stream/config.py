@@ -33,6 +33,8 @@ class StreamConfig:
     """None: no health server; 0: any free port (see `MarketStreamService.health_url`)."""
     stop_budget_s: float = 25.0
     retry_after_s: float = 5.0
+    metrics_every_s: float | None = None
+    """None: publish no metrics (locally, in tests); in AWS every minute."""
 
 
 def config_from_settings(settings: Any, **overrides: Any) -> StreamConfig:
@@ -46,6 +48,7 @@ def config_from_settings(settings: Any, **overrides: Any) -> StreamConfig:
         "retention_days": dict(settings.candle_retention_days),
         "health_host": settings.market_health_host,
         "health_port": settings.market_health_port,
+        "metrics_every_s": settings.market_metrics_every_s,
     }
     values.update(overrides)
     return StreamConfig(**values)

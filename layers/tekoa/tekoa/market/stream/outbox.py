@@ -16,7 +16,7 @@ from tekoa.db import candles as candle_store
 from tekoa.db.connection import Database, service_transaction
 from tekoa.domain.candles import Candle, decimal_text
 from tekoa.names import EventType
-from tekoa.observability import logger
+from tekoa.observability import logger, traced
 
 ANNOUNCE_BATCH = 500
 
@@ -80,8 +80,17 @@ class CandleOutbox:
                 await self._announce(self.publisher)
 
     def _write(self, candles: list[Candle]) -> None:
-        with self.database.connection() as conn, service_transaction(conn):
+        with (
+            traced("market-stream.write-candles"),
+            self.database.connection() as conn,
+            service_transaction(conn),
+        ):
             candle_store.upsert_candles(conn, candles, announced=False)
+
+    @staticmethod
+    def _publish(publisher: EventPublisher, events: list[BusEvent]) -> None:
+        with traced("market-stream.publish-events"):
+            publisher.publish(events)
 
     async def _announce(self, publisher: EventPublisher) -> None:
         while True:
@@ -90,7 +99,7 @@ class CandleOutbox:
                 self._announce_due = False
                 return
             try:
-                await asyncio.to_thread(publisher.publish, [candle_event(c) for c in pending])
+                await asyncio.to_thread(self._publish, publisher, [candle_event(c) for c in pending])
             except Exception:
                 self.counters["publish_failures"] += 1
                 logger.exception(

@@ -12,7 +12,10 @@ entry point, `main`, in both) that:
 * repairs gaps from the source's REST history and applies candle retention (`repair`);
 * keeps a `fresh` flag per market: false from start, while a feed is silent for
   `stale_after_s` and until the repair after it; true once history is whole and data flows;
-* serves `GET /health` (`health`: per-market freshness, newest candle, counters);
+* serves `GET /health` (`health`: per-market freshness, newest candle, counters), and every
+  `metrics_every_s` publishes the age of the stalest market's newest closed candle as a
+  CloudWatch metric (the candle-freshness alarm watches it);
+* traces each candle write and event batch (`tekoa.observability.traced`);
 * on SIGTERM: stops the sources, closes only candles whose time is over, writes and
   announces them, and exits within `stop_budget_s` (Fargate's stop timeout is 45 s).
 
@@ -35,6 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
+from aws_lambda_powertools.metrics import MetricUnit
 
 from tekoa.aws.events import EventPublisher
 from tekoa.db import candles as candle_store
@@ -49,7 +53,7 @@ from tekoa.market.stream.health import HealthServer
 from tekoa.market.stream.outbox import CandleOutbox
 from tekoa.market.stream.repair import GapRepair
 from tekoa.market.streaming import StreamingAggregator
-from tekoa.observability import logger
+from tekoa.observability import CANDLE_AGE_METRIC, logger, metrics, start_process_tracing
 
 
 def _wall_ms() -> int:
@@ -91,6 +95,8 @@ class MarketStreamService:
         )
         self._stop = asyncio.Event()
         self._last_tick_wall = time.monotonic()
+        self._started_ms = self.clock_ms()
+        self._last_metrics_wall = 0.0
         self._health: HealthServer | None = None
         self._bots_query_failed = False
 
@@ -306,6 +312,30 @@ class MarketStreamService:
             except Exception:
                 logger.exception("writing candles failed; retrying on the next tick")
             await self._publish_freshness()
+            self._emit_metrics()
+
+    def candle_age_s(self) -> float:
+        """Seconds since the newest 1m (finest) candle of the stalest followed market closed.
+
+        A market with no candle yet counts from when the service started following markets; with
+        no market followed there is nothing to be stale (0).
+        """
+        now_ms = self.clock_ms()
+        finest_ms = self.config.timeframes[0].ms
+        ages = [
+            now_ms
+            - (m.last_candle_open_ms + finest_ms if m.last_candle_open_ms is not None else self._started_ms)
+            for m in self.markets.values()
+        ]
+        return max(0.0, max(ages, default=0) / 1000)
+
+    def _emit_metrics(self) -> None:
+        every = self.config.metrics_every_s
+        if every is None or time.monotonic() - self._last_metrics_wall < every:
+            return
+        self._last_metrics_wall = time.monotonic()
+        metrics.add_metric(name=CANDLE_AGE_METRIC, unit=MetricUnit.Seconds, value=self.candle_age_s())
+        metrics.flush_metrics()
 
     def _watch_staleness(self) -> None:
         now = time.monotonic()
@@ -420,6 +450,7 @@ def main() -> None:
 
     settings = get_settings()
     logger.setLevel(settings.log_level)
+    start_process_tracing("tekoa-market-stream")
     asyncio.run(serve(settings))
 
 
