@@ -1,4 +1,4 @@
-"""Lambda entry point of scheduled housekeeping (`tekoa.schedules`: "maintenance", hourly)."""
+"""Lambda entry point of scheduled housekeeping (`tekoa.schedules`: "maintenance", daily)."""
 
 from __future__ import annotations
 

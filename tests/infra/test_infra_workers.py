@@ -93,6 +93,8 @@ def test_maintenance_is_a_small_vpc_lambda_that_only_reaches_the_database(
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
         "kms:Decrypt",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
     }
 
 

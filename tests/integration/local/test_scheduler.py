@@ -1,5 +1,5 @@
 """Scheduled work: the local scheduler fires each handler of `tekoa.schedules` with the event
-EventBridge sends, and the hourly housekeeping purges what has expired."""
+EventBridge sends, and the scheduled housekeeping purges what has expired."""
 
 from __future__ import annotations
 

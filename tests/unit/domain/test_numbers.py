@@ -1,4 +1,4 @@
-"""Decimals at the door: at most 18 digits before and after the point, finite."""
+"""Decimals at the door: finite, at most 18 digits before the point and 28 after."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tekoa.domain.numbers import bounded_decimal
         "-0",
         "1",
         "0.000000000000000001",
+        "0.0000000000000000000000000001",
         "999999999999999999",
         "1.000000000000000000000000",
         "1E+17",
@@ -29,8 +30,8 @@ def test_numbers_a_market_can_have_pass(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "0.0000000000000000001",
-        "1E-19",
+        "0.00000000000000000000000000001",
+        "1E-29",
         "1E-999999999999999999",
         "1E+18",
         "1E+999999999999999999",

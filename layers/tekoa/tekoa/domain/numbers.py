@@ -2,8 +2,9 @@
 
 `Decimal` parses exponents far beyond any context ("1E-999999999999999999") and digits of any
 script; a value like that passes `gt=0` and then overflows the first computation that uses
-it. Prices, amounts and percentages never need more than 18 digits before or after the
-point, so models of user input refuse anything else at the door (422 naming the field).
+it. Prices, amounts and percentages never need more than 18 digits before the point, nor more
+digits after it than the default decimal context carries (28), so models of user input refuse
+anything else at the door (422 naming the field).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 from pydantic import BaseModel, field_validator
 
 MAX_INTEGER_DIGITS = 18
-MAX_FRACTION_DIGITS = 18
+MAX_FRACTION_DIGITS = 28
 
 
 def bounded_decimal(value: Decimal) -> Decimal:
-    """Return `value` if it is finite with at most 18 digits before and after the point."""
+    """Return `value` if it is finite, with at most 18 digits before the point and 28 after."""
     if not value.is_finite():
         raise ValueError("must be a finite number")
     _, digits, exponent = value.as_tuple()
