@@ -84,3 +84,24 @@ def test_a_server_left_by_a_killed_run_is_stopped_and_the_data_kept(data_dir: Pa
     assert exited == 0
     assert postmaster != leftover.pid
     assert "kept" in databases
+
+
+def test_a_server_whose_owner_lives_is_used_and_left_running(data_dir: Path) -> None:
+    # Given the embedded database started by a live process (as `tekoa up` runs it)
+    owner = EmbeddedPostgres(data_dir)
+    owner.start()
+    try:
+        running = int((data_dir / "postmaster.pid").read_text().split()[0])
+        # When another command (a backtest reading stored candles) asks for it, then is done
+        guest = EmbeddedPostgres(data_dir)
+        admin = guest.start()
+        with psycopg.connect(admin) as conn:
+            conn.execute("SELECT 1")
+        guest.stop()
+
+        # Then it used the running server and did not stop it
+        assert int((data_dir / "postmaster.pid").read_text().split()[0]) == running
+        with psycopg.connect(admin) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        owner.stop()

@@ -1,11 +1,14 @@
 """Embedded PostgreSQL 16 from the `pgserver` wheel: the local default when no DATABASE_URL.
 
 The wheel ships the binaries; this module runs them. The server is a child process of whoever
-starts it (the `postgres` part of `tekoa up`, or a test session) and stops with it: a leftover
-server from a run that was killed is stopped before a new one starts on the same data. The data
-directory persists across runs; the server listens only on a Unix socket, so no TCP port can
-clash with another PostgreSQL on the machine. As root, the server runs as a `pgserver` user
-(PostgreSQL refuses to run as root), as the wheel itself does.
+starts it (the `postgres` part of `tekoa up`, a `tekoa backtest`, a test session) and stops
+with it; that owner is recorded in the data directory. A server whose owner is gone (a run
+killed where no parent-death signal stopped it) is stopped before a new one starts on the same
+data; a server whose owner lives (`tekoa up`, while a backtest reads its candles) is used as
+it is, and left running. The data directory persists
+across runs; the server listens only on a Unix socket, so no TCP port can clash with another
+PostgreSQL on the machine. As root, the server runs as a `pgserver` user (PostgreSQL refuses
+to run as root), as the wheel itself does.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ SUPERUSER = "postgres"
 SYSTEM_USER_AS_ROOT = "pgserver"
 _SOCKET_PATH_MAX = 100  # sun_path is 104-108 bytes depending on the OS
 _FAST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+OWNER_FILE = "tekoa-owner"
+"""In the data directory: `<pid> <start time>` of the process that owns the running server."""
 
 
 def _bin_dir() -> Path:
@@ -66,10 +71,14 @@ class EmbeddedPostgres:
         return make_conninfo(host=str(self.socket_dir), user=SUPERUSER, dbname="postgres")
 
     def start(self, timeout_s: float = 60.0) -> str:
-        """Start the server as a child of this process; return the admin conninfo once it answers."""
-        self.prepare()
+        """Start the server as a child of this process, or use the one another live process runs
+        on this data; return the admin conninfo once it answers."""
+        if self.prepare() is not None:
+            wait_until_ready(self.admin_conninfo, timeout_s)
+            return self.admin_conninfo
         log = (self.data_dir / "server.log").open("ab")
         parent = os.getpid()
+        _record_owner(self.data_dir, parent)
         # The server dies with this process (fast shutdown), so a killed test run or a crashed
         # part leaves no server behind.
         self._process = subprocess.Popen(  # noqa: S603 - fixed binary, arguments built here
@@ -96,8 +105,9 @@ class EmbeddedPostgres:
             process.kill()
             process.wait()
 
-    def prepare(self) -> None:
-        """Create the cluster on first use, and stop a server a killed run left on this data."""
+    def prepare(self) -> int | None:
+        """Create the cluster on first use, and stop a server a killed run left on this data;
+        return the pid of a server another live process runs on it (None: none runs now)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         user = _system_user()
         if user is not None:
@@ -110,7 +120,7 @@ class EmbeddedPostgres:
                 capture_output=True,
                 user=user,
             )  # fmt: skip
-        stop_leftover_server(self.data_dir)
+        return stop_leftover_server(self.data_dir)
 
     def command(self) -> list[str]:
         """The `postgres` command line: no TCP listener, socket in `socket_dir`."""
@@ -120,7 +130,11 @@ class EmbeddedPostgres:
 
     def exec(self) -> None:
         """Become the server (the `postgres` part: its process is the postmaster itself)."""
-        self.prepare()
+        in_use = self.prepare()
+        if in_use is not None:
+            raise RuntimeError(f"the database in {self.data_dir} is in use by another process (pid {in_use})")
+        owner = _supervisor_pid()
+        _record_owner(self.data_dir, owner if owner is not None else os.getpid())
         user = _system_user()
         if user is not None:
             import pwd
@@ -151,12 +165,12 @@ def wait_until_ready(conninfo: str, timeout_s: float, process: subprocess.Popen[
             time.sleep(0.05)
 
 
-def stop_leftover_server(data_dir: Path, timeout_s: float = 30.0) -> None:
-    """Stop the server `postmaster.pid` names if it is still running on `data_dir`.
+def stop_leftover_server(data_dir: Path, timeout_s: float = 30.0) -> int | None:
+    """Stop the server `postmaster.pid` names if a killed run left it on `data_dir`; return its
+    pid instead if its owner still lives (None: no server runs on `data_dir` now).
 
-    A run killed with SIGKILL on a system without parent-death signals leaves its server up;
-    a pid file naming a process that is not a server of this data (the pid was reused) is stale
-    and removed, because PostgreSQL would refuse to start while that process lives.
+    A pid file naming a process that is not a server of this data (the pid was reused) is
+    stale and removed, because PostgreSQL would refuse to start while that process lives.
     """
     import psutil
 
@@ -166,12 +180,14 @@ def stop_leftover_server(data_dir: Path, timeout_s: float = 30.0) -> None:
         process = psutil.Process(pid)
         ours = process.name() == "postgres" and Path(process.cwd()) == data_dir
     except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
-        return
+        return None
     except psutil.AccessDenied:
-        ours = True  # another user's postgres with our pid file: ask it to stop like our own
+        return None  # another user's server: PostgreSQL itself will refuse to share the data
     if not ours:
         pid_file.unlink(missing_ok=True)
-        return
+        return None
+    if _owner_alive(data_dir):
+        return pid
     logger.warning("stopping a server left running by an earlier run", extra={"pid": pid})
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGINT)  # fast shutdown
@@ -180,6 +196,25 @@ def stop_leftover_server(data_dir: Path, timeout_s: float = 30.0) -> None:
             process.wait(timeout_s)
         except psutil.TimeoutExpired:
             process.kill()
+    return None
+
+
+def _record_owner(data_dir: Path, pid: int) -> None:
+    import psutil
+
+    (data_dir / OWNER_FILE).write_text(f"{pid} {psutil.Process(pid).create_time()!r}\n")
+
+
+def _owner_alive(data_dir: Path) -> bool:
+    """Whether the process recorded as the server's owner still runs (the same process: its
+    start time matches, so a reused pid does not count)."""
+    import psutil
+
+    try:
+        pid_text, started = (data_dir / OWNER_FILE).read_text().split()
+        return bool(psutil.Process(int(pid_text)).create_time() == float(started))
+    except (FileNotFoundError, ValueError, psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
 
 
 def _system_user() -> str | None:
