@@ -64,7 +64,19 @@ class CandleOutbox:
         self.pending += candles
 
     async def flush(self) -> None:
-        """Write pending closed candles (not yet announced), then announce what is unannounced."""
+        """Write pending closed candles (not yet announced), then announce what is unannounced.
+
+        A flush runs to its end even when the caller is cancelled (a stop cancels the tick loop):
+        a batch published but not yet marked announced would be published again by the next flush.
+        """
+        flushing = asyncio.ensure_future(self._flush())
+        try:
+            await asyncio.shield(flushing)
+        except asyncio.CancelledError:
+            await asyncio.wait([flushing])
+            raise
+
+    async def _flush(self) -> None:
         async with self._lock:
             if self.pending:
                 batch, self.pending = self.pending, []
