@@ -200,8 +200,10 @@ def test_a_restart_resumes_from_the_last_stored_candle(database_url: str) -> Non
         )
         # (the stream may get there before the repair of the downtime has run: wait for it too)
         await eventually(
-            lambda: service.markets[SYMBOL].repaired
-            and all(Timeframe.M1 in s.done for s in service.markets[SYMBOL].suspect),
+            lambda: (
+                service.markets[SYMBOL].repaired
+                and all(Timeframe.M1 in s.done for s in service.markets[SYMBOL].suspect)
+            ),
             "downtime and the first partial minute repaired",
         )
         await stop(service, task)
