@@ -55,9 +55,17 @@ class Truth:
 
 
 def truth(data: MarketData, primary: Timeframe, condition: Condition) -> Truth:
-    """The condition over every bar of the primary frame, memoised per (timeframe, tree)."""
-    key = ("truth", primary, type(condition).__name__, condition.model_dump_json())
-    return data.memo(key, lambda: _evaluate(data, primary, condition))
+    """The condition over every bar of the primary frame, memoised per (timeframe, tree object).
+
+    Keyed by identity (the value holds the tree, so its id cannot be reused while memoised):
+    hashing or serialising a tree on every call cost more than evaluating it. Bots that run the
+    same definition share one parsed tree (the evaluator interns definitions, the built-in bots
+    build their conditions once per parameter set), so they share the arrays too.
+    """
+    _, value = data.memo(
+        ("truth", primary, id(condition)), lambda: (condition, _evaluate(data, primary, condition))
+    )
+    return value
 
 
 def _evaluate(data: MarketData, primary: Timeframe, condition: Condition) -> Truth:

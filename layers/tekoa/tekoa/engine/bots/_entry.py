@@ -3,7 +3,9 @@ language, and the sized market entry with its protection attached."""
 
 from __future__ import annotations
 
+import json
 import math
+from functools import lru_cache
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -22,13 +24,25 @@ OPERAND: TypeAdapter[Operand] = TypeAdapter(Operand)
 
 def condition(tree: dict[str, Any]) -> Condition:
     """A condition tree from its JSON form (the bots state their signals in the rule language,
-    so they share its compiled, memoised evaluation)."""
-    return CONDITION.validate_python(tree)
+    so they share its compiled, memoised evaluation). The same tree gives the same object, so
+    every bot with the same parameters shares one evaluation per market (`truth` memoises by
+    identity) and validation runs once per distinct tree, not once per bot and tick."""
+    return _condition(json.dumps(tree, sort_keys=True))
 
 
 def operand(tree: dict[str, Any]) -> Operand:
-    """An operand from its JSON form."""
-    return OPERAND.validate_python(tree)
+    """An operand from its JSON form (one object per distinct tree, as `condition`)."""
+    return _operand(json.dumps(tree, sort_keys=True))
+
+
+@lru_cache(maxsize=4096)
+def _condition(text: str) -> Condition:
+    return CONDITION.validate_json(text)
+
+
+@lru_cache(maxsize=4096)
+def _operand(text: str) -> Operand:
+    return OPERAND.validate_json(text)
 
 
 def indicator(name: str, **params: Any) -> dict[str, Any]:
