@@ -238,6 +238,35 @@ def on_candle(
     return written
 
 
+@njit(cache=True)
+def on_trades(
+    states: F64,
+    prices: F64,
+    positions: npt.NDArray[np.int64],
+    kinds: npt.NDArray[np.int64],
+    refs: F64,
+    fractions: F64,
+    trades: npt.NDArray[np.int64],
+) -> int:
+    """Run every trade of a batch, in order, through every row of `states` (one protection
+    vector per open position of one market), each trade a jump (`on_price`). Writes each exit's
+    row in `positions`, its kind, reference price and fraction, and the index of the trade
+    that fired it in `trades`; returns how many. The output arrays need `states.shape[0] *
+    (MAX_TARGETS + 1)` entries: each target fires once and the stop once per position."""
+    written = 0
+    for row in range(states.shape[0]):
+        state = states[row]
+        for index in range(prices.shape[0]):
+            if state[ACTIVE] == 0.0:
+                break
+            got = on_price(state, prices[index], False, kinds[written:], refs[written:], fractions[written:])
+            for k in range(written, written + got):
+                positions[k] = row
+                trades[k] = index
+            written += got
+    return written
+
+
 # --------------------------------------------------------------------------- Python edge
 
 
