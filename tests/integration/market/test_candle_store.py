@@ -281,3 +281,31 @@ def test_rewriting_an_announced_candle_unchanged_does_not_announce_it_again(conn
         corrected = store.unannounced_candles(conn, "binance")
     assert unchanged == []
     assert [c.close for c in corrected] == [Decimal("60001.5")]
+
+
+def test_frames_of_many_series_read_in_one_copy_equal_the_rows_read_one_by_one(conn: Any) -> None:
+    from tekoa.db.candle_copy import read_frames
+    from tekoa.market.frame import CandleFrame
+
+    with service_transaction(conn):
+        copy_ohlcv(conn, "binance", "BTC/USDT", Timeframe.M1, rows(300, seed=1))
+        copy_ohlcv(conn, "binance", "ETH/USDT", Timeframe.M1, rows(50, seed=2))
+    windows = {
+        ("binance", "BTC/USDT", Timeframe.M1): (T0 + 100 * M, T0 + 250 * M),
+        ("binance", "ETH/USDT", Timeframe.M1): (0, 2**62),
+        ("binance", "SOL/USDT", Timeframe.M1): (0, 2**62),  # never stored
+    }
+    with service_transaction(conn):
+        frames = read_frames(conn, windows)
+        expected = {
+            key: CandleFrame.from_candles(
+                key[2], store.read_candles(conn, key[0], key[1], key[2], start_ms=lo, end_ms=hi, limit=10_000)
+            )
+            for key, (lo, hi) in windows.items()
+        }
+
+    assert [len(frames[key]) for key in windows] == [150, 50, 0]
+    for key, frame in frames.items():
+        for column in ("open_time", "open", "high", "low", "close", "volume"):
+            assert np.array_equal(getattr(frame, column), getattr(expected[key], column)), (key, column)
+        frame.validate()

@@ -24,8 +24,9 @@ import psycopg
 from psycopg import sql
 
 from tekoa.db.binary_copy import CANDLE_COLUMNS, encode_candle_copy
-from tekoa.db.candles import ensure_series, lock_series, series_lock_key
+from tekoa.db.candles import ensure_series, lock_series, series_ids, series_lock_key
 from tekoa.domain.timeframes import Timeframe
+from tekoa.market.frame import CandleFrame
 from tekoa.market.sources import OhlcvRows
 
 _FLOAT_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -120,3 +121,68 @@ def copy_ohlcv(
         written += cursor.rowcount
         cursor.execute("TRUNCATE candle_stage")
     return written
+
+
+# -- reading frames -------------------------------------------------------------------------
+
+# One COPY row per candle: series id (int4), open time (int8), then open, high, low, close and
+# volume as float8 — fixed widths, so the whole stream is one numpy record array (big-endian,
+# each field preceded by its length) with no per-row Python. The columns are NOT NULL.
+_FRAME_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("series_len", ">i4"),
+        ("series_id", ">i4"),
+        ("time_len", ">i4"),
+        ("open_time", ">i8"),
+        *[(f, t) for name in _FLOAT_COLUMNS for f, t in ((f"{name}_len", ">i4"), (name, ">f8"))],
+    ]
+)
+_COPY_HEADER = 19  # PGCOPY signature, flags, header extension length
+_READ_FRAMES = (
+    "COPY (SELECT c.series_id, c.open_time, c.open::float8, c.high::float8, c.low::float8,"
+    " c.close::float8, c.volume::float8"
+    " FROM unnest(%s::integer[], %s::bigint[], %s::bigint[]) AS w(series_id, lo, hi)"
+    " JOIN candles c ON c.series_id = w.series_id AND c.open_time >= w.lo AND c.open_time < w.hi"
+    " ORDER BY c.series_id, c.open_time) TO STDOUT (FORMAT BINARY)"
+)
+
+
+def read_frames(
+    conn: psycopg.Connection[Any], windows: dict[tuple[str, str, Timeframe], tuple[int, int]]
+) -> dict[tuple[str, str, Timeframe], CandleFrame]:
+    """The stored candles of many series at once, each within its `[start_ms, end_ms)` window,
+    as frames: one query and one binary COPY whatever the number of series (the evaluator's
+    read of every market it decides on). Series with no candles get an empty frame."""
+    keys = list(windows)
+    ids = series_ids(conn, keys)
+    known = [key for key in keys if key in ids]
+    chunks: list[bytes] = []
+    if known:
+        with conn.cursor().copy(
+            _READ_FRAMES,
+            (
+                [ids[key] for key in known],
+                [windows[key][0] for key in known],
+                [windows[key][1] for key in known],
+            ),
+        ) as copy:
+            chunks = [bytes(chunk) for chunk in copy]
+    data = b"".join(chunks)
+    body = data[_COPY_HEADER:-2] if data else b""  # header, then rows, then the -1 trailer
+    rows = np.frombuffer(body, dtype=_FRAME_ROW) if body else np.empty(0, dtype=_FRAME_ROW)
+    series = rows["series_id"]
+    frames = {}
+    for key in keys:
+        timeframe = key[2]
+        if key not in ids:
+            frames[key] = CandleFrame.empty(timeframe)
+            continue
+        start, end = np.searchsorted(series, [ids[key], ids[key] + 1])
+        part = rows[start:end]
+        frames[key] = CandleFrame(
+            timeframe,
+            part["open_time"].astype(np.int64),
+            *(part[name].astype(np.float64) for name in _FLOAT_COLUMNS),
+        )
+    return frames

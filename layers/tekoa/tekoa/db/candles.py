@@ -101,6 +101,18 @@ def ensure_series(conn: psycopg.Connection[Any], keys: Iterable[SeriesKey]) -> d
     return {(exchange, symbol, Timeframe(timeframe)): int(id_) for exchange, symbol, timeframe, id_ in rows}
 
 
+def series_ids(conn: psycopg.Connection[Any], keys: Iterable[SeriesKey]) -> dict[SeriesKey, int]:
+    """The ids of the series among `keys` that are stored (none is created)."""
+    unique = list(set(keys))
+    rows = conn.execute(
+        "SELECT s.exchange, s.symbol, s.timeframe, s.id FROM candle_series s"
+        " JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(exchange, symbol, timeframe)"
+        " ON (s.exchange, s.symbol, s.timeframe) = (k.exchange, k.symbol, k.timeframe)",
+        ([k[0] for k in unique], [k[1] for k in unique], [k[2].value for k in unique]),
+    ).fetchall()
+    return {(str(e), str(s), Timeframe(t)): int(i) for e, s, t, i in rows}
+
+
 def series_lock_key(exchange: str, symbol: str, timeframe: Timeframe) -> str:
     """The advisory-lock name of one candle series."""
     return f"candles|{exchange}|{symbol}|{timeframe.value}"
