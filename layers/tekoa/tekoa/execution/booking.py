@@ -1,0 +1,378 @@
+"""Booking: what happens in the database when an order moves or fills.
+
+Every function runs inside the caller's transaction, after the caller locked the account row
+(`accounts.get_account(for_update=True)`): that lock serialises everything that moves one
+account's money, and position and order rows are locked after it, in that order. A fill
+writes the fill row (once per trade id), the position, the ledger postings, the order, its
+event, the outbox event and the activity line — all or nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from tekoa.aws.events import BusEvent
+from tekoa.db import activity as activity_rows
+from tekoa.db import ledger as ledger_rows
+from tekoa.db import orders as order_rows
+from tekoa.db import outbox
+from tekoa.db import positions as position_rows
+from tekoa.domain.execution import (
+    Account,
+    InsufficientBalance,
+    Order,
+    OrderAction,
+    OrderStatus,
+    Position,
+    RejectCode,
+    order_transition,
+)
+from tekoa.domain.orders import OrderSide
+from tekoa.domain.resources import ActivityLevel
+from tekoa.domain.trading import ProtectionState
+from tekoa.exchanges.rules import MarketRules
+from tekoa.execution import ledger
+from tekoa.execution.positions import apply_fill, fee_in_quote
+from tekoa.names import EventType
+from tekoa.observability import logger
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """The state after a booking, and its outbox events (id, event) to publish after the commit."""
+
+    order: Order
+    position: Position | None = None
+    events: tuple[tuple[int, BusEvent], ...] = ()
+    duplicate: bool = False
+
+
+def _outbox(
+    conn: psycopg.Connection[Any], user_id: UUID, event: BusEvent
+) -> tuple[tuple[int, BusEvent], ...]:
+    (event_id,) = outbox.add_events(conn, user_id, [event])
+    return ((event_id, event),)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def order_event(detail_type: str, account: Account, order: Order, user_id: UUID) -> BusEvent:
+    """`order.updated` / `order.filled`: the order as its owner sees it (ms, decimal strings)."""
+    return BusEvent(
+        detail_type=detail_type,
+        detail={
+            "user_id": str(user_id),
+            "account_id": str(account.id),
+            "mode": account.mode.value,
+            "order_id": str(order.id),
+            "bot_id": None if order.bot_id is None else str(order.bot_id),
+            "client_order_id": order.client_order_id,
+            "exchange": order.exchange,
+            "symbol": order.symbol,
+            "side": order.side.value,
+            "type": order.type.value,
+            "status": order.status.value,
+            "quantity": str(order.quantity),
+            "filled_quantity": str(order.filled_quantity),
+            "average_price": None if order.average_price is None else str(order.average_price),
+            "reason": order.reason,
+            "at": now_ms(),
+        },
+    )
+
+
+def move(
+    conn: psycopg.Connection[Any],
+    user_id: UUID,
+    account: Account,
+    order: Order,
+    action: OrderAction,
+    *,
+    detail: dict[str, Any] | None = None,
+    **changes: Any,
+) -> Booked:
+    """Move an order (submit, accept) and record the event; `changes` update other fields."""
+    status = order_transition(order.status, action)
+    moved = order_rows.save_order(conn, user_id, order.model_copy(update={"status": status, **changes}))
+    order_rows.insert_events(
+        conn, user_id, [order_rows.NewEvent(order.id, action.value, order.status, status, detail or {})]
+    )
+    return Booked(
+        moved, events=_outbox(conn, user_id, order_event(EventType.ORDER_UPDATED, account, moved, user_id))
+    )
+
+
+def finish(
+    conn: psycopg.Connection[Any],
+    user_id: UUID,
+    account: Account,
+    order: Order,
+    action: OrderAction,
+    *,
+    reason: str | None,
+    reject_code: RejectCode | None = None,
+    detail: dict[str, Any] | None = None,
+) -> Booked:
+    """End an order without (further) fills: cancel, reject or expire; release what it holds."""
+    status = order_transition(order.status, action)
+    if order.held_amount > 0:
+        assert order.held_asset is not None
+        ledger_rows.post(
+            conn,
+            user_id,
+            account.id,
+            [ledger.release(order.held_asset, order.held_amount)],
+            order_id=order.id,
+        )
+    ended = order_rows.save_order(
+        conn,
+        user_id,
+        order.model_copy(
+            update={"status": status, "held_amount": Decimal(0), "reason": reason, "reject_code": reject_code}
+        ),
+    )
+    event_detail = {
+        "reason": reason,
+        **({"code": reject_code.value} if reject_code else {}),
+        **(detail or {}),
+    }
+    order_rows.insert_events(
+        conn, user_id, [order_rows.NewEvent(order.id, action.value, order.status, status, event_detail)]
+    )
+    events = _outbox(conn, user_id, order_event(EventType.ORDER_UPDATED, account, ended, user_id))
+    level = ActivityLevel.WARNING if action is OrderAction.REJECT else ActivityLevel.INFO
+    if reject_code is RejectCode.LOST:
+        level = ActivityLevel.ERROR
+    activity_rows.insert_activity(
+        conn,
+        user_id,
+        level=level,
+        message=f"{_describe(order, account)} {status.value}" + (f": {reason}" if reason else ""),
+        bot_id=order.bot_id,
+        data={"order_id": str(order.id), "client_order_id": order.client_order_id, "status": status.value},
+    )
+    return Booked(ended, events=events)
+
+
+def hold(
+    conn: psycopg.Connection[Any], user_id: UUID, account: Account, order: Order, asset: str, amount: Decimal
+) -> Order:
+    """Reserve `amount` of `asset` for the order (admission checked that it is available)."""
+    ledger_rows.post(conn, user_id, account.id, [ledger.hold(asset, amount)], order_id=order.id)
+    return order_rows.save_order(
+        conn, user_id, order.model_copy(update={"held_asset": asset, "held_amount": amount})
+    )
+
+
+def book_fill(
+    conn: psycopg.Connection[Any],
+    user_id: UUID,
+    account: Account,
+    order: Order,
+    rules: MarketRules,
+    fill: order_rows.NewFill,
+    *,
+    protection: ProtectionState | None = None,
+    cover_shortfall: bool = False,
+) -> Booked:
+    """Record one execution of `order` (locked by the caller) exactly once.
+
+    A trade id already recorded for the order is a no-op (`duplicate`). The ledger pays from
+    the order's hold first. A fill that would need more than the hold and the available
+    balance together raises InsufficientBalance (roll back to a savepoint: the fill row is
+    already inserted, after the duplicate check) — unless
+    `cover_shortfall` (live: the exchange executed it, so the books must follow), which posts
+    the difference as an adjustment and reports the drift.
+    """
+    if fill.quantity > order.remaining:
+        raise ValueError(f"fill of {fill.quantity} exceeds the order's remaining {order.remaining}")
+    fee_quote = fee_in_quote(
+        fill.fee, fill.fee_currency, base=rules.base, quote=rules.quote, price=fill.price
+    )
+    posting = ledger.fill(
+        side=order.side,
+        base=rules.base,
+        quote=rules.quote,
+        quantity=fill.quantity,
+        price=fill.price,
+        fee=fill.fee,
+        fee_currency=fill.fee_currency,
+        held=order.held_amount,
+    )
+    recorded = order_rows.insert_fill(conn, user_id, order.id, fill)
+    if recorded is None:
+        return Booked(order, duplicate=True)
+    shortfalls = _shortfalls(conn, user_id, account, order, rules, fill, posting.from_available)
+    if shortfalls and not cover_shortfall:
+        asset, missing = shortfalls[0]
+        raise InsufficientBalance(f"the fill needs {missing} {asset} more than the account holds")
+    if shortfalls:
+        logger.warning(
+            "live fill beyond the books; adjusting",
+            extra={"order_id": str(order.id), "shortfalls": str(shortfalls)},
+        )
+        ledger_rows.post(
+            conn,
+            user_id,
+            account.id,
+            [ledger.adjustment(asset, missing) for asset, missing in shortfalls],
+            order_id=order.id,
+        )
+
+    position = _move_position(conn, user_id, account, order, fill, fee_quote, protection)
+
+    filled = order.filled_quantity + fill.quantity
+    complete = filled == order.quantity
+    held_left = order.held_amount - posting.from_hold
+    postings = [posting.posting]
+    if complete and held_left > 0:
+        assert order.held_asset is not None
+        postings.append(ledger.release(order.held_asset, held_left))
+        held_left = Decimal(0)
+    ledger_rows.post(conn, user_id, account.id, postings, order_id=order.id, fill_id=recorded.id)
+
+    average = (
+        fill.price
+        if order.average_price is None
+        else (order.average_price * order.filled_quantity + fill.price * fill.quantity) / filled
+    )
+    fees = dict(order.fees)
+    fees[fill.fee_currency] = fees.get(fill.fee_currency, Decimal(0)) + fill.fee
+    action = OrderAction.FILL if complete else OrderAction.PARTIAL_FILL
+    status = order_transition(order.status, action)
+    updated = order_rows.save_order(
+        conn,
+        user_id,
+        order.model_copy(
+            update={
+                "status": status,
+                "filled_quantity": filled,
+                "average_price": average,
+                "fees": fees,
+                "held_amount": held_left,
+                "position_id": None if position is None else position.id,
+            }
+        ),
+    )
+    order_rows.insert_events(
+        conn,
+        user_id,
+        [
+            order_rows.NewEvent(
+                order.id,
+                action.value,
+                order.status,
+                status,
+                {
+                    "trade_id": fill.trade_id,
+                    "quantity": str(fill.quantity),
+                    "price": str(fill.price),
+                    "fee": str(fill.fee),
+                    "fee_currency": fill.fee_currency,
+                    "liquidity": fill.liquidity,
+                    "executed_at": fill.executed_at,
+                },
+            )
+        ],
+    )
+    events = _outbox(conn, user_id, order_event(EventType.ORDER_FILLED, account, updated, user_id))
+    verb = "Bought" if order.side is OrderSide.BUY else "Sold"
+    activity_rows.insert_activity(
+        conn,
+        user_id,
+        level=ActivityLevel.SUCCESS,
+        message=(
+            f"{verb} {fill.quantity} {order.symbol} at {fill.price} ({account.mode.value} {account.exchange})"
+            + ("" if complete else f", {filled} of {order.quantity}")
+        ),
+        bot_id=order.bot_id,
+        data={
+            "order_id": str(order.id),
+            "client_order_id": order.client_order_id,
+            "quantity": str(fill.quantity),
+            "price": str(fill.price),
+            "fee": str(fill.fee),
+            "fee_currency": fill.fee_currency,
+        },
+    )
+    return Booked(updated, position=position, events=events)
+
+
+def _shortfalls(
+    conn: psycopg.Connection[Any],
+    user_id: UUID,
+    account: Account,
+    order: Order,
+    rules: MarketRules,
+    fill: order_rows.NewFill,
+    from_available: Decimal,
+) -> list[tuple[str, Decimal]]:
+    """What the available books lack for this fill, per asset (empty: it is covered)."""
+    needs: dict[str, Decimal] = {}
+    paid_in = rules.quote if order.side is OrderSide.BUY else rules.base
+    if from_available > 0:
+        needs[paid_in] = from_available
+    fee_from_available = not (order.side is OrderSide.BUY and fill.fee_currency == rules.quote)
+    received = rules.base if order.side is OrderSide.BUY else rules.quote
+    if fill.fee > 0 and fee_from_available and fill.fee_currency not in (received,):
+        needs[fill.fee_currency] = needs.get(fill.fee_currency, Decimal(0)) + fill.fee
+    missing = []
+    for asset, amount in needs.items():
+        have = ledger_rows.available(conn, user_id, account.id, asset)
+        if have < amount:
+            missing.append((asset, amount - have))
+    return missing
+
+
+def _move_position(
+    conn: psycopg.Connection[Any],
+    user_id: UUID,
+    account: Account,
+    order: Order,
+    fill: order_rows.NewFill,
+    fee_quote: Decimal,
+    protection: ProtectionState | None,
+) -> Position | None:
+    current = position_rows.open_position(
+        conn, user_id, account.id, order.bot_id, order.symbol, for_update=True
+    )
+    holding = None if current is None else position_rows.holding_of(current)
+    quantity = fill.quantity
+    if order.side is OrderSide.SELL:
+        held = Decimal(0) if holding is None else holding.quantity
+        if quantity > held:
+            # Only an exchange can get here (admission refuses such sells): book what the
+            # position had and report the drift; the ledger still records the whole sale.
+            logger.warning(
+                "sell beyond the tracked position",
+                extra={"order_id": str(order.id), "sold": str(quantity), "position": str(held)},
+            )
+            quantity = held
+        if quantity == 0:
+            return current
+    moved = apply_fill(holding, order.side, quantity, fill.price, fee_quote)
+    if current is None:
+        return position_rows.insert_position(
+            conn,
+            user_id,
+            account_id=account.id,
+            bot_id=order.bot_id,
+            exchange=order.exchange,
+            symbol=order.symbol,
+            holding=moved,
+            protection=protection,
+        )
+    reason = "sold" if order.bot_id is None else (order.intent.get("reason") or "exit")
+    return position_rows.save_holding(conn, user_id, current.id, moved, close_reason=str(reason)[:200])
+
+
+def _describe(order: Order, account: Account) -> str:
+    return f"{order.side.value.capitalize()} {order.type.value} {order.quantity} {order.symbol} ({account.mode.value})"

@@ -1,0 +1,181 @@
+"""A trading desk for executor tests: users, bots and paper accounts made through the
+platform's own services, market prices as the market stream records them, and the ledger
+checks every test ends with."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from tekoa.db import ledger as ledger_rows
+from tekoa.db import markets as market_rows
+from tekoa.db import orders as order_rows
+from tekoa.db import users
+from tekoa.db.connection import PooledDatabase, service_transaction, tenant_transaction
+from tekoa.domain.bots import TradingMode
+from tekoa.domain.execution import Account, Order
+from tekoa.domain.orders import OrderSide, OrderType, place
+from tekoa.exchanges.simulated import simulated_rules
+from tekoa.execution.accounts import PaperDefaults, open_account
+from tekoa.execution.executor import BrokerProvider, Executor, ExecutorConfig
+from tekoa.execution.ledger import Book
+from tekoa.execution.messages import ExecuteMessage, PlaceMessage
+from tekoa.services import bots as bot_service
+from tekoa.services import strategies as strategy_service
+from tests.unit.strategies.examples import SCALPER
+
+_names = itertools.count()
+SYMBOL = "BTC/USDT"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class NoLiveBrokers:
+    """Paper tests never reach an exchange."""
+
+    def live(self, user_id: UUID, account: Account) -> Any:
+        raise AssertionError("a paper order reached for a live broker")
+
+
+@dataclass
+class Desk:
+    database: PooledDatabase
+    brokers: BrokerProvider = field(default_factory=NoLiveBrokers)
+    clock: list[int] = field(default_factory=lambda: [now_ms()])
+
+    def executor(self, **config: Any) -> Executor:
+        return Executor(
+            self.database, self.brokers, config=ExecutorConfig(**config), clock_ms=lambda: self.clock[0]
+        )
+
+    # -- people and things ---------------------------------------------------------------
+
+    def user(self) -> UUID:
+        with self.database.connection() as conn, service_transaction(conn):
+            return users.insert_user(conn, f"trader{next(_names)}@example.com", "not-a-real-hash", None).id
+
+    def bot(self, user_id: UUID, symbol: str = SYMBOL) -> UUID:
+        strategy = strategy_service.create_strategy(
+            self.database,
+            user_id,
+            strategy_service.StrategyCreate.model_validate(
+                {"name": f"s{next(_names)}", "definition": {"kind": "builtin", "bot_type": "scalper", "params": SCALPER}}
+            ),
+        )
+        bot = bot_service.create_bot(
+            self.database,
+            user_id,
+            bot_service.BotCreate(name=f"b{next(_names)}", strategy_id=strategy.id, exchange="simulated", symbol=symbol),
+        )
+        return bot.id
+
+    def paper_account(self, user_id: UUID, balance: Decimal = Decimal(10_000), exchange: str = "simulated") -> Account:
+        with self.database.connection() as conn, tenant_transaction(conn, user_id):
+            return open_account(
+                conn,
+                user_id,
+                exchange=exchange,
+                mode=TradingMode.PAPER,
+                paper=PaperDefaults(starting_balance=balance),
+            )
+
+    def market(self, price: str | Decimal, symbol: str = SYMBOL, at_ms: int | None = None) -> None:
+        """What the market stream writes: the market's rules and its last trade."""
+        with self.database.connection() as conn, service_transaction(conn):
+            market_rows.upsert_rules(conn, [simulated_rules(symbol)])
+            market_rows.record_last_trades(
+                conn,
+                [market_rows.LastTrade("simulated", symbol, Decimal(price), self.clock[0] if at_ms is None else at_ms)],
+            )
+
+    # -- messages ------------------------------------------------------------------------
+
+    def intent_message(
+        self,
+        user_id: UUID,
+        account: Account,
+        bot_id: UUID,
+        *,
+        side: OrderSide = OrderSide.BUY,
+        type: OrderType = OrderType.MARKET,
+        quantity: str = "0.01",
+        price: str | None = None,
+        leg: str = "entry",
+        candle: int = 1_717_200_000_000,
+        symbol: str = SYMBOL,
+        reduce_only: bool = False,
+    ) -> PlaceMessage:
+        intent = place(
+            str(bot_id),
+            candle,
+            leg,
+            side,
+            type,
+            Decimal(quantity),
+            price=None if price is None else Decimal(price),
+            reduce_only=reduce_only,
+        )
+        return PlaceMessage(
+            user_id=user_id,
+            account_id=account.id,
+            bot_id=bot_id,
+            exchange=account.exchange,
+            symbol=symbol,
+            intent=intent,
+            enqueued_at=self.clock[0],
+        )
+
+    # -- what happened -------------------------------------------------------------------
+
+    def order(self, user_id: UUID, order_id: UUID) -> Order:
+        with self.database.connection() as conn, tenant_transaction(conn, user_id):
+            order = order_rows.get_order(conn, user_id, order_id)
+        assert order is not None
+        return order
+
+    def orders(self, user_id: UUID, account: Account) -> list[Order]:
+        with self.database.connection() as conn, tenant_transaction(conn, user_id):
+            return order_rows.list_orders(
+                conn, user_id, statuses=None, bot_id=None, account_id=account.id, symbol=None, after=None, limit=200
+            )
+
+    def balance(self, user_id: UUID, account: Account, asset: str, book: Book = Book.AVAILABLE) -> Decimal:
+        with self.database.connection() as conn, tenant_transaction(conn, user_id):
+            return ledger_rows.books(conn, user_id, account.id).get((asset, book), Decimal(0))
+
+    def assert_ledger_consistent(self, user_id: UUID, account: Account) -> None:
+        """The invariants every test ends with: stored books are the entries' sums, every
+        posting balances, nothing spendable is negative, and held equals what orders hold."""
+        with self.database.connection() as conn, tenant_transaction(conn, user_id):
+            stored = {k: v for k, v in ledger_rows.books(conn, user_id, account.id).items() if v != 0}
+            rebuilt = {k: v for k, v in ledger_rows.entry_sums(conn, user_id, account.id).items() if v != 0}
+            assert stored == rebuilt
+            assert ledger_rows.unbalanced_postings(conn, user_id, account.id) == 0
+            assert all(v >= 0 for (_, book), v in stored.items() if book in (Book.AVAILABLE, Book.HELD))
+            held = {asset: v for (asset, book), v in stored.items() if book is Book.HELD}
+            by_orders = {a: v for a, v in ledger_rows.held_by_orders(conn, user_id, account.id).items() if v != 0}
+            assert held == by_orders
+
+
+@pytest.fixture
+def desk(database_url: str) -> Iterator[Desk]:
+    database = PooledDatabase(database_url, max_size=8)
+    try:
+        yield Desk(database)
+    finally:
+        database.close()
+
+
+def execute_message(user_id: UUID, order: Order) -> ExecuteMessage:
+    return ExecuteMessage(
+        user_id=user_id, account_id=order.account_id, order_id=order.id, client_order_id=order.client_order_id, enqueued_at=now_ms()
+    )
