@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-import pytest
+from pydantic import SecretStr
 
 from tekoa.db import ledger as ledger_rows
 from tekoa.db import markets as market_rows
@@ -22,13 +21,19 @@ from tekoa.db.connection import PooledDatabase, service_transaction, tenant_tran
 from tekoa.domain.bots import TradingMode
 from tekoa.domain.execution import Account, Order
 from tekoa.domain.orders import OrderSide, OrderType, place
+from tekoa.domain.resources import CredentialSecrets
+from tekoa.exchanges.clients import MarketRulesCache, build_client
 from tekoa.exchanges.simulated import simulated_rules
 from tekoa.execution.accounts import PaperDefaults, open_account
 from tekoa.execution.executor import BrokerProvider, Executor, ExecutorConfig
 from tekoa.execution.ledger import Book
 from tekoa.execution.messages import ExecuteMessage, PlaceMessage
+from tekoa.execution.reconcile import Reconciler, ReconcileReport
+from tekoa.security.envelope import KeyProvider
 from tekoa.services import bots as bot_service
+from tekoa.services import credentials as credential_service
 from tekoa.services import strategies as strategy_service
+from tests.fakes.exchange import FakeBinance
 from tests.unit.strategies.examples import SCALPER
 
 _names = itertools.count()
@@ -37,6 +42,16 @@ SYMBOL = "BTC/USDT"
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class FakeExchangeVerifier:
+    """Verifies a key by fetching the balance from the fake exchange through ccxt."""
+
+    def __init__(self, fake: FakeBinance) -> None:
+        self.fake = fake
+
+    def verify(self, exchange: str, secrets: CredentialSecrets) -> None:
+        build_client(exchange, credentials=secrets, url_overrides=self.fake.url_overrides()).fetch_balance()
 
 
 class NoLiveBrokers:
@@ -63,22 +78,43 @@ class Desk:
         with self.database.connection() as conn, service_transaction(conn):
             return users.insert_user(conn, f"trader{next(_names)}@example.com", "not-a-real-hash", None).id
 
-    def bot(self, user_id: UUID, symbol: str = SYMBOL) -> UUID:
+    def bot(
+        self,
+        user_id: UUID,
+        symbol: str = SYMBOL,
+        *,
+        exchange: str = "simulated",
+        credential_id: UUID | None = None,
+    ) -> UUID:
+        live = credential_id is not None
         strategy = strategy_service.create_strategy(
             self.database,
             user_id,
             strategy_service.StrategyCreate.model_validate(
-                {"name": f"s{next(_names)}", "definition": {"kind": "builtin", "bot_type": "scalper", "params": SCALPER}}
+                {
+                    "name": f"s{next(_names)}",
+                    "definition": {"kind": "builtin", "bot_type": "scalper", "params": SCALPER},
+                }
             ),
         )
         bot = bot_service.create_bot(
             self.database,
             user_id,
-            bot_service.BotCreate(name=f"b{next(_names)}", strategy_id=strategy.id, exchange="simulated", symbol=symbol),
+            bot_service.BotCreate(
+                name=f"b{next(_names)}",
+                strategy_id=strategy.id,
+                exchange=exchange,
+                symbol=symbol,
+                mode=TradingMode.LIVE if live else TradingMode.PAPER,
+                credential_id=credential_id,
+                confirm_live=live,
+            ),
         )
         return bot.id
 
-    def paper_account(self, user_id: UUID, balance: Decimal = Decimal(10_000), exchange: str = "simulated") -> Account:
+    def paper_account(
+        self, user_id: UUID, balance: Decimal = Decimal(10_000), exchange: str = "simulated"
+    ) -> Account:
         with self.database.connection() as conn, tenant_transaction(conn, user_id):
             return open_account(
                 conn,
@@ -88,13 +124,53 @@ class Desk:
                 paper=PaperDefaults(starting_balance=balance),
             )
 
+    def live_account(self, user_id: UUID, fake: FakeBinance, key_provider: KeyProvider) -> Account:
+        """A live binance account on the fake exchange, its credential verified there and its
+        balances synced from it (as reconciliation does)."""
+        credential = credential_service.create_credential(
+            self.database,
+            key_provider,
+            user_id,
+            credential_service.CredentialCreate(
+                exchange="binance",
+                label=f"key {next(_names)}",
+                api_key=SecretStr(f"AKIA{next(_names):012d}"),
+                secret=SecretStr("fake-secret"),
+            ),
+        )
+        credential_service.verify_credential(
+            self.database, key_provider, FakeExchangeVerifier(fake), user_id, credential.id
+        )
+        with self.database.connection() as conn, tenant_transaction(conn, user_id):
+            account = open_account(
+                conn,
+                user_id,
+                exchange="binance",
+                mode=TradingMode.LIVE,
+                paper=PaperDefaults(),
+                credential_id=credential.id,
+            )
+        public = build_client("binance", url_overrides=fake.url_overrides())
+        rules = MarketRulesCache().rules(public, "binance")
+        with self.database.connection() as conn, service_transaction(conn):
+            market_rows.upsert_rules(conn, list(rules.values()))
+        return account
+
+    def sync_live(self, user_id: UUID, account: Account, reconciler: Reconciler) -> None:
+        report = ReconcileReport()
+        reconciler.reconcile_live_account(user_id, account, report)
+
     def market(self, price: str | Decimal, symbol: str = SYMBOL, at_ms: int | None = None) -> None:
         """What the market stream writes: the market's rules and its last trade."""
         with self.database.connection() as conn, service_transaction(conn):
             market_rows.upsert_rules(conn, [simulated_rules(symbol)])
             market_rows.record_last_trades(
                 conn,
-                [market_rows.LastTrade("simulated", symbol, Decimal(price), self.clock[0] if at_ms is None else at_ms)],
+                [
+                    market_rows.LastTrade(
+                        "simulated", symbol, Decimal(price), self.clock[0] if at_ms is None else at_ms
+                    )
+                ],
             )
 
     # -- messages ------------------------------------------------------------------------
@@ -145,7 +221,14 @@ class Desk:
     def orders(self, user_id: UUID, account: Account) -> list[Order]:
         with self.database.connection() as conn, tenant_transaction(conn, user_id):
             return order_rows.list_orders(
-                conn, user_id, statuses=None, bot_id=None, account_id=account.id, symbol=None, after=None, limit=200
+                conn,
+                user_id,
+                statuses=None,
+                bot_id=None,
+                account_id=account.id,
+                symbol=None,
+                after=None,
+                limit=200,
             )
 
     def balance(self, user_id: UUID, account: Account, asset: str, book: Book = Book.AVAILABLE) -> Decimal:
@@ -162,20 +245,17 @@ class Desk:
             assert ledger_rows.unbalanced_postings(conn, user_id, account.id) == 0
             assert all(v >= 0 for (_, book), v in stored.items() if book in (Book.AVAILABLE, Book.HELD))
             held = {asset: v for (asset, book), v in stored.items() if book is Book.HELD}
-            by_orders = {a: v for a, v in ledger_rows.held_by_orders(conn, user_id, account.id).items() if v != 0}
+            by_orders = {
+                a: v for a, v in ledger_rows.held_by_orders(conn, user_id, account.id).items() if v != 0
+            }
             assert held == by_orders
-
-
-@pytest.fixture
-def desk(database_url: str) -> Iterator[Desk]:
-    database = PooledDatabase(database_url, max_size=8)
-    try:
-        yield Desk(database)
-    finally:
-        database.close()
 
 
 def execute_message(user_id: UUID, order: Order) -> ExecuteMessage:
     return ExecuteMessage(
-        user_id=user_id, account_id=order.account_id, order_id=order.id, client_order_id=order.client_order_id, enqueued_at=now_ms()
+        user_id=user_id,
+        account_id=order.account_id,
+        order_id=order.id,
+        client_order_id=order.client_order_id,
+        enqueued_at=now_ms(),
     )

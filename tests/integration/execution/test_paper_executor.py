@@ -9,7 +9,7 @@ from tekoa.domain.execution import OrderStatus, RejectCode
 from tekoa.domain.orders import OrderSide, OrderType
 from tekoa.execution.executor import Outcome
 from tekoa.execution.ledger import Book
-from tests.integration.execution.desk import Desk, desk  # noqa: F401 -- fixture
+from tests.integration.execution.desk import Desk
 
 
 def test_a_paper_market_buy_fills_at_the_last_trade_with_slippage_and_fee(desk: Desk) -> None:
@@ -130,6 +130,8 @@ def test_a_round_trip_closes_the_position_with_its_net_pnl(desk: Desk) -> None:
     # Sold at 61000 * (1 - 0.05 %) = 60969.50; bought at 60030.
     assert sell.average_price == Decimal("60969.50")
     assert desk.balance(alice, account, "BTC") == 0
-    expected = Decimal(10_000) - Decimal("600.30") - Decimal("0.6003") + Decimal("609.695") - Decimal("0.60969500")
+    expected = (
+        Decimal(10_000) - Decimal("600.30") - Decimal("0.6003") + Decimal("609.695") - Decimal("0.60969500")
+    )
     assert desk.balance(alice, account, "USDT") == expected
     desk.assert_ledger_consistent(alice, account)

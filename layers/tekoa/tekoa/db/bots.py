@@ -19,7 +19,7 @@ from tekoa.errors import ValidationFailed
 
 _COLUMNS = sql.SQL(
     "id, name, strategy_id, credential_id, exchange, symbol, timeframe, mode, risk, status,"
-    " live_confirmed_at, version, created_at, updated_at"
+    " live_confirmed_at, version, created_at, updated_at, archived_at"
 )
 
 

@@ -69,6 +69,9 @@ class Bot(_Record):
     version: int = Field(ge=1)
     created_at: datetime
     updated_at: datetime
+    archived_at: datetime | None = Field(
+        None, description="When the bot was deleted while it had orders: kept, read-only, for its history."
+    )
 
 
 class BotStatusChange(_Record):

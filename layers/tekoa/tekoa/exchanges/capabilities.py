@@ -53,7 +53,12 @@ _BINANCE = ExchangeCapabilities(
     lookup_param="origClientOrderId",
     native_stop_orders=True,
     duplicate_client_id_markers=("Duplicate order sent",),
-    spot_options={"defaultType": "spot", "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
+    spot_options={
+        "defaultType": "spot",
+        "fetchMarkets": {"types": ["spot"]},
+        "fetchCurrencies": False,
+        "fetchMargins": False,
+    },
 )
 
 CAPABILITIES: dict[str, ExchangeCapabilities] = {

@@ -16,10 +16,11 @@ from tekoa.db import ledger as ledger_rows
 from tekoa.db import orders as order_rows
 from tekoa.db import positions as position_rows
 from tekoa.domain.bots import TradingMode
-from tekoa.domain.execution import Account, OrderAction
+from tekoa.domain.execution import Account, AccountNotFound, OrderAction
 from tekoa.domain.resources import ActivityLevel
 from tekoa.errors import ValidationFailed
 from tekoa.execution import booking, ledger
+from tekoa.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,12 @@ class PaperDefaults:
 
     quote_currency: str = "USDT"
     starting_balance: Decimal = Decimal(10_000)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PaperDefaults:
+        return cls(
+            quote_currency=settings.paper_quote_currency, starting_balance=settings.paper_starting_balance
+        )
 
 
 def open_account(
@@ -51,7 +58,9 @@ def open_account(
         credential_id=credential_id,
     )
     if created and mode is TradingMode.PAPER:
-        ledger_rows.post(conn, user_id, account.id, [ledger.deposit(account.quote_currency, paper.starting_balance)])
+        ledger_rows.post(
+            conn, user_id, account.id, [ledger.deposit(account.quote_currency, paper.starting_balance)]
+        )
         activity_rows.insert_activity(
             conn,
             user_id,
@@ -69,8 +78,6 @@ def reset_paper_account(
     starting balance; the ledger keeps the history. Returns the account and outbox events."""
     account = account_rows.get_account(conn, user_id, account_id, for_update=True)
     if account is None:
-        from tekoa.domain.execution import AccountNotFound
-
         raise AccountNotFound()
     if account.mode is not TradingMode.PAPER or account.starting_balance is None:
         raise ValidationFailed("only paper accounts can be reset", field="account_id")

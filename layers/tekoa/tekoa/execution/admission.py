@@ -20,6 +20,7 @@ from tekoa.domain.execution import Account, OrderRefused, RejectCode, TradingSta
 from tekoa.domain.orders import OrderSide, OrderType
 from tekoa.domain.symbols import is_derivative
 from tekoa.exchanges.rules import CheckedOrder, MarketRules, check_order
+from tekoa.settings import Settings
 
 HOLD_PRECISION = Decimal("1e-8")
 """Holds and fees are kept to 8 decimals of their currency, rounded up."""
@@ -36,6 +37,17 @@ class CostModel:
     """Live market and stop buys hold this much above the reference price: the exchange, not
     the model, decides the fill price."""
     price_max_age_ms: int = 30_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CostModel:
+        hundred = Decimal(100)
+        return cls(
+            maker_fee=settings.paper_maker_fee_pct / hundred,
+            taker_fee=settings.paper_taker_fee_pct / hundred,
+            slippage=settings.paper_slippage_pct / hundred,
+            market_buffer=settings.live_market_buffer_pct / hundred,
+            price_max_age_ms=int(settings.price_max_age_s * 1000),
+        )
 
 
 @dataclass(frozen=True, slots=True)

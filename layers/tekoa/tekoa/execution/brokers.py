@@ -180,6 +180,10 @@ class LiveBroker(Protocol):
         """Total (free + in orders) per asset."""
         ...
 
+    def last_price(self, symbol: str) -> Decimal:
+        """The market's last traded price, asked of the exchange."""
+        ...
+
 
 @dataclass
 class CcxtBroker:
@@ -283,6 +287,18 @@ class CcxtBroker:
             raise ExchangeUnavailable(f"reading balances failed: {type(exc).__name__}") from None
         totals: Mapping[str, Any] = raw.get("total") or {}
         return {asset: decimal_from_float(amount) for asset, amount in totals.items() if amount}
+
+    def last_price(self, symbol: str) -> Decimal:
+        import ccxt
+
+        try:
+            ticker = self.client.fetch_ticker(symbol)
+        except ccxt.BaseError as exc:
+            raise ExchangeUnavailable(f"reading the price failed: {type(exc).__name__}") from None
+        last = ticker.get("last") or ticker.get("close")
+        if not last:
+            raise ExchangeUnavailable(f"{self.exchange} reports no price for {symbol}")
+        return decimal_from_float(last)
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ import psycopg
 
 from tekoa.aws.events import BusEvent, EventPublisher
 from tekoa.db import accounts as account_rows
+from tekoa.db import bots as bot_rows
 from tekoa.db import ledger as ledger_rows
 from tekoa.db import markets as market_rows
 from tekoa.db import orders as order_rows
@@ -108,6 +109,14 @@ _OUTCOME_OF_STATUS = {
 class MessageNotApplicable(Exception):
     """A well-formed message that can never succeed (unknown account or order): not retried
     usefully, so it goes to the dead-letter queue with this reason."""
+
+
+class _NeedsPrice(Exception):
+    """A live order needs a reference price the database does not have."""
+
+    def __init__(self, account: Account) -> None:
+        super().__init__("no recent price")
+        self.account = account
 
 
 class OrderPending(Exception):
@@ -196,13 +205,18 @@ class Executor:
 
         def claim(conn: psycopg.Connection[Any]) -> tuple[Result | None, Account, Order]:
             account = self._lock_account(conn, message.user_id, message.account_id)
-            if account.exchange != message.exchange:
-                raise MessageNotApplicable(
-                    f"account {account.id} trades {account.exchange}, not {message.exchange}"
-                )
+            bot = bot_rows.get_bot(conn, message.user_id, message.bot_id)
+            # A paper bot's intent must never reach a live account (nor another exchange's).
+            if bot is None or (bot.exchange, bot.mode) != (account.exchange, account.mode):
+                raise MessageNotApplicable(f"bot {message.bot_id} does not trade on account {account.id}")
+            if bot.archived_at is not None:
+                raise MessageNotApplicable(f"bot {message.bot_id} is archived")
+            if account.exchange != message.exchange or bot.symbol != message.symbol:
+                raise MessageNotApplicable(f"bot {bot.id} trades {bot.exchange} {bot.symbol}")
             rules = market_rows.get_rules(conn, account.exchange, message.symbol)
-            last = market_rows.last_trade(conn, account.exchange, message.symbol)
-            price = self._fresh(last)
+            price = self._fresh(market_rows.last_trade(conn, account.exchange, message.symbol)) or price_hint
+            if price is None and account.mode is TradingMode.LIVE and intent.type is not OrderType.LIMIT:
+                raise _NeedsPrice(account)
             ask = OrderAsk(
                 side=intent.side,
                 type=intent.type,
@@ -257,7 +271,14 @@ class Executor:
                 return self._paper_arrival(conn, message.user_id, account, order, rules), account, order
             return None, account, order
 
-        result, account, order = self._transaction(message.user_id, claim)
+        price_hint: Decimal | None = None
+        try:
+            result, account, order = self._transaction(message.user_id, claim)
+        except _NeedsPrice as needs:
+            # A live market order on a market the stream does not follow: ask the exchange
+            # (outside any transaction) what it trades at, then claim with that price.
+            price_hint = self.brokers.live(message.user_id, needs.account).last_price(message.symbol)
+            result, account, order = self._transaction(message.user_id, claim)
         if result is not None:
             return result
         return self._submit_live(message.user_id, account.id, order.id)
@@ -501,6 +522,26 @@ class Executor:
                     )
             else:
                 report = broker.lookup(order)
+            return self._record_report(conn, user_id, account_id, order_id, report)
+
+    def follow_up(self, user_id: UUID, account_id: UUID, order_id: UUID) -> Result:
+        """Ask the exchange about a working live order and book what changed (reconciliation).
+
+        OrderPending when another worker holds the order, or the exchange does not know it yet.
+        """
+        with self.database.connection() as conn, _order_lock(conn, order_id):
+
+            def load(c: psycopg.Connection[Any]) -> tuple[Account, Order]:
+                account = self._lock_account(c, user_id, account_id)
+                order = order_rows.get_order(c, user_id, order_id)
+                if order is None:
+                    raise MessageNotApplicable(f"no order {order_id}")
+                return account, order
+
+            account, order = self._transaction(user_id, load, conn=conn)
+            if order.status.final or order.status is OrderStatus.NEW:
+                return Result(Outcome.DUPLICATE, order.id, order.status)
+            report = self.brokers.live(user_id, account).lookup(order)
             return self._record_report(conn, user_id, account_id, order_id, report)
 
     def _record_report(
