@@ -291,7 +291,8 @@ def test_history_within_the_lookback_limit_is_accepted() -> None:
 
 def test_history_beyond_the_lookback_limit_is_rejected() -> None:
     huge_adx = {**LEAF, "left": {"type": "indicator", "name": "adx", "params": {"period": 900}}}
-    with pytest.raises(ValidationError, match="rules need 5401 bars of 1h history; at most 5000"):
+    # ADX(900): TA-Lib lookback 2 x 900 - 1, +1 for the first value, + 2 x 2 x 900 settling
+    with pytest.raises(ValidationError, match="rules need 5400 bars of 1h history; at most 5000"):
         RuleSet.model_validate(rules_with_entry(huge_adx))
 
 

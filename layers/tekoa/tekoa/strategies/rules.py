@@ -29,11 +29,22 @@ from collections.abc import Iterator
 from decimal import Decimal
 from enum import StrEnum
 from itertools import pairwise
-from typing import Annotated, Literal, NamedTuple, get_args
+from typing import Annotated, Literal, NamedTuple, cast, get_args
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tekoa.domain.timeframes import Timeframe
+from tekoa.indicators.catalogue import (
+    BollingerParams,
+    MacdParams,
+    NoParams,
+    Period,
+    PeriodParams,
+    PriceField,
+    SourcedPeriodParams,
+    StochasticParams,
+    indicator_spec,
+)
 from tekoa.strategies.units import (
     MAX_AMOUNT,
     OpenPct,
@@ -51,13 +62,9 @@ MAX_LOOKBACK_BARS = 5000
 """Most bars of history any one series of a rule set may need."""
 MAX_OFFSET_BARS = 500
 """Furthest back (in bars) an operand or pattern may look."""
-RECURSIVE_WARMUP_FACTOR = 3
-"""Exponentially smoothed indicators (EMA, RSI, ATR, ...) get this many periods of warm-up,
-so the arbitrary seed value has decayed to a few percent of its weight."""
 PATTERN_CONTEXT_BARS = 10
 """Bars before a candle pattern that a recogniser may inspect for the preceding trend."""
 
-Period = Annotated[int, Field(ge=1, le=1000, description="Number of bars in the window (1-1000).")]
 _Offset = Annotated[
     int,
     Field(
@@ -70,19 +77,6 @@ _OptionalTimeframe = Annotated[
     Timeframe | None,
     Field(description="Candle timeframe of this series; omitted = the rule set's primary timeframe."),
 ]
-
-
-class PriceField(StrEnum):
-    """A candle value: the raw OHLCV fields and the usual typical-price averages."""
-
-    OPEN = "open"
-    HIGH = "high"
-    LOW = "low"
-    CLOSE = "close"
-    VOLUME = "volume"
-    HL2 = "hl2"
-    HLC3 = "hlc3"
-    OHLC4 = "ohlc4"
 
 
 class CompareOp(StrEnum):
@@ -160,57 +154,6 @@ class MarketStructure(StrEnum):
         return self in (MarketStructure.NEAR_SUPPORT, MarketStructure.NEAR_RESISTANCE)
 
 
-# --------------------------------------------------------------------------- indicator params
-
-
-class PeriodParams(StrictModel):
-    """Parameters of a single-window indicator."""
-
-    period: Period
-
-
-class SourcedPeriodParams(StrictModel):
-    """Parameters of a window over one candle value (moving averages, highest, lowest)."""
-
-    period: Period
-    source: PriceField = Field(PriceField.CLOSE, description="Candle value the window runs over.")
-
-
-class NoParams(StrictModel):
-    """Indicators without parameters (OBV)."""
-
-
-class MacdParams(StrictModel):
-    """MACD: EMA(fast) - EMA(slow), its EMA(signal), and their difference (hist)."""
-
-    fast: Period = 12
-    slow: Period = 26
-    signal: Period = 9
-
-    @field_validator("slow")
-    @classmethod
-    def _slow_above_fast(cls, slow: int, info: ValidationInfo) -> int:
-        fast = info.data.get("fast")
-        if fast is not None and slow <= fast:
-            raise ValueError(f"slow period ({slow}) must be longer than the fast period ({fast})")
-        return slow
-
-
-class BollingerParams(StrictModel):
-    """Bollinger bands: SMA(period) ± std × standard deviation."""
-
-    period: Period = 20
-    std: Decimal = Field(Decimal(2), gt=0, le=10, description="Band width in standard deviations (0-10].")
-
-
-class StochasticParams(StrictModel):
-    """Stochastic oscillator: %K over `k_period`, smoothed by `smooth`; %D = SMA(%K, d_period)."""
-
-    k_period: Period = 14
-    d_period: Annotated[int, Field(ge=1, le=100)] = 3
-    smooth: Annotated[int, Field(ge=1, le=100)] = 3
-
-
 # --------------------------------------------------------------------------- operands
 
 
@@ -220,8 +163,13 @@ class _IndicatorBase(StrictModel):
     offset: _Offset = 0
 
     def warmup_bars(self) -> int:
-        """Bars of history the indicator needs before its value at offset 0 is meaningful."""
-        raise NotImplementedError
+        """Bars of history the indicator needs before its value at offset 0 is meaningful.
+
+        Read from the indicator catalogue (`tekoa.indicators.catalogue`), the one place that
+        declares each indicator's parameters, outputs and warm-up.
+        """
+        ref = cast("IndicatorRef", self)
+        return indicator_spec(ref.name).warmup(ref.params)
 
 
 class SmaRef(_IndicatorBase):
@@ -231,9 +179,6 @@ class SmaRef(_IndicatorBase):
     params: SourcedPeriodParams = SourcedPeriodParams(period=20)
     output: Literal["value"] = "value"
 
-    def warmup_bars(self) -> int:
-        return self.params.period
-
 
 class EmaRef(_IndicatorBase):
     """Exponential moving average."""
@@ -241,9 +186,6 @@ class EmaRef(_IndicatorBase):
     name: Literal["ema"]
     params: SourcedPeriodParams = SourcedPeriodParams(period=20)
     output: Literal["value"] = "value"
-
-    def warmup_bars(self) -> int:
-        return RECURSIVE_WARMUP_FACTOR * self.params.period
 
 
 class WmaRef(_IndicatorBase):
@@ -253,9 +195,6 @@ class WmaRef(_IndicatorBase):
     params: SourcedPeriodParams = SourcedPeriodParams(period=20)
     output: Literal["value"] = "value"
 
-    def warmup_bars(self) -> int:
-        return self.params.period
-
 
 class RsiRef(_IndicatorBase):
     """Relative strength index (Wilder), 0-100."""
@@ -263,9 +202,6 @@ class RsiRef(_IndicatorBase):
     name: Literal["rsi"]
     params: PeriodParams = PeriodParams(period=14)
     output: Literal["value"] = "value"
-
-    def warmup_bars(self) -> int:
-        return RECURSIVE_WARMUP_FACTOR * self.params.period + 1
 
 
 class MacdRef(_IndicatorBase):
@@ -275,9 +211,6 @@ class MacdRef(_IndicatorBase):
     params: MacdParams = MacdParams()
     output: Literal["line", "signal", "hist"] = "line"
 
-    def warmup_bars(self) -> int:
-        return RECURSIVE_WARMUP_FACTOR * (self.params.slow + self.params.signal)
-
 
 class BollingerRef(_IndicatorBase):
     """Bollinger band, band width ((upper-lower)/middle) or %B ((close-lower)/(upper-lower))."""
@@ -285,9 +218,6 @@ class BollingerRef(_IndicatorBase):
     name: Literal["bollinger"]
     params: BollingerParams = BollingerParams()
     output: Literal["upper", "middle", "lower", "width", "percent_b"] = "middle"
-
-    def warmup_bars(self) -> int:
-        return self.params.period
 
 
 class AtrRef(_IndicatorBase):
@@ -297,9 +227,6 @@ class AtrRef(_IndicatorBase):
     params: PeriodParams = PeriodParams(period=14)
     output: Literal["value"] = "value"
 
-    def warmup_bars(self) -> int:
-        return RECURSIVE_WARMUP_FACTOR * self.params.period + 1
-
 
 class StochasticRef(_IndicatorBase):
     """Stochastic oscillator %K or %D, 0-100."""
@@ -307,9 +234,6 @@ class StochasticRef(_IndicatorBase):
     name: Literal["stochastic"]
     params: StochasticParams = StochasticParams()
     output: Literal["k", "d"] = "k"
-
-    def warmup_bars(self) -> int:
-        return self.params.k_period + self.params.smooth + self.params.d_period
 
 
 class AdxRef(_IndicatorBase):
@@ -319,9 +243,6 @@ class AdxRef(_IndicatorBase):
     params: PeriodParams = PeriodParams(period=14)
     output: Literal["value"] = "value"
 
-    def warmup_bars(self) -> int:
-        return 2 * RECURSIVE_WARMUP_FACTOR * self.params.period + 1
-
 
 class ObvRef(_IndicatorBase):
     """On-balance volume (cumulative; compare it with itself at another offset or its trend)."""
@@ -329,9 +250,6 @@ class ObvRef(_IndicatorBase):
     name: Literal["obv"]
     params: NoParams = NoParams()
     output: Literal["value"] = "value"
-
-    def warmup_bars(self) -> int:
-        return 2
 
 
 class VwapRef(_IndicatorBase):
@@ -341,9 +259,6 @@ class VwapRef(_IndicatorBase):
     params: PeriodParams = PeriodParams(period=20)
     output: Literal["value"] = "value"
 
-    def warmup_bars(self) -> int:
-        return self.params.period
-
 
 class RocRef(_IndicatorBase):
     """Rate of change in percent: 100 × (close / close `period` bars ago - 1)."""
@@ -351,9 +266,6 @@ class RocRef(_IndicatorBase):
     name: Literal["roc"]
     params: PeriodParams = PeriodParams(period=10)
     output: Literal["value"] = "value"
-
-    def warmup_bars(self) -> int:
-        return self.params.period + 1
 
 
 class CciRef(_IndicatorBase):
@@ -363,9 +275,6 @@ class CciRef(_IndicatorBase):
     params: PeriodParams = PeriodParams(period=20)
     output: Literal["value"] = "value"
 
-    def warmup_bars(self) -> int:
-        return self.params.period
-
 
 class WilliamsRRef(_IndicatorBase):
     """Williams %R, -100-0."""
@@ -373,9 +282,6 @@ class WilliamsRRef(_IndicatorBase):
     name: Literal["williams_r"]
     params: PeriodParams = PeriodParams(period=14)
     output: Literal["value"] = "value"
-
-    def warmup_bars(self) -> int:
-        return self.params.period
 
 
 class MfiRef(_IndicatorBase):
@@ -385,9 +291,6 @@ class MfiRef(_IndicatorBase):
     params: PeriodParams = PeriodParams(period=14)
     output: Literal["value"] = "value"
 
-    def warmup_bars(self) -> int:
-        return self.params.period + 1
-
 
 class VolumeSmaRef(_IndicatorBase):
     """Simple moving average of volume."""
@@ -395,9 +298,6 @@ class VolumeSmaRef(_IndicatorBase):
     name: Literal["volume_sma"]
     params: PeriodParams = PeriodParams(period=20)
     output: Literal["value"] = "value"
-
-    def warmup_bars(self) -> int:
-        return self.params.period
 
 
 class HighestRef(_IndicatorBase):
@@ -407,9 +307,6 @@ class HighestRef(_IndicatorBase):
     params: SourcedPeriodParams = SourcedPeriodParams(period=20, source=PriceField.HIGH)
     output: Literal["value"] = "value"
 
-    def warmup_bars(self) -> int:
-        return self.params.period
-
 
 class LowestRef(_IndicatorBase):
     """Lowest value of `source` (default low) over the last `period` bars."""
@@ -417,9 +314,6 @@ class LowestRef(_IndicatorBase):
     name: Literal["lowest"]
     params: SourcedPeriodParams = SourcedPeriodParams(period=20, source=PriceField.LOW)
     output: Literal["value"] = "value"
-
-    def warmup_bars(self) -> int:
-        return self.params.period
 
 
 IndicatorRef = Annotated[
@@ -849,7 +743,7 @@ def required_indicators(ruleset: RuleSet) -> list[IndicatorKey]:
 def lookback_by_timeframe(ruleset: RuleSet) -> dict[Timeframe, int]:
     """Bars of closed-candle history needed per timeframe for every rule to be computable.
 
-    Counts indicator warm-up (`RECURSIVE_WARMUP_FACTOR` periods for smoothed indicators),
+    Counts indicator warm-up (the catalogue's, `tekoa.indicators.catalogue`),
     offsets, one extra bar for `crosses_*`, pattern context and structure lookbacks.
     """
     needs: dict[Timeframe, int] = {ruleset.timeframe: 1}
