@@ -16,10 +16,11 @@ from pydantic import SecretStr
 from tekoa.db import ledger as ledger_rows
 from tekoa.db import markets as market_rows
 from tekoa.db import orders as order_rows
+from tekoa.db import positions as position_rows
 from tekoa.db import users
 from tekoa.db.connection import PooledDatabase, service_transaction, tenant_transaction
 from tekoa.domain.bots import TradingMode
-from tekoa.domain.execution import Account, Order
+from tekoa.domain.execution import Account, Order, Position
 from tekoa.domain.orders import OrderSide, OrderType, place
 from tekoa.domain.resources import CredentialSecrets
 from tekoa.exchanges.clients import MarketRulesCache, build_client
@@ -217,6 +218,13 @@ class Desk:
             order = order_rows.get_order(conn, user_id, order_id)
         assert order is not None
         return order
+
+    def position(self, user_id: UUID, position_id: UUID | None) -> Position:
+        assert position_id is not None
+        with self.database.connection() as conn, tenant_transaction(conn, user_id):
+            position = position_rows.get_position(conn, user_id, position_id)
+        assert position is not None
+        return position
 
     def orders(self, user_id: UUID, account: Account) -> list[Order]:
         with self.database.connection() as conn, tenant_transaction(conn, user_id):

@@ -4,12 +4,14 @@ limits, rejections with reasons, and the ledger after each."""
 from __future__ import annotations
 
 from decimal import Decimal
+from uuid import UUID
 
-from tekoa.domain.execution import OrderStatus, RejectCode
-from tekoa.domain.orders import OrderSide, OrderType
+from tekoa.domain.execution import Order, OrderStatus, RejectCode
+from tekoa.domain.orders import OrderSide, OrderType, ProtectionSpec, StopSpec, TargetSpec
 from tekoa.execution.executor import Outcome
 from tekoa.execution.ledger import Book
-from tests.integration.execution.desk import Desk
+from tekoa.execution.messages import CancelMessage, TriggerMessage
+from tests.integration.execution.desk import Desk, now_ms
 
 
 def test_a_paper_market_buy_fills_at_the_last_trade_with_slippage_and_fee(desk: Desk) -> None:
@@ -135,3 +137,98 @@ def test_a_round_trip_closes_the_position_with_its_net_pnl(desk: Desk) -> None:
     )
     assert desk.balance(alice, account, "USDT") == expected
     desk.assert_ledger_consistent(alice, account)
+
+
+def test_a_resting_limit_fills_at_its_price_when_a_trade_reaches_it(desk: Desk) -> None:
+    alice = desk.user()
+    account = desk.paper_account(alice)
+    bot = desk.bot(alice)
+    desk.market("60000")
+    executor = desk.executor()
+    placed = executor.handle(
+        desk.intent_message(alice, account, bot, type=OrderType.LIMIT, quantity="0.1", price="59000")
+    )
+    order = desk.order(alice, placed.order_id)
+
+    above = executor.handle(trigger(alice, order, "59000.01", trade_id="1"))
+    reached = executor.handle(trigger(alice, order, "58990", trade_id="2"))
+    again = executor.handle(trigger(alice, order, "58000", trade_id="3"))
+
+    assert (above.outcome, reached.outcome, again.outcome) == (
+        Outcome.IGNORED,
+        Outcome.FILLED,
+        Outcome.IGNORED,
+    )
+    filled = desk.order(alice, order.id)
+    # A resting limit fills at its own price, as a maker.
+    assert (filled.average_price, filled.fees) == (Decimal("59000"), {"USDT": Decimal("5.90000000")})
+    assert desk.balance(alice, account, "USDT") == Decimal(10_000) - Decimal(5900) - Decimal("5.9")
+    assert desk.balance(alice, account, "USDT", Book.HELD) == 0
+    desk.assert_ledger_consistent(alice, account)
+
+
+def test_a_canceled_order_gives_its_hold_back(desk: Desk) -> None:
+    alice = desk.user()
+    account = desk.paper_account(alice)
+    bot = desk.bot(alice)
+    desk.market("60000")
+    executor = desk.executor()
+    placed = executor.handle(
+        desk.intent_message(alice, account, bot, type=OrderType.LIMIT, quantity="0.1", price="59000")
+    )
+    order = desk.order(alice, placed.order_id)
+
+    result = executor.handle(
+        CancelMessage(
+            user_id=alice,
+            account_id=account.id,
+            target_client_order_id=order.client_order_id,
+            reason="grid re-armed",
+            enqueued_at=desk.clock[0],
+        )
+    )
+
+    canceled = desk.order(alice, order.id)
+    assert (result.outcome, canceled.status, canceled.reason) == (
+        Outcome.CANCELED,
+        OrderStatus.CANCELED,
+        "grid re-armed",
+    )
+    assert desk.balance(alice, account, "USDT") == Decimal(10_000)
+    desk.assert_ledger_consistent(alice, account)
+
+
+def test_an_entry_arms_the_protection_the_bot_attached(desk: Desk) -> None:
+    alice = desk.user()
+    account = desk.paper_account(alice)
+    bot = desk.bot(alice)
+    desk.market("60000")
+    message = desk.intent_message(alice, account, bot, quantity="0.01")
+    protection = ProtectionSpec(
+        stop=StopSpec(kind="percent", value=Decimal(2)),
+        targets=(TargetSpec(kind="percent", value=Decimal(3), size_fraction=Decimal("0.5")),),
+    )
+    message = message.model_copy(
+        update={"intent": message.intent.model_copy(update={"protection": protection})}
+    )
+
+    result = desk.executor().handle(message)
+
+    position = desk.position(alice, desk.order(alice, result.order_id).position_id)
+    assert position.protection is not None
+    assert position.protection.entry_price == Decimal("60030.00")
+    assert position.protection.stop == Decimal("58829.4")  # 2 % below the fill
+    assert [t.price for t in position.protection.targets] == [Decimal("61830.9")]
+
+
+def trigger(user_id: UUID, order: Order, price: str, *, trade_id: str) -> TriggerMessage:
+    return TriggerMessage(
+        user_id=user_id,
+        account_id=order.account_id,
+        order_id=order.id,
+        client_order_id=order.client_order_id,
+        trade_id=trade_id,
+        trade_time=now_ms(),
+        price=Decimal(price),
+        enqueued_at=now_ms(),
+    )

@@ -28,7 +28,6 @@ from tekoa.domain.execution import (
     InsufficientBalance,
     Order,
     OrderAction,
-    OrderStatus,
     Position,
     RejectCode,
     order_transition,

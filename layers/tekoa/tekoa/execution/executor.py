@@ -55,8 +55,9 @@ from tekoa.domain.execution import (
     RejectCode,
     TradingState,
 )
-from tekoa.domain.orders import OrderSide, OrderType
-from tekoa.domain.trading import ProtectionState
+from tekoa.domain.orders import OrderSide, OrderType, ProtectionSpec
+from tekoa.domain.trading import PositionSide, ProtectionState
+from tekoa.engine.protection import arm, to_state
 from tekoa.exchanges.rules import CheckedOrder, MarketRules
 from tekoa.execution import booking
 from tekoa.execution.admission import CostModel, OrderAsk, admit, fresh_price, normalise
@@ -64,7 +65,6 @@ from tekoa.execution.brokers import (
     ExchangeOrder,
     ExchangeRejected,
     ExchangeStatus,
-    ExchangeUnavailable,
     LiveBroker,
     PaperBroker,
 )
@@ -831,8 +831,12 @@ def _checked(order: Order) -> CheckedOrder:
 
 
 def _protection(order: Order, fill: order_rows.NewFill) -> ProtectionState | None:
-    """The exits a bot attached to its entry, armed at the fill price (entries only)."""
-    return None
+    """The exits a bot attached to its entry, armed at the fill price (the engine's rules);
+    booking applies them only when the fill opens a position."""
+    spec = order.intent.get("protection")
+    if order.side is not OrderSide.BUY or not spec:
+        return None
+    return to_state(arm(ProtectionSpec.model_validate(spec), PositionSide.LONG, float(fill.price)))
 
 
 def _fills_to_book(order: Order, report: ExchangeOrder, rules: MarketRules) -> list[order_rows.NewFill]:
