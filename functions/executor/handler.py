@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, NoReturn
+from uuid import UUID
 
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -65,7 +66,7 @@ class ExecutorHandler:
         self.processor.raise_on_entire_batch_failure = False
 
     def __call__(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
-        published: list[tuple[int, BusEvent]] = []
+        published: list[tuple[UUID, BusEvent]] = []
         response = process_partial_response(
             event=event,
             record_handler=self._record_handler(published),
@@ -75,7 +76,7 @@ class ExecutorHandler:
         self.executor.publish(published)
         return dict(response)
 
-    def _record_handler(self, published: list[tuple[int, BusEvent]]) -> Callable[[SQSRecord], None]:
+    def _record_handler(self, published: list[tuple[UUID, BusEvent]]) -> Callable[[SQSRecord], None]:
         def handle(record: SQSRecord) -> None:
             group = record.attributes.message_group_id or ""
             context = {"message_id": record.message_id, "group": group}

@@ -14,9 +14,9 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
-from tekoa.db import accounts as account_rows
 from tekoa.db import orders as order_rows
 from tekoa.db.connection import tenant_transaction
+from tekoa.db.order_context import load_order_context
 from tekoa.domain.execution import OrderStatus
 from tekoa.domain.orders import OrderType
 from tekoa.exchanges.simulated import simulated_rules
@@ -25,6 +25,7 @@ from tekoa.execution.accounts import reset_paper_account
 from tekoa.execution.executor import Executor
 from tekoa.execution.ledger import Book
 from tekoa.execution.messages import CancelMessage
+from tekoa.execution.writes import Writes
 from tests.integration.execution.desk import Desk, now_ms
 
 RULES = simulated_rules("BTC/USDT")
@@ -84,9 +85,9 @@ def run_machine(desk: Desk) -> None:
             if order_id is None:
                 return
             with desk.database.connection() as conn, tenant_transaction(conn, self.user):
-                account = account_rows.get_account(conn, self.user, self.account.id, for_update=True)
-                order = order_rows.get_order(conn, self.user, order_id, for_update=True)
-                assert account is not None and order is not None
+                context = load_order_context(conn, self.user, self.account.id, order_id=order_id)
+                assert context is not None and context.order is not None
+                account, order = context.account, context.order
                 if order.status not in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
                     return
                 quantity = (
@@ -98,8 +99,9 @@ def run_machine(desk: Desk) -> None:
                     return
                 assert order.limit_price is not None
                 fee = (quantity * order.limit_price * Decimal("0.001")).quantize(Decimal("1e-8"))
+                writes = Writes()
                 booked = booking.book_fill(
-                    conn,
+                    writes,
                     self.user,
                     account,
                     order,
@@ -107,7 +109,11 @@ def run_machine(desk: Desk) -> None:
                     order_rows.NewFill(
                         f"t{next(_legs)}", quantity, order.limit_price, fee, "USDT", "maker", now_ms()
                     ),
+                    position=context.position,
+                    booked_trade_ids=set(context.booked_trade_ids),
+                    available=context.available,
                 )
+                writes.flush(conn)
                 assert not booked.duplicate
             self.btc_bought += quantity
 

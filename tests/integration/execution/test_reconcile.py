@@ -23,7 +23,11 @@ from tekoa.db import candles as candle_store
 from tekoa.db.connection import service_transaction, tenant_transaction
 from tekoa.domain.candles import Candle
 from tekoa.domain.execution import Account, Order, OrderStatus, RejectCode
-from tekoa.domain.orders import OrderType
+from tekoa.db import orders as order_rows
+from tekoa.db.order_context import load_order_context
+from tekoa.domain.orders import OrderSide, OrderType
+from tekoa.execution import booking
+from tekoa.execution.writes import Writes
 from tekoa.domain.timeframes import Timeframe
 from tekoa.execution.brokers import ExchangeOrder, LiveBroker
 from tekoa.execution.executor import Executor, ExecutorConfig, OrderPending
@@ -256,20 +260,36 @@ def test_a_resting_paper_order_fills_from_a_stored_candle_after_a_restart(
 
 
 def test_an_order_claimed_but_never_queued_is_sent_again(desk: Desk, aws_settings: Any) -> None:
-    from tekoa.db import orders as order_rows
-    from tekoa.execution import booking
-
     queue = fifo_queue(aws_settings)
     alice = desk.user()
     account = desk.paper_account(alice)
     desk.market("60000")
     with desk.database.connection() as conn, tenant_transaction(conn, alice):  # what the API commits
-        order, _ = order_rows.claim_order(
-            conn,
+        load_order_context(conn, alice, account.id, client_order_id="manual-1")
+        writes = Writes()
+        order = booking.claim(
+            writes,
             alice,
-            order_rows.NewOrder(account.id, None, "manual-1", "simulated", "BTC/USDT", *_buy_market("0.01")),
+            account,
+            order_rows.new_order(
+                account.id,
+                bot_id=None,
+                client_order_id="manual-1",
+                exchange="simulated",
+                symbol="BTC/USDT",
+                side=OrderSide.BUY,
+                type=OrderType.MARKET,
+                quantity=Decimal("0.01"),
+                limit_price=None,
+                stop_price=None,
+                reduce_only=False,
+                intent={},
+            ),
+            hold_asset="USDT",
+            hold_amount=Decimal(700),
+            source="manual",
         )
-        booking.hold(conn, alice, account, order, "USDT", Decimal(700))
+        writes.flush(conn)
 
     reconciler(desk, queue, stuck_after_s=0).run()
     drain(queue, desk)
@@ -277,12 +297,6 @@ def test_an_order_claimed_but_never_queued_is_sent_again(desk: Desk, aws_setting
     filled = desk.order(alice, order.id)
     assert filled.status is OrderStatus.FILLED
     desk.assert_ledger_consistent(alice, account)
-
-
-def _buy_market(quantity: str) -> tuple[Any, ...]:
-    from tekoa.domain.orders import OrderSide
-
-    return (OrderSide.BUY, OrderType.MARKET, Decimal(quantity), None, None, False, {})
 
 
 def test_events_a_crash_left_in_the_outbox_reach_the_bus(desk: Desk, aws_settings: Any) -> None:

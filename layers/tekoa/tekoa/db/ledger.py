@@ -9,16 +9,42 @@ construction. Overdrafts fail there too (`balances_spendable_never_negative`) an
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import psycopg
 
+from tekoa.db import bulk
 from tekoa.domain.execution import AssetBalance, InsufficientBalance
 from tekoa.execution.ledger import Book, Posting
 
 Books = dict[tuple[str, Book], Decimal]
+
+
+_ENTRY_COLUMNS = (
+    ("number", "int"),
+    ("user_id", "uuid"),
+    ("account_id", "uuid"),
+    ("kind", "text"),
+    ("asset", "text"),
+    ("book", "text"),
+    ("amount", "numeric"),
+    ("order_id", "uuid"),
+    ("fill_id", "uuid"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PostingRow:
+    """A posting and whose it is: the owner, the account, and the order and fill it belongs to."""
+
+    user_id: UUID
+    account_id: UUID
+    posting: Posting
+    order_id: UUID | None = None
+    fill_id: UUID | None = None
 
 
 def post(
@@ -28,27 +54,45 @@ def post(
     postings: Sequence[Posting],
     *,
     order_id: UUID | None = None,
-    fill_id: int | None = None,
+    fill_id: UUID | None = None,
 ) -> None:
-    """Write `postings` (each balanced) for one account in one statement."""
-    postings = [p for p in postings if not p.empty]
-    if not postings:
+    """Write `postings` (each balanced) of one account in one statement."""
+    post_rows(conn, [PostingRow(user_id, account_id, p, order_id, fill_id) for p in postings])
+
+
+def post_rows(conn: psycopg.Connection[Any], rows: Sequence[PostingRow]) -> None:
+    """Write postings (each balanced, any accounts) in one statement.
+
+    A posting id per posting comes from the sequence, joined to its entries in the same
+    statement; the table's trigger checks each posting balances and adds it to `balances`.
+    Postings must be written under their accounts' row locks (the trigger creates books).
+    """
+    rows = [row for row in rows if not row.posting.empty]
+    if not rows:
         return
-    rows = [
-        (number, posting.kind.value, e.asset, e.book.value, e.amount)
-        for number, posting in enumerate(postings, start=1)
-        for e in posting.entries
+    entries = [
+        (
+            number,
+            row.user_id,
+            row.account_id,
+            row.posting.kind.value,
+            e.asset,
+            e.book.value,
+            e.amount,
+            row.order_id,
+            row.fill_id,
+        )
+        for number, row in enumerate(rows, start=1)
+        for e in row.posting.entries
     ]
-    placeholders = ", ".join(["(%s::int, %s::text, %s::text, %s::text, %s::numeric)"] * len(rows))
     try:
-        # One round trip: a posting id per posting from the sequence, joined to its entries.
         conn.execute(
             "INSERT INTO ledger_entries (user_id, account_id, posting_id, kind, asset, book, amount, order_id,"
-            " fill_id) SELECT %s, %s, p.id, e.kind, e.asset, e.book, e.amount, %s, %s"
-            f" FROM (VALUES {placeholders}) AS e (number, kind, asset, book, amount)"
+            " fill_id) SELECT v.user_id, v.account_id, p.id, v.kind, v.asset, v.book, v.amount, v.order_id, v.fill_id"
+            f" FROM {bulk.recordset(_ENTRY_COLUMNS)}"
             " JOIN (SELECT n, nextval('ledger_posting_id') AS id FROM generate_series(1, %s) AS n) AS p"
-            " ON p.n = e.number",
-            [user_id, account_id, order_id, fill_id, *(v for row in rows for v in row), len(postings)],
+            " ON p.n = v.number",
+            (bulk.document(_ENTRY_COLUMNS, entries), len(rows)),
         )
     except psycopg.errors.CheckViolation as exc:
         if exc.diag.constraint_name == "balances_spendable_never_negative":

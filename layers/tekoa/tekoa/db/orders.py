@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from tekoa.db import bulk
 from tekoa.domain.execution import FINAL_STATUSES, Fill, Order, OrderEvent, OrderStatus
 from tekoa.domain.orders import OrderSide, OrderType
 
@@ -23,67 +24,188 @@ _COLUMNS = sql.SQL(
     " held_amount, exchange_order_id, reason, reject_code, intent, not_found_count, created_at, updated_at,"
     " submitted_at, closed_at"
 )
-_FINAL = [status.value for status in FINAL_STATUSES]
 
 
-@dataclass(frozen=True, slots=True)
-class NewOrder:
-    """What an order is when it is claimed."""
-
-    account_id: UUID
-    bot_id: UUID | None
-    client_order_id: str
-    exchange: str
-    symbol: str
-    side: OrderSide
-    type: OrderType
-    quantity: Decimal
-    limit_price: Decimal | None
-    stop_price: Decimal | None
-    reduce_only: bool
-    intent: dict[str, Any]
-
-
-def _order(row: dict[str, Any]) -> Order:
+def order_from_row(row: dict[str, Any]) -> Order:
+    """An order from a row of its columns (fees are stored as decimal strings)."""
     row["fees"] = {currency: Decimal(amount) for currency, amount in row["fees"].items()}
     return Order.model_validate(row)
 
 
-def claim_order(conn: psycopg.Connection[Any], user_id: UUID, new: NewOrder) -> tuple[Order, bool]:
-    """Insert the order as `new`, or find the one already claimed under its client id.
+def new_order(
+    account_id: UUID,
+    *,
+    bot_id: UUID | None,
+    client_order_id: str,
+    exchange: str,
+    symbol: str,
+    side: OrderSide,
+    type: OrderType,
+    quantity: Decimal,
+    limit_price: Decimal | None,
+    stop_price: Decimal | None,
+    reduce_only: bool,
+    intent: dict[str, Any],
+) -> Order:
+    """A claimed order as it will be stored (status `new`, nothing held yet)."""
+    now = datetime.now(UTC)
+    return Order(
+        id=uuid4(),
+        account_id=account_id,
+        bot_id=bot_id,
+        position_id=None,
+        client_order_id=client_order_id,
+        exchange=exchange,
+        symbol=symbol,
+        side=side,
+        type=type,
+        quantity=quantity,
+        limit_price=limit_price,
+        stop_price=stop_price,
+        reduce_only=reduce_only,
+        status=OrderStatus.NEW,
+        filled_quantity=Decimal(0),
+        average_price=None,
+        fees={},
+        held_asset=None,
+        held_amount=Decimal(0),
+        exchange_order_id=None,
+        reason=None,
+        reject_code=None,
+        intent=intent,
+        not_found_count=0,
+        created_at=now,
+        updated_at=now,
+        submitted_at=None,
+        closed_at=None,
+    )
 
-    Returns (order, claimed): `claimed` is False for a duplicate delivery. The existing order
-    comes back locked, like the new one, for the rest of the caller's transaction.
+
+_INSERT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "uuid"),
+    ("user_id", "uuid"),
+    ("account_id", "uuid"),
+    ("bot_id", "uuid"),
+    ("position_id", "uuid"),
+    ("client_order_id", "text"),
+    ("exchange", "text"),
+    ("symbol", "text"),
+    ("side", "text"),
+    ("type", "text"),
+    ("quantity", "numeric"),
+    ("limit_price", "numeric"),
+    ("stop_price", "numeric"),
+    ("reduce_only", "boolean"),
+    ("status", "text"),
+    ("filled_quantity", "numeric"),
+    ("average_price", "numeric"),
+    ("fees", "jsonb"),
+    ("held_asset", "text"),
+    ("held_amount", "numeric"),
+    ("exchange_order_id", "text"),
+    ("reason", "text"),
+    ("reject_code", "text"),
+    ("intent", "jsonb"),
+    ("not_found_count", "int"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+    ("submitted_at", "timestamptz"),
+    ("closed_at", "timestamptz"),
+)
+_KEYS = (("id", "uuid"), ("user_id", "uuid"))
+# What a booking changes; the rest is fixed when the order is claimed.
+_UPDATE_COLUMNS = tuple(
+    column
+    for column in _INSERT_COLUMNS
+    if column[0]
+    in {
+        "status",
+        "filled_quantity",
+        "average_price",
+        "fees",
+        "held_asset",
+        "held_amount",
+        "exchange_order_id",
+        "reason",
+        "reject_code",
+        "position_id",
+        "not_found_count",
+        "updated_at",
+        "submitted_at",
+        "closed_at",
+    }
+)
+
+
+def _values(user_id: UUID, order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "user_id": user_id,
+        "account_id": order.account_id,
+        "bot_id": order.bot_id,
+        "position_id": order.position_id,
+        "client_order_id": order.client_order_id,
+        "exchange": order.exchange,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "type": order.type.value,
+        "quantity": order.quantity,
+        "limit_price": order.limit_price,
+        "stop_price": order.stop_price,
+        "reduce_only": order.reduce_only,
+        "status": order.status.value,
+        "filled_quantity": order.filled_quantity,
+        "average_price": order.average_price,
+        "fees": Jsonb({currency: str(amount) for currency, amount in order.fees.items()}),
+        "held_asset": order.held_asset,
+        "held_amount": order.held_amount,
+        "exchange_order_id": order.exchange_order_id,
+        "reason": order.reason,
+        "reject_code": order.reject_code.value if order.reject_code else None,
+        "intent": Jsonb(order.intent),
+        "not_found_count": order.not_found_count,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+        "submitted_at": order.submitted_at,
+        "closed_at": order.closed_at,
+    }
+
+
+def stamped(order: Order) -> Order:
+    """The order as it will be stored: `updated_at` now, `submitted_at` stamped on the first
+    move to submitted, `closed_at` on reaching a final status."""
+    now = datetime.now(UTC)
+    return order.model_copy(
+        update={
+            "updated_at": now,
+            "submitted_at": order.submitted_at or (now if order.status is OrderStatus.SUBMITTED else None),
+            "closed_at": (order.closed_at or now) if order.status in FINAL_STATUSES else None,
+        }
+    )
+
+
+def insert_orders(conn: psycopg.Connection[Any], orders: Sequence[tuple[UUID, Order]]) -> None:
+    """Store claimed orders (owner, order) in one statement, returning nothing.
+
+    The caller holds the accounts' locks and saw no order with these client ids, so the unique
+    constraint is only the last line of defence (a violation aborts the transaction).
     """
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            sql.SQL(
-                "INSERT INTO orders (user_id, account_id, bot_id, client_order_id, exchange, symbol, side, type,"
-                " quantity, limit_price, stop_price, reduce_only, intent) VALUES (%s, %s, %s, %s, %s, %s, %s,"
-                " %s, %s, %s, %s, %s, %s) ON CONFLICT (account_id, client_order_id) DO NOTHING RETURNING {}"
-            ).format(_COLUMNS),
-            (
-                user_id,
-                new.account_id,
-                new.bot_id,
-                new.client_order_id,
-                new.exchange,
-                new.symbol,
-                new.side.value,
-                new.type.value,
-                new.quantity,
-                new.limit_price,
-                new.stop_price,
-                new.reduce_only,
-                Jsonb(new.intent),
-            ),
-        )
-        row = cur.fetchone()
-        if row is not None:
-            return _order(row), True
-    existing = get_order_by_client_id(conn, user_id, new.account_id, new.client_order_id, for_update=True)
-    assert existing is not None, "a conflicting order must exist"
-    return existing, False
+    rows = [_values(user_id, order) for user_id, order in orders]
+    bulk.insert_rows(
+        conn, "orders", _INSERT_COLUMNS, [[row[name] for name, _ in _INSERT_COLUMNS] for row in rows]
+    )
+
+
+def update_orders(conn: psycopg.Connection[Any], orders: Sequence[tuple[UUID, Order]]) -> None:
+    """Write orders' changing fields (the caller holds their accounts' locks), one statement."""
+    rows = [_values(user_id, order) for user_id, order in orders]
+    bulk.update_rows(
+        conn,
+        "orders",
+        _KEYS,
+        _UPDATE_COLUMNS,
+        [[row[name] for name, _ in (*_KEYS, *_UPDATE_COLUMNS)] for row in rows],
+    )
 
 
 def get_order(
@@ -96,7 +218,7 @@ def get_order(
             (user_id, order_id),
         )
         row = cur.fetchone()
-    return None if row is None else _order(row)
+    return None if row is None else order_from_row(row)
 
 
 def get_order_by_client_id(
@@ -116,46 +238,7 @@ def get_order_by_client_id(
             (user_id, account_id, client_order_id),
         )
         row = cur.fetchone()
-    return None if row is None else _order(row)
-
-
-def save_order(conn: psycopg.Connection[Any], user_id: UUID, order: Order) -> Order:
-    """Write an order's changing fields (the caller holds its lock and checked the transition).
-
-    `submitted_at` is stamped on the first move to submitted, `closed_at` on reaching a final status.
-    """
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            sql.SQL(
-                "UPDATE orders SET status = %(status)s, filled_quantity = %(filled_quantity)s,"
-                " average_price = %(average_price)s, fees = %(fees)s, held_asset = %(held_asset)s,"
-                " held_amount = %(held_amount)s, exchange_order_id = %(exchange_order_id)s,"
-                " reason = %(reason)s, reject_code = %(reject_code)s, position_id = %(position_id)s,"
-                " not_found_count = %(not_found_count)s, updated_at = now(),"
-                " submitted_at = coalesce(submitted_at, CASE WHEN %(status)s = 'submitted' THEN now() END),"
-                " closed_at = CASE WHEN %(status)s = ANY(%(final)s) THEN coalesce(closed_at, now()) END"
-                " WHERE user_id = %(user_id)s AND id = %(id)s RETURNING {}"
-            ).format(_COLUMNS),
-            {
-                "status": order.status.value,
-                "filled_quantity": order.filled_quantity,
-                "average_price": order.average_price,
-                "fees": Jsonb({currency: str(amount) for currency, amount in order.fees.items()}),
-                "held_asset": order.held_asset,
-                "held_amount": order.held_amount,
-                "exchange_order_id": order.exchange_order_id,
-                "reason": order.reason,
-                "reject_code": order.reject_code.value if order.reject_code else None,
-                "position_id": order.position_id,
-                "not_found_count": order.not_found_count,
-                "final": _FINAL,
-                "user_id": user_id,
-                "id": order.id,
-            },
-        )
-        row = cur.fetchone()
-    assert row is not None, "the order was locked by the caller"
-    return _order(row)
+    return None if row is None else order_from_row(row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,17 +250,24 @@ class NewEvent:
     detail: dict[str, Any]
 
 
-def insert_events(conn: psycopg.Connection[Any], user_id: UUID, events: Sequence[NewEvent]) -> None:
-    """Append events to their orders' histories, in order, in one statement."""
-    if not events:
-        return
-    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(events))
-    conn.execute(
-        f"INSERT INTO order_events (user_id, order_id, kind, from_status, to_status, detail) VALUES {placeholders}",  # noqa: S608
+_EVENT_COLUMNS = (
+    ("user_id", "uuid"),
+    ("order_id", "uuid"),
+    ("kind", "text"),
+    ("from_status", "text"),
+    ("to_status", "text"),
+    ("detail", "jsonb"),
+)
+
+
+def insert_events(conn: psycopg.Connection[Any], events: Sequence[tuple[UUID, NewEvent]]) -> None:
+    """Append (owner, event) rows to their orders' histories, in order, in one statement."""
+    bulk.insert_rows(
+        conn,
+        "order_events",
+        _EVENT_COLUMNS,
         [
-            value
-            for event in events
-            for value in (
+            (
                 user_id,
                 event.order_id,
                 event.kind,
@@ -185,6 +275,7 @@ def insert_events(conn: psycopg.Connection[Any], user_id: UUID, events: Sequence
                 event.to_status.value,
                 Jsonb(event.detail),
             )
+            for user_id, event in events
         ],
     )
 
@@ -216,29 +307,61 @@ _FILL_COLUMNS = sql.SQL(
 )
 
 
-def insert_fill(conn: psycopg.Connection[Any], user_id: UUID, order_id: UUID, fill: NewFill) -> Fill | None:
-    """Record one execution; None when this trade was already recorded for the order."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            sql.SQL(
-                "INSERT INTO fills (user_id, order_id, trade_id, quantity, price, fee, fee_currency, liquidity,"
-                " executed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (order_id, trade_id) DO NOTHING RETURNING {}"
-            ).format(_FILL_COLUMNS),
+def recorded_fill(order_id: UUID, fill: NewFill) -> Fill:
+    """The fill row an execution becomes (its id made here)."""
+    return Fill(
+        id=uuid4(),
+        order_id=order_id,
+        trade_id=fill.trade_id,
+        quantity=fill.quantity,
+        price=fill.price,
+        fee=fill.fee,
+        fee_currency=fill.fee_currency,
+        liquidity=fill.liquidity,
+        executed_at=fill.executed_at,
+        created_at=datetime.now(UTC),
+    )
+
+
+_FILL_COLUMNS_TYPED = (
+    ("id", "uuid"),
+    ("user_id", "uuid"),
+    ("order_id", "uuid"),
+    ("trade_id", "text"),
+    ("quantity", "numeric"),
+    ("price", "numeric"),
+    ("fee", "numeric"),
+    ("fee_currency", "text"),
+    ("liquidity", "text"),
+    ("executed_at", "bigint"),
+    ("created_at", "timestamptz"),
+)
+
+
+def insert_fills(conn: psycopg.Connection[Any], fills: Sequence[tuple[UUID, Fill]]) -> None:
+    """Record executions (owner, fill) in one statement. The caller checked each trade is not
+    booked yet; the unique (order, trade id) constraint is the last line of defence."""
+    bulk.insert_rows(
+        conn,
+        "fills",
+        _FILL_COLUMNS_TYPED,
+        [
             (
+                f.id,
                 user_id,
-                order_id,
-                fill.trade_id,
-                fill.quantity,
-                fill.price,
-                fill.fee,
-                fill.fee_currency,
-                fill.liquidity,
-                fill.executed_at,
-            ),
-        )
-        row = cur.fetchone()
-    return None if row is None else Fill.model_validate(row)
+                f.order_id,
+                f.trade_id,
+                f.quantity,
+                f.price,
+                f.fee,
+                f.fee_currency,
+                f.liquidity,
+                f.executed_at,
+                f.created_at,
+            )
+            for user_id, f in fills
+        ],
+    )
 
 
 def list_fills(conn: psycopg.Connection[Any], user_id: UUID, order_id: UUID) -> list[Fill]:
@@ -287,7 +410,7 @@ def list_orders(
                 "limit": limit,
             },
         )
-        return [_order(row) for row in cur.fetchall()]
+        return [order_from_row(row) for row in cur.fetchall()]
 
 
 def working_orders(
@@ -318,7 +441,7 @@ def working_orders(
                 "bot_filter": bot_filter,
             },
         )
-        return [_order(row) for row in cur.fetchall()]
+        return [order_from_row(row) for row in cur.fetchall()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from tekoa.db import bulk
 from tekoa.domain.execution import Position
 from tekoa.domain.trading import ProtectionState
 from tekoa.execution.positions import Holding
@@ -57,9 +59,7 @@ def open_position(
     return None if row is None else Position.model_validate(row)
 
 
-def insert_position(
-    conn: psycopg.Connection[Any],
-    user_id: UUID,
+def opened_position(
     *,
     account_id: UUID,
     bot_id: UUID | None,
@@ -68,69 +68,114 @@ def insert_position(
     holding: Holding,
     protection: ProtectionState | None,
 ) -> Position:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            sql.SQL(
-                "INSERT INTO positions (user_id, account_id, bot_id, exchange, symbol, quantity, average_entry,"
-                " entry_quantity, exit_quantity, exit_value, realized_pnl, fees, protection)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {}"
-            ).format(_COLUMNS),
-            (
-                user_id,
-                account_id,
-                bot_id,
-                exchange,
-                symbol,
-                holding.quantity,
-                holding.average_entry,
-                holding.entry_quantity,
-                holding.exit_quantity,
-                holding.exit_value,
-                holding.realized_pnl,
-                holding.fees,
-                None if protection is None else Jsonb(protection.model_dump(mode="json")),
-            ),
-        )
-        row = cur.fetchone()
-    assert row is not None
-    return Position.model_validate(row)
+    """A new position as it will be stored (its id made here)."""
+    now = datetime.now(UTC)
+    return Position(
+        id=uuid4(),
+        account_id=account_id,
+        bot_id=bot_id,
+        exchange=exchange,
+        symbol=symbol,
+        quantity=holding.quantity,
+        average_entry=holding.average_entry,
+        entry_quantity=holding.entry_quantity,
+        exit_quantity=holding.exit_quantity,
+        exit_value=holding.exit_value,
+        realized_pnl=holding.realized_pnl,
+        fees=holding.fees,
+        protection=protection,
+        opened_at=now,
+        closed_at=None,
+        close_reason=None,
+        updated_at=now,
+    )
 
 
-def save_holding(
-    conn: psycopg.Connection[Any],
-    user_id: UUID,
-    position_id: UUID,
-    holding: Holding,
-    *,
-    close_reason: str | None = None,
-) -> Position:
-    """Write the position's numbers; a flat position is closed (with `close_reason`)."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            sql.SQL(
-                "UPDATE positions SET quantity = %(quantity)s, average_entry = %(average_entry)s,"
-                " entry_quantity = %(entry_quantity)s, exit_quantity = %(exit_quantity)s,"
-                " exit_value = %(exit_value)s, realized_pnl = %(realized_pnl)s, fees = %(fees)s,"
-                " closed_at = CASE WHEN %(quantity)s = 0 THEN now() END,"
-                " close_reason = CASE WHEN %(quantity)s = 0 THEN %(close_reason)s END, updated_at = now()"
-                " WHERE user_id = %(user_id)s AND id = %(id)s RETURNING {}"
-            ).format(_COLUMNS),
-            {
-                "quantity": holding.quantity,
-                "average_entry": holding.average_entry,
-                "entry_quantity": holding.entry_quantity,
-                "exit_quantity": holding.exit_quantity,
-                "exit_value": holding.exit_value,
-                "realized_pnl": holding.realized_pnl,
-                "fees": holding.fees,
-                "close_reason": close_reason,
-                "user_id": user_id,
-                "id": position_id,
-            },
-        )
-        row = cur.fetchone()
-    assert row is not None
-    return Position.model_validate(row)
+def moved_position(position: Position, holding: Holding, *, close_reason: str | None) -> Position:
+    """A position after a fill; a flat one is closed (with `close_reason`)."""
+    now = datetime.now(UTC)
+    flat = holding.quantity == 0
+    return position.model_copy(
+        update={
+            "quantity": holding.quantity,
+            "average_entry": holding.average_entry,
+            "entry_quantity": holding.entry_quantity,
+            "exit_quantity": holding.exit_quantity,
+            "exit_value": holding.exit_value,
+            "realized_pnl": holding.realized_pnl,
+            "fees": holding.fees,
+            "closed_at": now if flat else None,
+            "close_reason": close_reason if flat else None,
+            "updated_at": now,
+        }
+    )
+
+
+_FIELDS = (
+    ("quantity", "numeric"),
+    ("average_entry", "numeric"),
+    ("entry_quantity", "numeric"),
+    ("exit_quantity", "numeric"),
+    ("exit_value", "numeric"),
+    ("realized_pnl", "numeric"),
+    ("fees", "numeric"),
+    ("protection", "jsonb"),
+    ("closed_at", "timestamptz"),
+    ("close_reason", "text"),
+    ("updated_at", "timestamptz"),
+)
+
+
+def _row(position: Position) -> list[Any]:
+    protection = None if position.protection is None else Jsonb(position.protection.model_dump(mode="json"))
+    return [
+        position.quantity,
+        position.average_entry,
+        position.entry_quantity,
+        position.exit_quantity,
+        position.exit_value,
+        position.realized_pnl,
+        position.fees,
+        protection,
+        position.closed_at,
+        position.close_reason,
+        position.updated_at,
+    ]
+
+
+_IDENTITY = (
+    ("id", "uuid"),
+    ("user_id", "uuid"),
+    ("account_id", "uuid"),
+    ("bot_id", "uuid"),
+    ("exchange", "text"),
+    ("symbol", "text"),
+    ("opened_at", "timestamptz"),
+)
+
+
+def insert_positions(conn: psycopg.Connection[Any], positions: Sequence[tuple[UUID, Position]]) -> None:
+    """Store new positions (owner, position) in one statement, returning nothing."""
+    bulk.insert_rows(
+        conn,
+        "positions",
+        [*_IDENTITY, *_FIELDS],
+        [
+            (p.id, user_id, p.account_id, p.bot_id, p.exchange, p.symbol, p.opened_at, *_row(p))
+            for user_id, p in positions
+        ],
+    )
+
+
+def update_positions(conn: psycopg.Connection[Any], positions: Sequence[tuple[UUID, Position]]) -> None:
+    """Write positions' numbers and state in one statement."""
+    bulk.update_rows(
+        conn,
+        "positions",
+        (("id", "uuid"), ("user_id", "uuid")),
+        _FIELDS,
+        [(p.id, user_id, *_row(p)) for user_id, p in positions],
+    )
 
 
 def close_all_at_reset(conn: psycopg.Connection[Any], user_id: UUID, account_id: UUID) -> int:

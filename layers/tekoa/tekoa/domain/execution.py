@@ -217,7 +217,7 @@ class OrderEvent(_Record):
 class Fill(_Record):
     """One execution of an order, recorded once per exchange trade id."""
 
-    id: int
+    id: UUID
     order_id: UUID
     trade_id: str
     quantity: Decimal

@@ -20,6 +20,7 @@ from tekoa.domain.execution import Account, AccountNotFound, OrderAction
 from tekoa.domain.resources import ActivityLevel
 from tekoa.errors import ValidationFailed
 from tekoa.execution import booking, ledger
+from tekoa.execution.writes import Writes
 from tekoa.settings import Settings
 
 
@@ -73,7 +74,7 @@ def open_account(
 
 def reset_paper_account(
     conn: psycopg.Connection[Any], user_id: UUID, account_id: UUID
-) -> tuple[Account, list[tuple[int, BusEvent]]]:
+) -> tuple[Account, list[tuple[UUID, BusEvent]]]:
     """Cancel every working order, close every position without a trade, and restore the
     starting balance; the ledger keeps the history. Returns the account and outbox events."""
     account = account_rows.get_account(conn, user_id, account_id, for_update=True)
@@ -81,10 +82,12 @@ def reset_paper_account(
         raise AccountNotFound()
     if account.mode is not TradingMode.PAPER or account.starting_balance is None:
         raise ValidationFailed("only paper accounts can be reset", field="account_id")
-    events: list[tuple[int, BusEvent]] = []
+    events: list[tuple[UUID, BusEvent]] = []
+    writes = Writes()
     for order in order_rows.working_orders(conn, user_id, account.id):
-        booked = booking.finish(conn, user_id, account, order, OrderAction.CANCEL, reason="account reset")
+        booked = booking.finish(writes, user_id, account, order, OrderAction.CANCEL, reason="account reset")
         events += booked.events
+    writes.flush(conn)  # the holds are released before the books are read
     position_rows.close_all_at_reset(conn, user_id, account.id)
     books = ledger_rows.books(conn, user_id, account.id)
     ledger_rows.post(

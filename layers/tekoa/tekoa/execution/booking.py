@@ -1,33 +1,32 @@
-"""Booking: what happens in the database when an order moves or fills.
+"""Booking: what an order's claim, moves and fills change, recorded into the transaction's
+`Writes`.
 
 Every function runs inside the caller's transaction, after the caller locked the account row
-(`accounts.get_account(for_update=True)`): that lock serialises everything that moves one
-account's money, and position and order rows are locked after it, in that order. A fill
-writes the fill row (once per trade id), the position, the ledger postings, the order, its
-event, the outbox event and the activity line — all or nothing.
+(`order_context.load_order_context`, or `accounts.get_account(for_update=True)`): that lock
+serialises everything that moves one account's money, orders and positions, so what was read
+under it cannot change before the commit. A fill records the fill row (once per trade id), the
+position, the ledger postings, the order, its event, the outbox event and the activity line —
+all written by one flush, all or nothing.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-import psycopg
-
 from tekoa.aws.events import BusEvent
-from tekoa.db import activity as activity_rows
-from tekoa.db import ledger as ledger_rows
 from tekoa.db import orders as order_rows
-from tekoa.db import outbox
 from tekoa.db import positions as position_rows
 from tekoa.domain.execution import (
     Account,
     InsufficientBalance,
     Order,
     OrderAction,
+    OrderStatus,
     Position,
     RejectCode,
     order_transition,
@@ -38,8 +37,13 @@ from tekoa.domain.trading import ProtectionState
 from tekoa.exchanges.rules import MarketRules
 from tekoa.execution import ledger
 from tekoa.execution.positions import apply_fill, fee_in_quote
+from tekoa.execution.writes import Writes
 from tekoa.names import EventType
 from tekoa.observability import logger
+
+Available = Callable[[str], Decimal]
+"""The available balance of an asset, as the caller knows it under the account's lock
+(including this transaction's postings)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +52,8 @@ class Booked:
 
     order: Order
     position: Position | None = None
-    events: tuple[tuple[int, BusEvent], ...] = ()
+    events: tuple[tuple[UUID, BusEvent], ...] = ()
     duplicate: bool = False
-
-
-def _outbox(
-    conn: psycopg.Connection[Any], user_id: UUID, event: BusEvent
-) -> tuple[tuple[int, BusEvent], ...]:
-    (event_id,) = outbox.add_events(conn, user_id, [event])
-    return ((event_id, event),)
 
 
 def now_ms() -> int:
@@ -88,8 +85,31 @@ def order_event(detail_type: str, account: Account, order: Order, user_id: UUID)
     )
 
 
+def claim(
+    writes: Writes,
+    user_id: UUID,
+    account: Account,
+    order: Order,
+    *,
+    hold_asset: str | None,
+    hold_amount: Decimal,
+    source: str,
+) -> Order:
+    """A new order with what it holds, its `created` event and its hold posting.
+
+    The caller checked under the account's lock that no order has this client id.
+    """
+    claimed = writes.order(
+        user_id, order.model_copy(update={"held_asset": hold_asset, "held_amount": hold_amount}), new=True
+    )
+    writes.event(user_id, order_rows.NewEvent(order.id, "created", None, OrderStatus.NEW, {"source": source}))
+    if hold_asset is not None and hold_amount > 0:
+        writes.post(user_id, account.id, [ledger.hold(hold_asset, hold_amount)], order_id=order.id)
+    return claimed
+
+
 def move(
-    conn: psycopg.Connection[Any],
+    writes: Writes,
     user_id: UUID,
     account: Account,
     order: Order,
@@ -100,17 +120,30 @@ def move(
 ) -> Booked:
     """Move an order (submit, accept) and record the event; `changes` update other fields."""
     status = order_transition(order.status, action)
-    moved = order_rows.save_order(conn, user_id, order.model_copy(update={"status": status, **changes}))
-    order_rows.insert_events(
-        conn, user_id, [order_rows.NewEvent(order.id, action.value, order.status, status, detail or {})]
-    )
+    moved = writes.order(user_id, order_rows.stamped(order.model_copy(update={"status": status, **changes})))
+    writes.event(user_id, order_rows.NewEvent(order.id, action.value, order.status, status, detail or {}))
     return Booked(
-        moved, events=_outbox(conn, user_id, order_event(EventType.ORDER_UPDATED, account, moved, user_id))
+        moved,
+        events=(writes.publish(user_id, order_event(EventType.ORDER_UPDATED, account, moved, user_id)),),
     )
+
+
+def count_not_found(writes: Writes, user_id: UUID, order: Order) -> Order:
+    """One more "not found" answer to a look-up by client id."""
+    counted = writes.order(
+        user_id, order_rows.stamped(order.model_copy(update={"not_found_count": order.not_found_count + 1}))
+    )
+    writes.event(
+        user_id,
+        order_rows.NewEvent(
+            order.id, "not_found", order.status, order.status, {"lookups": counted.not_found_count}
+        ),
+    )
+    return counted
 
 
 def finish(
-    conn: psycopg.Connection[Any],
+    writes: Writes,
     user_id: UUID,
     account: Account,
     order: Order,
@@ -124,18 +157,20 @@ def finish(
     status = order_transition(order.status, action)
     if order.held_amount > 0:
         assert order.held_asset is not None
-        ledger_rows.post(
-            conn,
-            user_id,
-            account.id,
-            [ledger.release(order.held_asset, order.held_amount)],
-            order_id=order.id,
+        writes.post(
+            user_id, account.id, [ledger.release(order.held_asset, order.held_amount)], order_id=order.id
         )
-    ended = order_rows.save_order(
-        conn,
+    ended = writes.order(
         user_id,
-        order.model_copy(
-            update={"status": status, "held_amount": Decimal(0), "reason": reason, "reject_code": reject_code}
+        order_rows.stamped(
+            order.model_copy(
+                update={
+                    "status": status,
+                    "held_amount": Decimal(0),
+                    "reason": reason,
+                    "reject_code": reject_code,
+                }
+            )
         ),
     )
     event_detail = {
@@ -143,54 +178,48 @@ def finish(
         **({"code": reject_code.value} if reject_code else {}),
         **(detail or {}),
     }
-    order_rows.insert_events(
-        conn, user_id, [order_rows.NewEvent(order.id, action.value, order.status, status, event_detail)]
-    )
-    events = _outbox(conn, user_id, order_event(EventType.ORDER_UPDATED, account, ended, user_id))
+    writes.event(user_id, order_rows.NewEvent(order.id, action.value, order.status, status, event_detail))
     level = ActivityLevel.WARNING if action is OrderAction.REJECT else ActivityLevel.INFO
     if reject_code is RejectCode.LOST:
         level = ActivityLevel.ERROR
-    activity_rows.insert_activity(
-        conn,
+    writes.note(
         user_id,
         level=level,
         message=f"{_describe(order, account)} {status.value}" + (f": {reason}" if reason else ""),
         bot_id=order.bot_id,
         data={"order_id": str(order.id), "client_order_id": order.client_order_id, "status": status.value},
     )
-    return Booked(ended, events=events)
-
-
-def hold(
-    conn: psycopg.Connection[Any], user_id: UUID, account: Account, order: Order, asset: str, amount: Decimal
-) -> Order:
-    """Reserve `amount` of `asset` for the order (admission checked that it is available)."""
-    ledger_rows.post(conn, user_id, account.id, [ledger.hold(asset, amount)], order_id=order.id)
-    return order_rows.save_order(
-        conn, user_id, order.model_copy(update={"held_asset": asset, "held_amount": amount})
+    return Booked(
+        ended,
+        events=(writes.publish(user_id, order_event(EventType.ORDER_UPDATED, account, ended, user_id)),),
     )
 
 
 def book_fill(
-    conn: psycopg.Connection[Any],
+    writes: Writes,
     user_id: UUID,
     account: Account,
     order: Order,
     rules: MarketRules,
     fill: order_rows.NewFill,
     *,
+    position: Position | None,
+    booked_trade_ids: set[str],
+    available: Available,
     protection: ProtectionState | None = None,
     cover_shortfall: bool = False,
 ) -> Booked:
-    """Record one execution of `order` (locked by the caller) exactly once.
+    """Record one execution of `order` exactly once.
 
-    A trade id already recorded for the order is a no-op (`duplicate`). The ledger pays from
-    the order's hold first. A fill that would need more than the hold and the available
-    balance together raises InsufficientBalance (roll back to a savepoint: the fill row is
-    already inserted, after the duplicate check) — unless
-    `cover_shortfall` (live: the exchange executed it, so the books must follow), which posts
-    the difference as an adjustment and reports the drift.
+    `position` is the order's open position (None: none yet) and `booked_trade_ids` the trade
+    ids already recorded for the order (updated here): a trade already booked is a no-op
+    (`duplicate`). The ledger pays from the order's hold first; a fill that would need more
+    than the hold and the available balance together raises InsufficientBalance before
+    anything is recorded — unless `cover_shortfall` (live: the exchange executed it, so the
+    books must follow), which posts the difference as an adjustment and reports the drift.
     """
+    if fill.trade_id in booked_trade_ids:
+        return Booked(order, position=position, duplicate=True)
     if fill.quantity > order.remaining:
         raise ValueError(f"fill of {fill.quantity} exceeds the order's remaining {order.remaining}")
     fee_quote = fee_in_quote(
@@ -206,27 +235,21 @@ def book_fill(
         fee_currency=fill.fee_currency,
         held=order.held_amount,
     )
-    recorded = order_rows.insert_fill(conn, user_id, order.id, fill)
-    if recorded is None:
-        return Booked(order, duplicate=True)
-    shortfalls = _shortfalls(conn, user_id, account, order, rules, fill, posting.from_available)
+    shortfalls = _shortfalls(order, rules, fill, posting.from_available, available)
     if shortfalls and not cover_shortfall:
         asset, missing = shortfalls[0]
-        raise InsufficientBalance(f"the fill needs {missing} {asset} more than the account holds")
+        raise InsufficientBalance(f"the fill needs {missing} {asset} more than the account has available")
+    recorded = order_rows.recorded_fill(order.id, fill)
+    writes.fill(user_id, recorded)
+    booked_trade_ids.add(fill.trade_id)
     if shortfalls:
         logger.warning(
             "live fill beyond the books; adjusting",
             extra={"order_id": str(order.id), "shortfalls": str(shortfalls)},
         )
-        ledger_rows.post(
-            conn,
-            user_id,
-            account.id,
-            [ledger.adjustment(asset, missing) for asset, missing in shortfalls],
-            order_id=order.id,
-        )
+        writes.post(user_id, account.id, [ledger.adjustment(a, m) for a, m in shortfalls], order_id=order.id)
 
-    position = _move_position(conn, user_id, account, order, fill, fee_quote, protection)
+    moved = _move_position(writes, user_id, account, order, fill, fee_quote, position, protection)
 
     filled = order.filled_quantity + fill.quantity
     complete = filled == order.quantity
@@ -236,7 +259,7 @@ def book_fill(
         assert order.held_asset is not None
         postings.append(ledger.release(order.held_asset, held_left))
         held_left = Decimal(0)
-    ledger_rows.post(conn, user_id, account.id, postings, order_id=order.id, fill_id=recorded.id)
+    writes.post(user_id, account.id, postings, order_id=order.id, fill_id=recorded.id)
 
     average = (
         fill.price
@@ -247,45 +270,41 @@ def book_fill(
     fees[fill.fee_currency] = fees.get(fill.fee_currency, Decimal(0)) + fill.fee
     action = OrderAction.FILL if complete else OrderAction.PARTIAL_FILL
     status = order_transition(order.status, action)
-    updated = order_rows.save_order(
-        conn,
+    updated = writes.order(
         user_id,
-        order.model_copy(
-            update={
-                "status": status,
-                "filled_quantity": filled,
-                "average_price": average,
-                "fees": fees,
-                "held_amount": held_left,
-                "position_id": None if position is None else position.id,
-            }
+        order_rows.stamped(
+            order.model_copy(
+                update={
+                    "status": status,
+                    "filled_quantity": filled,
+                    "average_price": average,
+                    "fees": fees,
+                    "held_amount": held_left,
+                    "position_id": order.position_id if moved is None else moved.id,
+                }
+            )
         ),
     )
-    order_rows.insert_events(
-        conn,
+    writes.event(
         user_id,
-        [
-            order_rows.NewEvent(
-                order.id,
-                action.value,
-                order.status,
-                status,
-                {
-                    "trade_id": fill.trade_id,
-                    "quantity": str(fill.quantity),
-                    "price": str(fill.price),
-                    "fee": str(fill.fee),
-                    "fee_currency": fill.fee_currency,
-                    "liquidity": fill.liquidity,
-                    "executed_at": fill.executed_at,
-                },
-            )
-        ],
+        order_rows.NewEvent(
+            order.id,
+            action.value,
+            order.status,
+            status,
+            {
+                "trade_id": fill.trade_id,
+                "quantity": str(fill.quantity),
+                "price": str(fill.price),
+                "fee": str(fill.fee),
+                "fee_currency": fill.fee_currency,
+                "liquidity": fill.liquidity,
+                "executed_at": fill.executed_at,
+            },
+        ),
     )
-    events = _outbox(conn, user_id, order_event(EventType.ORDER_FILLED, account, updated, user_id))
     verb = "Bought" if order.side is OrderSide.BUY else "Sold"
-    activity_rows.insert_activity(
-        conn,
+    writes.note(
         user_id,
         level=ActivityLevel.SUCCESS,
         message=(
@@ -302,17 +321,16 @@ def book_fill(
             "fee_currency": fill.fee_currency,
         },
     )
-    return Booked(updated, position=position, events=events)
+    event = writes.publish(user_id, order_event(EventType.ORDER_FILLED, account, updated, user_id))
+    return Booked(updated, position=moved, events=(event,))
 
 
 def _shortfalls(
-    conn: psycopg.Connection[Any],
-    user_id: UUID,
-    account: Account,
     order: Order,
     rules: MarketRules,
     fill: order_rows.NewFill,
     from_available: Decimal,
+    available: Available,
 ) -> list[tuple[str, Decimal]]:
     """What the available books lack for this fill, per asset (empty: it is covered)."""
     needs: dict[str, Decimal] = {}
@@ -321,28 +339,23 @@ def _shortfalls(
         needs[paid_in] = from_available
     fee_from_available = not (order.side is OrderSide.BUY and fill.fee_currency == rules.quote)
     received = rules.base if order.side is OrderSide.BUY else rules.quote
-    if fill.fee > 0 and fee_from_available and fill.fee_currency not in (received,):
+    if fill.fee > 0 and fee_from_available and fill.fee_currency != received:
         needs[fill.fee_currency] = needs.get(fill.fee_currency, Decimal(0)) + fill.fee
-    missing = []
-    for asset, amount in needs.items():
-        have = ledger_rows.available(conn, user_id, account.id, asset)
-        if have < amount:
-            missing.append((asset, amount - have))
-    return missing
+    return [
+        (asset, amount - available(asset)) for asset, amount in needs.items() if available(asset) < amount
+    ]
 
 
 def _move_position(
-    conn: psycopg.Connection[Any],
+    writes: Writes,
     user_id: UUID,
     account: Account,
     order: Order,
     fill: order_rows.NewFill,
     fee_quote: Decimal,
+    current: Position | None,
     protection: ProtectionState | None,
 ) -> Position | None:
-    current = position_rows.open_position(
-        conn, user_id, account.id, order.bot_id, order.symbol, for_update=True
-    )
     holding = None if current is None else position_rows.holding_of(current)
     quantity = fill.quantity
     if order.side is OrderSide.SELL:
@@ -359,18 +372,22 @@ def _move_position(
             return current
     moved = apply_fill(holding, order.side, quantity, fill.price, fee_quote)
     if current is None:
-        return position_rows.insert_position(
-            conn,
+        return writes.position(
             user_id,
-            account_id=account.id,
-            bot_id=order.bot_id,
-            exchange=order.exchange,
-            symbol=order.symbol,
-            holding=moved,
-            protection=protection,
+            position_rows.opened_position(
+                account_id=account.id,
+                bot_id=order.bot_id,
+                exchange=order.exchange,
+                symbol=order.symbol,
+                holding=moved,
+                protection=protection,
+            ),
+            new=True,
         )
     reason = "sold" if order.bot_id is None else (order.intent.get("reason") or "exit")
-    return position_rows.save_holding(conn, user_id, current.id, moved, close_reason=str(reason)[:200])
+    return writes.position(
+        user_id, position_rows.moved_position(current, moved, close_reason=str(reason)[:200])
+    )
 
 
 def _describe(order: Order, account: Account) -> str:

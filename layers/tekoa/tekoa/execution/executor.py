@@ -4,18 +4,20 @@
 least once, possibly concurrent, and a process may die at any line; these rules make that safe:
 
 * **Claim first.** A bot's intent becomes an order row (status `new`, its funds held) in one
-  transaction before anything leaves the platform. The row's client order id is unique per
-  account, so a duplicate delivery finds the order instead of making another, and resumes it
-  only if it is unfinished.
+  transaction before anything leaves the platform. Its client order id is unique per account,
+  so a duplicate delivery finds the order instead of making another, and carries it on only
+  if it is unfinished.
 * **Paper** orders are claimed, checked, priced and filled in that same transaction: the paper
   broker has no side effects, so a crash leaves nothing and the retry does it all again.
 * **Live** orders are marked `submitted` and committed *before* the exchange is called, under a
-  session advisory lock on the order (one worker at a time; released if the process dies). A
-  worker that finds an order `submitted` looks it up by client id and never creates it again;
-  an order the exchange never heard of is declared lost only after repeated look-ups.
-* Every booking locks the account row first, then the position, then the order, so concurrent
-  work on one account is serialised and cannot deadlock; serialisation failures and deadlocks
-  (e.g. with the API's reset) are retried.
+  session advisory lock on the order (one worker at a time; the server drops it if the
+  process dies). A worker that finds an order `submitted` looks it up by client id and never
+  creates it again; an order the exchange never heard of is declared lost only after
+  repeated look-ups.
+* Every transaction starts by locking the account row (`load_order_context`, which reads all
+  the order needs in the same statement), so concurrent work on one account is serialised and
+  what was read cannot change before the commit; the writes follow in one pipeline.
+  Serialisation failures and deadlocks (e.g. with the API's reset) are retried.
 * Trading states are read at execution time and fail closed (a missing platform row is halted).
 
 Events go to the outbox in the booking's transaction and are published after it commits.
@@ -36,14 +38,12 @@ from uuid import UUID
 import psycopg
 
 from tekoa.aws.events import BusEvent, EventPublisher
-from tekoa.db import accounts as account_rows
-from tekoa.db import bots as bot_rows
 from tekoa.db import ledger as ledger_rows
-from tekoa.db import markets as market_rows
 from tekoa.db import orders as order_rows
 from tekoa.db import outbox
-from tekoa.db import positions as position_rows
 from tekoa.db.connection import Database, service_transaction, tenant_transaction
+from tekoa.db.markets import LastTrade
+from tekoa.db.order_context import OrderContext, load_order_context
 from tekoa.domain.bots import TradingMode
 from tekoa.domain.execution import (
     Account,
@@ -58,7 +58,7 @@ from tekoa.domain.execution import (
 from tekoa.domain.orders import OrderSide, OrderType, ProtectionSpec
 from tekoa.domain.trading import PositionSide, ProtectionState
 from tekoa.engine.protection import arm, to_state
-from tekoa.exchanges.rules import CheckedOrder, MarketRules
+from tekoa.exchanges.rules import MarketRules
 from tekoa.execution import booking
 from tekoa.execution.admission import CostModel, OrderAsk, admit, fresh_price, normalise
 from tekoa.execution.brokers import (
@@ -68,17 +68,15 @@ from tekoa.execution.brokers import (
     LiveBroker,
     PaperBroker,
 )
-from tekoa.execution.messages import (
-    CancelMessage,
-    ExecuteMessage,
-    OrderMessage,
-    PlaceMessage,
-    TriggerMessage,
-)
+from tekoa.execution.ledger import Book
+from tekoa.execution.messages import CancelMessage, ExecuteMessage, OrderMessage, PlaceMessage, TriggerMessage
+from tekoa.execution.writes import Writes
 from tekoa.observability import logger
 
 T = TypeVar("T")
+Work = Callable[[psycopg.Connection[Any], "Writes"], T]
 _RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
+Events = tuple[tuple[UUID, BusEvent], ...]
 
 
 class Outcome(StrEnum):
@@ -87,19 +85,21 @@ class Outcome(StrEnum):
     FILLED = "filled"
     PARTIALLY_FILLED = "partially_filled"
     OPEN = "open"
+    SUBMITTED = "submitted"
     REJECTED = "rejected"
     CANCELED = "canceled"
     EXPIRED = "expired"
     DUPLICATE = "duplicate"
     """The order was already handled: nothing changed."""
     IGNORED = "ignored"
-    """Nothing to do (a trigger for an order that is no longer resting, a cancel of a final order)."""
+    """Nothing to do (a trigger the price does not reach, a cancel of a final order)."""
 
 
 _OUTCOME_OF_STATUS = {
     OrderStatus.FILLED: Outcome.FILLED,
     OrderStatus.PARTIALLY_FILLED: Outcome.PARTIALLY_FILLED,
     OrderStatus.OPEN: Outcome.OPEN,
+    OrderStatus.SUBMITTED: Outcome.SUBMITTED,
     OrderStatus.REJECTED: Outcome.REJECTED,
     OrderStatus.CANCELED: Outcome.CANCELED,
     OrderStatus.EXPIRED: Outcome.EXPIRED,
@@ -107,8 +107,13 @@ _OUTCOME_OF_STATUS = {
 
 
 class MessageNotApplicable(Exception):
-    """A well-formed message that can never succeed (unknown account or order): not retried
-    usefully, so it goes to the dead-letter queue with this reason."""
+    """A well-formed message that can never succeed (unknown account or order, a bot that does
+    not trade on the account): it goes to the dead-letter queue with this reason."""
+
+
+class OrderPending(Exception):
+    """The order's fate is not known yet (in flight elsewhere, or not found on the exchange
+    yet): retry the message later."""
 
 
 class _NeedsPrice(Exception):
@@ -119,18 +124,13 @@ class _NeedsPrice(Exception):
         self.account = account
 
 
-class OrderPending(Exception):
-    """The order's fate is not known yet (in flight elsewhere, or not found on the exchange
-    yet): retry the message later."""
-
-
 @dataclass(frozen=True, slots=True)
 class Result:
     outcome: Outcome
     order_id: UUID | None
     status: OrderStatus | None = None
     reason: str | None = None
-    events: tuple[tuple[int, BusEvent], ...] = ()
+    events: Events = ()
 
 
 class BrokerProvider(Protocol):
@@ -151,6 +151,24 @@ class ExecutorConfig:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _available(
+    conn: psycopg.Connection[Any], writes: Writes, user_id: UUID, context: OrderContext
+) -> booking.Available:
+    """Available balances under the account's lock: the market's assets as the context read
+    them, others from the database, both plus this transaction's postings so far."""
+    account_id = context.account.id
+    known = {}
+    if context.rules is not None:
+        known = {context.rules.base: context.base_available, context.rules.quote: context.quote_available}
+
+    def available(asset: str) -> Decimal:
+        if asset in known:
+            return known[asset] + writes.change(account_id, asset, Book.AVAILABLE)
+        return writes.available(conn, user_id, account_id, asset)
+
+    return available
 
 
 class Executor:
@@ -184,7 +202,7 @@ class Executor:
             return self._cancel(message)
         return self._trigger(message)
 
-    def publish(self, events: tuple[tuple[int, BusEvent], ...] | list[tuple[int, BusEvent]]) -> None:
+    def publish(self, events: Events | list[tuple[UUID, BusEvent]]) -> None:
         """Put committed outbox events on the bus and forget them; failures stay for the sweeper."""
         if not events or self.publisher is None:
             return
@@ -198,23 +216,51 @@ class Executor:
         with self.database.connection() as conn, service_transaction(conn):
             outbox.delete_events(conn, [event_id for event_id, _ in events])
 
+    def follow_up(self, user_id: UUID, account_id: UUID, order_id: UUID) -> Result:
+        """Ask the exchange about a working live order and book what changed (reconciliation).
+
+        OrderPending when another worker holds the order, or the exchange does not know it yet.
+        """
+        with self.database.connection() as conn, _order_lock(conn, order_id):
+            context = self._transaction(
+                user_id, lambda c, _: self._context(c, user_id, account_id, order_id=order_id), conn=conn
+            )
+            order = _found(context)
+            if order.status.final or order.status is OrderStatus.NEW:
+                return Result(Outcome.DUPLICATE, order.id, order.status)
+            report = self.brokers.live(user_id, context.account).lookup(order)
+            return self._record_report(conn, user_id, account_id, order_id, report)
+
     # -- place / execute -------------------------------------------------------------------
 
     def _place(self, message: PlaceMessage) -> Result:
         intent = message.intent
+        price_hint: Decimal | None = None
 
-        def claim(conn: psycopg.Connection[Any]) -> tuple[Result | None, Account, Order]:
-            account = self._lock_account(conn, message.user_id, message.account_id)
-            bot = bot_rows.get_bot(conn, message.user_id, message.bot_id)
+        def claim(conn: psycopg.Connection[Any], writes: Writes) -> Result:
+            context = self._context(
+                conn,
+                message.user_id,
+                message.account_id,
+                symbol=message.symbol,
+                bot_id=message.bot_id,
+                client_order_id=intent.client_order_id,
+            )
+            account, bot = context.account, context.bot
             # A paper bot's intent must never reach a live account (nor another exchange's).
-            if bot is None or (bot.exchange, bot.mode) != (account.exchange, account.mode):
-                raise MessageNotApplicable(f"bot {message.bot_id} does not trade on account {account.id}")
+            if bot is None or (bot.exchange, bot.mode, bot.symbol) != (
+                account.exchange,
+                account.mode,
+                message.symbol,
+            ):
+                raise MessageNotApplicable(
+                    f"bot {message.bot_id} does not trade {message.symbol} on account {account.id}"
+                )
+            if context.order is not None:
+                return self._resume(conn, writes, message.user_id, context, context.order)
             if bot.archived_at is not None:
                 raise MessageNotApplicable(f"bot {message.bot_id} is archived")
-            if account.exchange != message.exchange or bot.symbol != message.symbol:
-                raise MessageNotApplicable(f"bot {bot.id} trades {bot.exchange} {bot.symbol}")
-            rules = market_rows.get_rules(conn, account.exchange, message.symbol)
-            price = self._fresh(market_rows.last_trade(conn, account.exchange, message.symbol)) or price_hint
+            price = self._fresh(context.last_trade) or price_hint
             if price is None and account.mode is TradingMode.LIVE and intent.type is not OrderType.LIMIT:
                 raise _NeedsPrice(account)
             ask = OrderAsk(
@@ -225,183 +271,149 @@ class Executor:
                 stop_price=intent.price if intent.type is OrderType.STOP else None,
                 reduce_only=intent.reduce_only,
             )
-            refusal: OrderRefused | None = None
-            try:
-                checked = normalise(rules, ask, reference_price=price, strict=False)
-                quantity, limit, stop = checked.quantity, checked.limit_price, checked.stop_price
-            except OrderRefused as exc:
-                refusal, quantity, limit, stop = exc, ask.quantity, ask.limit_price, ask.stop_price
-            order, claimed = order_rows.claim_order(
-                conn,
-                message.user_id,
-                order_rows.NewOrder(
-                    account_id=account.id,
-                    bot_id=message.bot_id,
-                    client_order_id=intent.client_order_id,
-                    exchange=account.exchange,
-                    symbol=message.symbol,
-                    side=intent.side,
-                    type=intent.type,
-                    quantity=quantity,
-                    limit_price=limit,
-                    stop_price=stop,
-                    reduce_only=intent.reduce_only,
-                    intent=intent.model_dump(mode="json"),
-                ),
+            order = order_rows.new_order(
+                account.id,
+                bot_id=message.bot_id,
+                client_order_id=intent.client_order_id,
+                exchange=account.exchange,
+                symbol=message.symbol,
+                side=intent.side,
+                type=intent.type,
+                quantity=ask.quantity,
+                limit_price=ask.limit_price,
+                stop_price=ask.stop_price,
+                reduce_only=intent.reduce_only,
+                intent=intent.model_dump(mode="json"),
             )
-            if not claimed:
-                return (
-                    self._resume_or_duplicate(conn, message.user_id, account, order, rules, price),
-                    account,
-                    order,
-                )
-            order_rows.insert_events(
-                conn,
-                message.user_id,
-                [order_rows.NewEvent(order.id, "created", None, OrderStatus.NEW, {"source": "bot"})],
-            )
-            if refusal is not None:
-                return self._reject(conn, message.user_id, account, order, refusal), account, order
-            assert rules is not None
-            try:
-                order = self._admit(conn, message.user_id, account, order, rules, price)
-            except OrderRefused as exc:
-                return self._reject(conn, message.user_id, account, order, exc), account, order
-            if account.mode is TradingMode.PAPER:
-                return self._paper_arrival(conn, message.user_id, account, order, rules), account, order
-            return None, account, order
+            return self._claim(conn, writes, message.user_id, context, order, ask, price, source="bot")
 
-        price_hint: Decimal | None = None
         try:
-            result, account, order = self._transaction(message.user_id, claim)
+            result = self._transaction(message.user_id, claim)
         except _NeedsPrice as needs:
-            # A live market order on a market the stream does not follow: ask the exchange
-            # (outside any transaction) what it trades at, then claim with that price.
+            # A live market order on a market the stream does not follow: ask the exchange what
+            # it trades at (outside any transaction), then claim with that price.
             price_hint = self.brokers.live(message.user_id, needs.account).last_price(message.symbol)
-            result, account, order = self._transaction(message.user_id, claim)
-        if result is not None:
-            return result
-        return self._submit_live(message.user_id, account.id, order.id)
+            result = self._transaction(message.user_id, claim)
+        if result.outcome is Outcome.SUBMITTED:
+            assert result.order_id is not None
+            return self._submit_live(message.user_id, message.account_id, result.order_id)
+        return result
+
+    def _claim(
+        self,
+        conn: psycopg.Connection[Any],
+        writes: Writes,
+        user_id: UUID,
+        context: OrderContext,
+        order: Order,
+        ask: OrderAsk,
+        price: Decimal | None,
+        *,
+        source: str,
+    ) -> Result:
+        """Check a new order against its market and the account, store it with its hold, and
+        carry it on (paper: to its fill) or reject it with the reason."""
+        account = context.account
+        try:
+            checked = normalise(context.rules, ask, reference_price=price, strict=False)
+            order = order.model_copy(
+                update={
+                    "quantity": checked.quantity,
+                    "limit_price": checked.limit_price,
+                    "stop_price": checked.stop_price,
+                }
+            )
+            assert context.rules is not None
+            admission = admit(
+                account=account,
+                platform_state=context.platform_state,
+                rules=context.rules,
+                side=order.side,
+                type=order.type,
+                order=checked,
+                reduce_only=order.reduce_only,
+                reference_price=price,
+                position_quantity=Decimal(0) if context.position is None else context.position.quantity,
+                pending_sells=context.pending_sells,
+                available=context.available(
+                    context.rules.base if order.side is OrderSide.SELL else context.rules.quote
+                ),
+                costs=self.config.costs,
+            )
+        except OrderRefused as refusal:
+            claimed = booking.claim(
+                writes, user_id, account, order, hold_asset=None, hold_amount=Decimal(0), source=source
+            )
+            return self._reject(conn, writes, user_id, account, claimed, refusal)
+        claimed = booking.claim(
+            writes,
+            user_id,
+            account,
+            order,
+            hold_asset=admission.asset,
+            hold_amount=admission.amount,
+            source=source,
+        )
+        if account.mode is TradingMode.LIVE:
+            return Result(Outcome.SUBMITTED, claimed.id, claimed.status)
+        return self._paper_arrival(conn, writes, user_id, context, claimed)
 
     def _execute(self, message: ExecuteMessage) -> Result:
-        def load(conn: psycopg.Connection[Any]) -> tuple[Result | None, Account, Order]:
-            account = self._lock_account(conn, message.user_id, message.account_id)
-            order = order_rows.get_order(conn, message.user_id, message.order_id, for_update=True)
-            if (
-                order is None
-                or order.client_order_id != message.client_order_id
-                or order.account_id != account.id
-            ):
+        def load(conn: psycopg.Connection[Any], writes: Writes) -> Result:
+            context = self._context(conn, message.user_id, message.account_id, order_id=message.order_id)
+            order = context.order
+            if order is None or order.client_order_id != message.client_order_id:
                 raise MessageNotApplicable(
                     f"no order {message.order_id} ({message.client_order_id}) on this account"
                 )
-            rules = market_rows.get_rules(conn, account.exchange, order.symbol)
-            last = market_rows.last_trade(conn, account.exchange, order.symbol)
-            price = self._fresh(last)
-            return (
-                self._resume_or_duplicate(conn, message.user_id, account, order, rules, price),
-                account,
-                order,
-            )
+            return self._resume(conn, writes, message.user_id, context, order)
 
-        result, account, order = self._transaction(message.user_id, load)
-        if result is not None:
-            return result
-        return self._submit_live(message.user_id, account.id, order.id)
+        result = self._transaction(message.user_id, load)
+        if result.outcome is Outcome.SUBMITTED:
+            assert result.order_id is not None
+            return self._submit_live(message.user_id, message.account_id, result.order_id)
+        return result
 
-    def _resume_or_duplicate(
+    def _resume(
         self,
         conn: psycopg.Connection[Any],
+        writes: Writes,
         user_id: UUID,
-        account: Account,
+        context: OrderContext,
         order: Order,
-        rules: MarketRules | None,
-        price: Decimal | None,
-    ) -> Result | None:
-        """An order found under its client id: carry a `new` one on, leave anything else be.
+    ) -> Result:
+        """An order that exists: carry a `new` one on (its funds are held), leave others be.
 
-        None means "a live order to send or look up" (done outside the transaction).
+        `SUBMITTED` as outcome means "a live order to send or look up", done outside the
+        transaction.
         """
+        account = context.account
         if order.status is not OrderStatus.NEW:
             if account.mode is TradingMode.LIVE and order.status is OrderStatus.SUBMITTED:
-                return None
+                return Result(Outcome.SUBMITTED, order.id, order.status)
             return Result(Outcome.DUPLICATE, order.id, order.status)
-        refusal = self._state_refusal(conn, account, order)
-        if refusal is not None:
-            return self._reject(conn, user_id, account, order, refusal)
-        if rules is None:
-            return self._reject(
-                conn, user_id, account, order, OrderRefused(RejectCode.INVALID_ORDER, "unknown symbol")
+        refusal = _state_refusal(context, order)
+        if refusal is None and context.rules is None:
+            refusal = OrderRefused(
+                RejectCode.INVALID_ORDER, "unknown symbol: Tekoa has no rules for this market"
             )
-        if account.mode is TradingMode.PAPER:
-            return self._paper_arrival(conn, user_id, account, order, rules)
-        return None
-
-    def _admit(
-        self,
-        conn: psycopg.Connection[Any],
-        user_id: UUID,
-        account: Account,
-        order: Order,
-        rules: MarketRules,
-        price: Decimal | None,
-    ) -> Order:
-        """Check a freshly claimed order and hold its funds (OrderRefused says why not)."""
-        platform_state, _ = account_rows.platform_trading_state(conn)
-        position = position_rows.open_position(conn, user_id, account.id, order.bot_id, order.symbol)
-        pending = sum(
-            (
-                o.remaining
-                for o in order_rows.working_orders(
-                    conn, user_id, account.id, symbol=order.symbol, bot_id=order.bot_id, bot_filter=True
-                )
-                if o.side is OrderSide.SELL and o.id != order.id
-            ),
-            Decimal(0),
-        )
-        paid_in = rules.base if order.side is OrderSide.SELL else rules.quote
-        admission = admit(
-            account=account,
-            platform_state=platform_state,
-            rules=rules,
-            side=order.side,
-            type=order.type,
-            order=_checked(order),
-            reduce_only=order.reduce_only,
-            reference_price=price,
-            position_quantity=Decimal(0) if position is None else position.quantity,
-            pending_sells=pending,
-            available=ledger_rows.available(conn, user_id, account.id, paid_in),
-            costs=self.config.costs,
-        )
-        return booking.hold(conn, user_id, account, order, admission.asset, admission.amount)
-
-    def _state_refusal(
-        self, conn: psycopg.Connection[Any], account: Account, order: Order
-    ) -> OrderRefused | None:
-        """The trading states at execution time (fail closed), for an order admitted earlier."""
-        platform_state, platform_reason = account_rows.platform_trading_state(conn)
-        for state, reason in (
-            (platform_state, platform_reason),
-            (account.trading_state, account.trading_state_reason),
-        ):
-            if state is TradingState.HALTED:
-                return OrderRefused(
-                    RejectCode.TRADING_HALTED, "trading is halted" + (f": {reason}" if reason else "")
-                )
-            if state is TradingState.REDUCING and order.side is OrderSide.BUY:
-                return OrderRefused(
-                    RejectCode.REDUCE_ONLY, "the account only reduces positions now; buys are refused"
-                )
-        if account.mode is TradingMode.LIVE and account.credential_id is None:
-            return OrderRefused(RejectCode.NO_CREDENTIAL, "the live account has no broker credential")
-        return None
+        if refusal is not None:
+            return self._reject(conn, writes, user_id, account, order, refusal)
+        if account.mode is TradingMode.LIVE:
+            return Result(Outcome.SUBMITTED, order.id, order.status)
+        return self._paper_arrival(conn, writes, user_id, context, order)
 
     def _paper_arrival(
-        self, conn: psycopg.Connection[Any], user_id: UUID, account: Account, order: Order, rules: MarketRules
+        self,
+        conn: psycopg.Connection[Any],
+        writes: Writes,
+        user_id: UUID,
+        context: OrderContext,
+        order: Order,
     ) -> Result:
         """A paper order meets the market: fill it at the last trade, or let it rest."""
-        last = market_rows.last_trade(conn, account.exchange, order.symbol)
+        account, last, rules = context.account, context.last_trade, context.rules
+        assert rules is not None
         price = self._fresh(last)
         if price is None or last is None:
             if order.type is OrderType.MARKET:
@@ -410,42 +422,48 @@ class Executor:
                     if last is None
                     else f"last trade {self.clock_ms() - last.trade_time} ms ago"
                 )
-                return self._reject(
-                    conn,
-                    user_id,
-                    account,
-                    order,
-                    OrderRefused(RejectCode.STALE_PRICE, f"no fresh price for {order.symbol} ({age})"),
-                )
-            return self._booked_result(booking.move(conn, user_id, account, order, OrderAction.ACCEPT))
+                refusal = OrderRefused(RejectCode.STALE_PRICE, f"no fresh price for {order.symbol} ({age})")
+                return self._reject(conn, writes, user_id, account, order, refusal)
+            return _result(booking.move(writes, user_id, account, order, OrderAction.ACCEPT))
         fill = self.paper.on_arrival(order, rules, price, last.trade_time)
         if fill is None:
-            return self._booked_result(
-                booking.move(conn, user_id, account, order, OrderAction.ACCEPT, detail={"price": str(price)})
+            return _result(
+                booking.move(
+                    writes, user_id, account, order, OrderAction.ACCEPT, detail={"price": str(price)}
+                )
             )
-        return self._book_fill(conn, user_id, account, order, rules, fill)
+        return self._book_fill(conn, writes, user_id, context, order, fill)
 
     def _book_fill(
         self,
         conn: psycopg.Connection[Any],
+        writes: Writes,
         user_id: UUID,
-        account: Account,
+        context: OrderContext,
         order: Order,
-        rules: MarketRules,
         fill: order_rows.NewFill,
     ) -> Result:
+        assert context.rules is not None
         try:
-            with conn.transaction():  # a savepoint: a refused fill leaves the order as it was
-                booked = booking.book_fill(
-                    conn, user_id, account, order, rules, fill, protection=_protection(order, fill)
-                )
-        except InsufficientBalance as exc:
+            booked = booking.book_fill(
+                writes,
+                user_id,
+                context.account,
+                order,
+                context.rules,
+                fill,
+                position=context.position,
+                booked_trade_ids=set(context.booked_trade_ids),
+                available=_available(conn, writes, user_id, context),
+                protection=_protection(order, fill),
+            )
+        except InsufficientBalance as exc:  # raised before anything was written
             action = OrderAction.REJECT if order.status is OrderStatus.NEW else OrderAction.EXPIRE
-            return self._booked_result(
+            return _result(
                 booking.finish(
-                    conn,
+                    writes,
                     user_id,
-                    account,
+                    context.account,
                     order,
                     action,
                     reason=exc.message,
@@ -454,11 +472,12 @@ class Executor:
             )
         if booked.duplicate:
             return Result(Outcome.DUPLICATE, order.id, order.status)
-        return self._booked_result(booked)
+        return _result(booked)
 
     def _reject(
         self,
         conn: psycopg.Connection[Any],
+        writes: Writes,
         user_id: UUID,
         account: Account,
         order: Order,
@@ -468,9 +487,9 @@ class Executor:
             "order rejected",
             extra={"order_id": str(order.id), "code": refusal.reject_code.value, "reason": refusal.message},
         )
-        return self._booked_result(
+        return _result(
             booking.finish(
-                conn,
+                writes,
                 user_id,
                 account,
                 order,
@@ -487,61 +506,50 @@ class Executor:
         """Send (or find) a live order under its advisory lock; see the module docstring."""
         with self.database.connection() as conn, _order_lock(conn, order_id):
 
-            def prepare(c: psycopg.Connection[Any]) -> tuple[Result | None, Account, Order, bool]:
-                account = self._lock_account(c, user_id, account_id)
-                order = order_rows.get_order(c, user_id, order_id, for_update=True)
-                if order is None:
-                    raise MessageNotApplicable(f"no order {order_id}")
+            def prepare(
+                c: psycopg.Connection[Any], writes: Writes
+            ) -> tuple[Result | None, OrderContext, Order, bool]:
+                context = self._context(c, user_id, account_id, order_id=order_id)
+                order = _found(context)
                 if order.status is OrderStatus.SUBMITTED:
-                    return None, account, order, False
+                    return None, context, order, False
                 if order.status is not OrderStatus.NEW:
-                    return Result(Outcome.DUPLICATE, order.id, order.status), account, order, False
-                refusal = self._state_refusal(c, account, order)
+                    return Result(Outcome.DUPLICATE, order.id, order.status), context, order, False
+                refusal = _state_refusal(context, order)
                 if refusal is not None:
-                    return self._reject(c, user_id, account, order, refusal), account, order, False
+                    return (
+                        self._reject(c, writes, user_id, context.account, order, refusal),
+                        context,
+                        order,
+                        False,
+                    )
                 # Committed before the exchange is called: a crash from here on leaves an
                 # order that the next attempt looks up instead of sending again.
-                submitted = booking.move(c, user_id, account, order, OrderAction.SUBMIT)
-                return Result(Outcome.OPEN, order.id, events=submitted.events), account, submitted.order, True
+                submitted = booking.move(writes, user_id, context.account, order, OrderAction.SUBMIT)
+                return (
+                    Result(Outcome.SUBMITTED, order.id, events=submitted.events),
+                    context,
+                    submitted.order,
+                    True,
+                )
 
-            prepared, account, order, send = self._transaction(user_id, prepare, conn=conn)
+            prepared, context, order, send = self._transaction(user_id, prepare, conn=conn)
             if prepared is not None and not send:
                 return prepared
-            pending_events = prepared.events if prepared is not None else ()
-            self.publish(pending_events)
-            broker = self.brokers.live(user_id, account)
-            if send:
-                try:
-                    report: ExchangeOrder | None = broker.place(order)
-                except ExchangeRejected as exc:
-                    reason = exc.reason
-                    return self._transaction(
-                        user_id,
-                        lambda c: self._exchange_rejected(c, user_id, account_id, order_id, reason),
-                        conn=conn,
-                    )
-            else:
-                report = broker.lookup(order)
-            return self._record_report(conn, user_id, account_id, order_id, report)
-
-    def follow_up(self, user_id: UUID, account_id: UUID, order_id: UUID) -> Result:
-        """Ask the exchange about a working live order and book what changed (reconciliation).
-
-        OrderPending when another worker holds the order, or the exchange does not know it yet.
-        """
-        with self.database.connection() as conn, _order_lock(conn, order_id):
-
-            def load(c: psycopg.Connection[Any]) -> tuple[Account, Order]:
-                account = self._lock_account(c, user_id, account_id)
-                order = order_rows.get_order(c, user_id, order_id)
-                if order is None:
-                    raise MessageNotApplicable(f"no order {order_id}")
-                return account, order
-
-            account, order = self._transaction(user_id, load, conn=conn)
-            if order.status.final or order.status is OrderStatus.NEW:
-                return Result(Outcome.DUPLICATE, order.id, order.status)
-            report = self.brokers.live(user_id, account).lookup(order)
+            if prepared is not None:
+                self.publish(prepared.events)
+            broker = self.brokers.live(user_id, context.account)
+            if not send:
+                return self._record_report(conn, user_id, account_id, order_id, broker.lookup(order))
+            try:
+                report = broker.place(order)
+            except ExchangeRejected as exc:
+                reason = exc.reason
+                return self._transaction(
+                    user_id,
+                    lambda c, w: self._exchange_rejected(c, w, user_id, account_id, order_id, reason),
+                    conn=conn,
+                )
             return self._record_report(conn, user_id, account_id, order_id, report)
 
     def _record_report(
@@ -555,29 +563,34 @@ class Executor:
         """Book an exchange's answer about an order; a "not found" is counted, then retried."""
         if report is None:
             lost = self._transaction(
-                user_id, lambda c: self._not_found(c, user_id, account_id, order_id), conn=conn
+                user_id, lambda c, w: self._not_found(c, w, user_id, account_id, order_id), conn=conn
             )
             if lost is None:
                 raise OrderPending(f"order {order_id} is not on the exchange (yet)")
             return lost
         found = report
         return self._transaction(
-            user_id, lambda c: self._apply_report(c, user_id, account_id, order_id, found), conn=conn
+            user_id, lambda c, w: self._apply_report(c, w, user_id, account_id, order_id, found), conn=conn
         )
 
     def _exchange_rejected(
-        self, conn: psycopg.Connection[Any], user_id: UUID, account_id: UUID, order_id: UUID, reason: str
+        self,
+        conn: psycopg.Connection[Any],
+        writes: Writes,
+        user_id: UUID,
+        account_id: UUID,
+        order_id: UUID,
+        reason: str,
     ) -> Result:
-        account = self._lock_account(conn, user_id, account_id)
-        order = order_rows.get_order(conn, user_id, order_id, for_update=True)
-        assert order is not None
+        context = self._context(conn, user_id, account_id, order_id=order_id)
+        order = _found(context)
         if order.status.final:
             return Result(Outcome.DUPLICATE, order.id, order.status)
-        return self._booked_result(
+        return _result(
             booking.finish(
-                conn,
+                writes,
                 user_id,
-                account,
+                context.account,
                 order,
                 OrderAction.REJECT,
                 reason=reason,
@@ -586,84 +599,79 @@ class Executor:
         )
 
     def _not_found(
-        self, conn: psycopg.Connection[Any], user_id: UUID, account_id: UUID, order_id: UUID
+        self, conn: psycopg.Connection[Any], writes: Writes, user_id: UUID, account_id: UUID, order_id: UUID
     ) -> Result | None:
         """Count one "not found"; the order expires as lost after enough of them, else None."""
-        account = self._lock_account(conn, user_id, account_id)
-        order = order_rows.get_order(conn, user_id, order_id, for_update=True)
-        assert order is not None
+        context = self._context(conn, user_id, account_id, order_id=order_id)
+        order = _found(context)
         if order.status.final:
             return Result(Outcome.DUPLICATE, order.id, order.status)
         count = order.not_found_count + 1
         age_s = (time.time() - order.submitted_at.timestamp()) if order.submitted_at else 0.0
         if count >= self.config.lost_after_lookups and age_s >= self.config.lost_min_age_s:
-            return self._booked_result(
+            return _result(
                 booking.finish(
-                    conn,
+                    writes,
                     user_id,
-                    account,
+                    context.account,
                     order,
                     OrderAction.EXPIRE,
                     reason=f"the exchange has no order with this client id after {count} look-ups",
                     reject_code=RejectCode.LOST,
                 )
             )
-        order_rows.save_order(conn, user_id, order.model_copy(update={"not_found_count": count}))
-        order_rows.insert_events(
-            conn,
-            user_id,
-            [order_rows.NewEvent(order.id, "not_found", order.status, order.status, {"lookups": count})],
-        )
+        booking.count_not_found(writes, user_id, order)
         return None
 
     def _apply_report(
         self,
         conn: psycopg.Connection[Any],
+        writes: Writes,
         user_id: UUID,
         account_id: UUID,
         order_id: UUID,
         report: ExchangeOrder,
     ) -> Result:
         """Book what the exchange says about the order: new fills once each, then its status."""
-        account = self._lock_account(conn, user_id, account_id)
-        order = order_rows.get_order(conn, user_id, order_id, for_update=True)
-        assert order is not None
-        rules = market_rows.get_rules(conn, account.exchange, order.symbol)
+        context = self._context(conn, user_id, account_id, order_id=order_id)
+        account, order, rules = context.account, _found(context), context.rules
         if rules is None:
             raise OrderPending(f"no market rules for {order.symbol} yet")
-        events: list[tuple[int, BusEvent]] = []
-        changes: dict[str, Any] = {"not_found_count": 0}
-        if order.exchange_order_id != report.exchange_order_id:
-            changes["exchange_order_id"] = report.exchange_order_id
-        order = order_rows.save_order(conn, user_id, order.model_copy(update=changes))
+        events: list[tuple[UUID, BusEvent]] = []
+        if order.exchange_order_id != report.exchange_order_id or order.not_found_count:
+            order = writes.order(
+                user_id,
+                order_rows.stamped(
+                    order.model_copy(
+                        update={"exchange_order_id": report.exchange_order_id, "not_found_count": 0}
+                    )
+                ),
+            )
+        position, booked_ids = context.position, set(context.booked_trade_ids)
         for fill in _fills_to_book(order, report, rules):
             booked = booking.book_fill(
-                conn,
+                writes,
                 user_id,
                 account,
                 order,
                 rules,
                 fill,
+                position=position,
+                booked_trade_ids=booked_ids,
+                available=lambda asset: writes.available(conn, user_id, account.id, asset),
                 protection=_protection(order, fill),
                 cover_shortfall=True,
             )
-            order, events = booked.order, events + list(booked.events)
+            order, position, events = booked.order, booked.position, events + list(booked.events)
         if report.status is ExchangeStatus.OPEN and order.status is OrderStatus.SUBMITTED:
-            booked = booking.move(conn, user_id, account, order, OrderAction.ACCEPT)
+            booked = booking.move(writes, user_id, account, order, OrderAction.ACCEPT)
             order, events = booked.order, events + list(booked.events)
-        elif (
-            report.status in (ExchangeStatus.CANCELED, ExchangeStatus.EXPIRED, ExchangeStatus.REJECTED)
-            and not order.status.final
-        ):
-            action = {
-                ExchangeStatus.CANCELED: OrderAction.CANCEL,
-                ExchangeStatus.EXPIRED: OrderAction.EXPIRE,
-                ExchangeStatus.REJECTED: OrderAction.REJECT,
-            }[report.status]
+        elif report.status in _ENDED and not order.status.final:
+            action = _ENDED[report.status]
             if action is OrderAction.REJECT and order.status not in (OrderStatus.NEW, OrderStatus.SUBMITTED):
                 action = OrderAction.CANCEL
             booked = booking.finish(
-                conn,
+                writes,
                 user_id,
                 account,
                 order,
@@ -679,53 +687,37 @@ class Executor:
     # -- cancel ----------------------------------------------------------------------------
 
     def _cancel(self, message: CancelMessage) -> Result:
-        def local(conn: psycopg.Connection[Any]) -> tuple[Result | None, Account, Order | None]:
-            account = self._lock_account(conn, message.user_id, message.account_id)
-            order = order_rows.get_order_by_client_id(
-                conn, message.user_id, account.id, message.target_client_order_id, for_update=True
+        def local(conn: psycopg.Connection[Any], writes: Writes) -> tuple[Result | None, OrderContext]:
+            context = self._context(
+                conn, message.user_id, message.account_id, client_order_id=message.target_client_order_id
             )
+            order = context.order
             if order is None or order.status.final:
-                return (
-                    Result(
-                        Outcome.IGNORED,
-                        None if order is None else order.id,
-                        None if order is None else order.status,
-                    ),
-                    account,
-                    order,
-                )
-            reason = message.reason or "canceled"
-            if account.mode is TradingMode.PAPER or order.status is OrderStatus.NEW:
-                return (
-                    self._booked_result(
-                        booking.finish(
-                            conn, message.user_id, account, order, OrderAction.CANCEL, reason=reason
-                        )
-                    ),
-                    account,
-                    order,
-                )
-            return None, account, order
+                return Result(Outcome.IGNORED, None if order is None else order.id), context
+            if context.account.mode is TradingMode.PAPER or order.status is OrderStatus.NEW:
+                reason = message.reason or "canceled"
+                return _result(
+                    booking.finish(
+                        writes, message.user_id, context.account, order, OrderAction.CANCEL, reason=reason
+                    )
+                ), context
+            return None, context
 
-        result, account, order = self._transaction(message.user_id, local)
+        result, context = self._transaction(message.user_id, local)
         if result is not None:
             return result
-        assert order is not None
+        order = _found(context)
         with self.database.connection() as conn, _order_lock(conn, order.id):
-            report = self.brokers.live(message.user_id, account).cancel(order)
-            return self._record_report(conn, message.user_id, account.id, order.id, report)
+            report = self.brokers.live(message.user_id, context.account).cancel(order)
+            return self._record_report(conn, message.user_id, context.account.id, order.id, report)
 
     # -- paper triggers --------------------------------------------------------------------
 
     def _trigger(self, message: TriggerMessage) -> Result:
-        def fill(conn: psycopg.Connection[Any]) -> Result:
-            account = self._lock_account(conn, message.user_id, message.account_id)
-            order = order_rows.get_order(conn, message.user_id, message.order_id, for_update=True)
-            if (
-                order is None
-                or order.client_order_id != message.client_order_id
-                or order.account_id != account.id
-            ):
+        def fill(conn: psycopg.Connection[Any], writes: Writes) -> Result:
+            context = self._context(conn, message.user_id, message.account_id, order_id=message.order_id)
+            order, account, rules = context.order, context.account, context.rules
+            if order is None or order.client_order_id != message.client_order_id:
                 raise MessageNotApplicable(
                     f"no order {message.order_id} ({message.client_order_id}) on this account"
                 )
@@ -733,14 +725,13 @@ class Executor:
                 raise MessageNotApplicable("price triggers are for paper orders")
             if order.status not in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
                 return Result(Outcome.IGNORED, order.id, order.status)
-            refusal = self._state_refusal(conn, account, order)
+            refusal = _state_refusal(context, order)
             if refusal is not None:
-                return self._booked_result(
+                return _result(
                     booking.finish(
-                        conn, message.user_id, account, order, OrderAction.CANCEL, reason=refusal.message
+                        writes, message.user_id, account, order, OrderAction.CANCEL, reason=refusal.message
                     )
                 )
-            rules = market_rows.get_rules(conn, account.exchange, order.symbol)
             if rules is None:
                 raise MessageNotApplicable(f"no market rules for {order.symbol}")
             if message.price is not None:
@@ -754,48 +745,56 @@ class Executor:
                 return Result(
                     Outcome.IGNORED, order.id, order.status, reason="the price does not reach the order"
                 )
-            return self._book_fill(conn, message.user_id, account, order, rules, booked_fill)
+            return self._book_fill(conn, writes, message.user_id, context, order, booked_fill)
 
         return self._transaction(message.user_id, fill)
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _fresh(self, last: market_rows.LastTrade | None) -> Decimal | None:
+    def _context(
+        self,
+        conn: psycopg.Connection[Any],
+        user_id: UUID,
+        account_id: UUID,
+        *,
+        symbol: str | None = None,
+        bot_id: UUID | None = None,
+        order_id: UUID | None = None,
+        client_order_id: str | None = None,
+    ) -> OrderContext:
+        context = load_order_context(
+            conn,
+            user_id,
+            account_id,
+            symbol=symbol,
+            bot_id=bot_id,
+            order_id=order_id,
+            client_order_id=client_order_id,
+        )
+        if context is None:
+            raise MessageNotApplicable(f"user {user_id} has no account {account_id}")
+        return context
+
+    def _fresh(self, last: LastTrade | None) -> Decimal | None:
         if last is None:
             return None
         return fresh_price(last.price, last.trade_time, self.clock_ms(), self.config.costs)
 
-    def _lock_account(self, conn: psycopg.Connection[Any], user_id: UUID, account_id: UUID) -> Account:
-        account = account_rows.get_account(conn, user_id, account_id, for_update=True)
-        if account is None:
-            raise MessageNotApplicable(f"user {user_id} has no account {account_id}")
-        return account
-
-    def _booked_result(self, booked: booking.Booked) -> Result:
-        order = booked.order
-        return Result(
-            _OUTCOME_OF_STATUS.get(order.status, Outcome.OPEN),
-            order.id,
-            order.status,
-            order.reason,
-            booked.events,
-        )
-
     def _transaction(
         self,
         user_id: UUID,
-        work: Callable[[psycopg.Connection[Any]], T],
+        work: Work[T],
         *,
         conn: psycopg.Connection[Any] | None = None,
     ) -> T:
-        """Run `work` in a tenant transaction, retrying serialisation failures and deadlocks."""
+        """Run `work` in a pipelined tenant transaction, retrying serialisation failures and deadlocks."""
         attempts = self.config.transaction_attempts
         for attempt in range(1, attempts + 1):
             try:
                 if conn is not None:
-                    return self._run(conn, user_id, work)
+                    return _run(conn, user_id, work)
                 with self.database.connection() as own:
-                    return self._run(own, user_id, work)
+                    return _run(own, user_id, work)
             except _RETRYABLE as exc:
                 if attempt == attempts:
                     raise
@@ -805,10 +804,15 @@ class Executor:
                 time.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311 -- jitter, not secrets
         raise AssertionError("unreachable")
 
-    @staticmethod
-    def _run(conn: psycopg.Connection[Any], user_id: UUID, work: Callable[[psycopg.Connection[Any]], T]) -> T:
-        with tenant_transaction(conn, user_id):
-            return work(conn)
+
+def _run(conn: psycopg.Connection[Any], user_id: UUID, work: Work[T]) -> T:
+    # The writes are collected while the work decides and flushed at its end; the pipeline
+    # sends them with the commit, so a message costs a few round trips whatever it books.
+    writes = Writes()
+    with conn.pipeline(), tenant_transaction(conn, user_id):
+        result = work(conn, writes)
+        writes.flush(conn)
+        return result
 
 
 @contextmanager
@@ -826,8 +830,48 @@ def _order_lock(conn: psycopg.Connection[Any], order_id: UUID) -> Iterator[None]
             conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
-def _checked(order: Order) -> CheckedOrder:
-    return CheckedOrder(quantity=order.quantity, limit_price=order.limit_price, stop_price=order.stop_price)
+_ENDED = {
+    ExchangeStatus.CANCELED: OrderAction.CANCEL,
+    ExchangeStatus.EXPIRED: OrderAction.EXPIRE,
+    ExchangeStatus.REJECTED: OrderAction.REJECT,
+}
+
+
+def _found(context: OrderContext) -> Order:
+    if context.order is None:
+        raise MessageNotApplicable("the order does not exist on this account")
+    return context.order
+
+
+def _result(booked: booking.Booked) -> Result:
+    order = booked.order
+    return Result(
+        _OUTCOME_OF_STATUS.get(order.status, Outcome.OPEN),
+        order.id,
+        order.status,
+        order.reason,
+        booked.events,
+    )
+
+
+def _state_refusal(context: OrderContext, order: Order) -> OrderRefused | None:
+    """The trading states at execution time (fail closed), for an order admitted earlier."""
+    account = context.account
+    for state, reason in (
+        (context.platform_state, context.platform_reason),
+        (account.trading_state, account.trading_state_reason),
+    ):
+        if state is TradingState.HALTED:
+            return OrderRefused(
+                RejectCode.TRADING_HALTED, "trading is halted" + (f": {reason}" if reason else "")
+            )
+        if state is TradingState.REDUCING and order.side is OrderSide.BUY:
+            return OrderRefused(
+                RejectCode.REDUCE_ONLY, "the account only reduces positions now; buys are refused"
+            )
+    if account.mode is TradingMode.LIVE and account.credential_id is None:
+        return OrderRefused(RejectCode.NO_CREDENTIAL, "the live account has no broker credential")
+    return None
 
 
 def _protection(order: Order, fill: order_rows.NewFill) -> ProtectionState | None:

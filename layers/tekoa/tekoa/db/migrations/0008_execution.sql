@@ -73,7 +73,7 @@ CREATE TABLE ledger_entries (
     book        text NOT NULL CHECK (book IN ('available', 'held', 'capital', 'market', 'fees')),
     amount      numeric NOT NULL CHECK (amount <> 0),
     order_id    uuid,
-    fill_id     bigint,
+    fill_id     uuid,
     created_at  timestamptz NOT NULL DEFAULT now(),
     FOREIGN KEY (account_id, user_id) REFERENCES accounts (id, user_id) ON DELETE CASCADE
 );
@@ -194,8 +194,11 @@ CREATE TABLE orders (
 );
 CREATE INDEX orders_user_page ON orders (user_id, created_at DESC, id DESC);
 CREATE INDEX orders_bot ON orders (bot_id, created_at DESC) WHERE bot_id IS NOT NULL;
--- Resting and in-flight orders: what paper matching, reconciliation and the API's filters scan.
+-- Working orders: per market (paper matching, reconciliation) and per account and market (the
+-- executor's pending sells). Partial: they stay small however long the order history grows.
 CREATE INDEX orders_working ON orders (exchange, symbol)
+    WHERE status IN ('new', 'submitted', 'open', 'partially_filled');
+CREATE INDEX orders_working_account ON orders (account_id, symbol)
     WHERE status IN ('new', 'submitted', 'open', 'partially_filled');
 CALL tekoa_enable_tenancy('orders');
 REVOKE DELETE ON orders FROM tekoa_app, tekoa_service;
@@ -218,7 +221,7 @@ REVOKE UPDATE, DELETE ON order_events FROM tekoa_app, tekoa_service;
 
 -- Each execution once: an exchange trade id (paper: derived from the price event) per order.
 CREATE TABLE fills (
-    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id            uuid PRIMARY KEY,
     user_id       uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     order_id      uuid NOT NULL,
     trade_id      text NOT NULL CHECK (length(trade_id) BETWEEN 1 AND 128),
@@ -284,7 +287,7 @@ ALTER TABLE orders ADD CONSTRAINT orders_position FOREIGN KEY (position_id, user
 -- the bus after the commit and deleted then. A crash in between leaves them here for the
 -- reconciler, which publishes what is older than a few seconds: at-least-once, like candles.
 CREATE TABLE event_outbox (
-    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id           uuid PRIMARY KEY,
     user_id      uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     detail_type  text NOT NULL CHECK (detail_type ~ '^[a-z_]+\.[a-z_]+$'),
     detail       jsonb NOT NULL CHECK (jsonb_typeof(detail) = 'object'),
