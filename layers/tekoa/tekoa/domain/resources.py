@@ -194,6 +194,17 @@ class BotActive(Conflict):
     code = "BOT_ACTIVE"
 
 
+class BotArchived(Conflict):
+    """The bot was deleted while it had orders: it is kept for its history, read-only."""
+
+    code = "BOT_ARCHIVED"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the bot is archived (deleted with a trading history): it cannot change", field="bot_id"
+        )
+
+
 class CredentialRejected(ValidationFailed):
     """The exchange refused the credential (wrong key, missing permissions)."""
 
