@@ -25,10 +25,15 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests/unit
 
+# Architecture contracts (pyproject [tool.importlinter]); the fill model's applies once it exists.
+IMPORT_CONTRACTS := pure-core api-cold-start models-without-kernels \
+	$(if $(wildcard layers/tekoa/tekoa/execution/fills*),pure-fills)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/tekoa/tekoa functions infra
+	$(BIN)/lint-imports $(addprefix --contract ,$(IMPORT_CONTRACTS))
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

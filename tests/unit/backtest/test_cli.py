@@ -30,7 +30,9 @@ def test_backtest_of_the_goog_fixture_prints_the_summary_and_writes_the_json(tmp
     strategy_file.write_text(json.dumps(SMA_CROSS))
     out = tmp_path / "result.json"
 
-    done = _tekoa("--strategy", strategy_file, "--data", GOOG, "--cash", "10000", "--fee-pct", "0.1", "--json-out", out)
+    done = _tekoa(
+        "--strategy", strategy_file, "--data", GOOG, "--cash", "10000", "--fee-pct", "0.1", "--json-out", out
+    )
 
     assert done.returncode == 0, done.stderr
     for line in ("total return", "max drawdown", "Sharpe", "win rate", "profit factor", "trades", "fees"):
@@ -40,7 +42,12 @@ def test_backtest_of_the_goog_fixture_prints_the_summary_and_writes_the_json(tmp
     assert report["bars"] == 2148 and report["metrics"]["trades"] == 46 == len(report["trades"])
     assert report["metrics"]["fees"] > 0
     first = report["trades"][0]
-    assert (first["entry_bar"], first["exit_bar"], first["entry_price"], first["exit_price"]) == (75, 85, "179.13", "182")
+    assert (first["entry_bar"], first["exit_bar"], first["entry_price"], first["exit_price"]) == (
+        75,
+        85,
+        "179.13",
+        "182",
+    )
     assert len(report["equity"]["equity"]) == 2148
     assert report["strategy"]["kind"] == "rules"
 
@@ -53,7 +60,9 @@ def test_backtest_of_the_goog_fixture_prints_the_summary_and_writes_the_json(tmp
         ('{"kind": "builtin", "bot_type": "grid", "params": {}}', "invalid strategy at builtin.grid.params"),
     ],
 )
-def test_a_bad_strategy_file_is_one_clear_line_and_status_2(tmp_path: Path, content: str, message: str) -> None:
+def test_a_bad_strategy_file_is_one_clear_line_and_status_2(
+    tmp_path: Path, content: str, message: str
+) -> None:
     strategy_file = tmp_path / "bad.json"
     strategy_file.write_text(content)
 

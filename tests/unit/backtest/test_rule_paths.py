@@ -23,11 +23,15 @@ def test_random_rules_decide_the_same_in_the_backtester_and_bar_by_bar(seed: int
     frame = random_walk(240, seed=seed, timeframe=Timeframe.H1, volatility=0.015)
 
     # When the backtester runs it, and decide runs bar by bar on the candles closed so far
-    result = run_backtest(definition, market_data(definition, {frame.timeframe: frame}), costs=COSTS, vectorised=False)
+    result = run_backtest(
+        definition, market_data(definition, {frame.timeframe: frame}), costs=COSTS, vectorised=False
+    )
     live = replay(definition, frame, costs=COSTS)
 
     # Then the intents (bar, side, quantity, protection, id ...) and the trades are the same
-    assert [(bar, i.model_dump()) for bar, i in result.intents] == [(bar, i.model_dump()) for bar, i in live.intents]
+    assert [(bar, i.model_dump()) for bar, i in result.intents] == [
+        (bar, i.model_dump()) for bar, i in live.intents
+    ]
     assert result.trades == live.trades
 
 

@@ -1,10 +1,13 @@
-"""Seeded random rule strategies: every indicator, crosses, offsets, a higher timeframe,
-nested all/any/not, and every kind of stop, take profit and sizing, long and short."""
+"""Seeded random rule strategies: every indicator, crosses, offsets, candle patterns, market
+structure, a higher timeframe, nested all/any/not, and every kind of stop, take profit and
+sizing, long and short."""
 
 from __future__ import annotations
 
 import random
 from typing import Any
+
+from tekoa.strategies.rules import CandlePattern, MarketStructure
 
 PRICE_LIKE: list[tuple[str, dict[str, Any], str]] = [
     ("sma", {"period": (2, 30)}, "value"),
@@ -31,6 +34,8 @@ OSCILLATORS: list[tuple[str, dict[str, Any], str, tuple[float, float]]] = [
 ]
 PRICE_FIELDS = ["close", "open", "high", "low", "hl2", "hlc3", "ohlc4"]
 OPS = ["gt", "gte", "lt", "lte", "crosses_above", "crosses_below"]
+PATTERNS = [p.value for p in CandlePattern]
+STRUCTURES = [s.value for s in MarketStructure]
 
 
 def _params(rng: random.Random, spec: dict[str, Any]) -> dict[str, Any]:
@@ -57,18 +62,38 @@ def comparison(rng: random.Random, higher: str | None) -> dict[str, Any]:
     """One random comparison: two price-like series, or an oscillator against a level."""
     op = rng.choice(OPS)
     if rng.random() < 0.5:
-        return {"type": "compare", "left": _price_operand(rng, higher), "op": op, "right": _price_operand(rng, higher)}
+        return {
+            "type": "compare",
+            "left": _price_operand(rng, higher),
+            "op": op,
+            "right": _price_operand(rng, higher),
+        }
     name, spec, output, (low, high) = rng.choice(OSCILLATORS)
-    left = _with_where(rng, {"type": "indicator", "name": name, "params": _params(rng, spec), "output": output}, higher)
+    left = _with_where(
+        rng, {"type": "indicator", "name": name, "params": _params(rng, spec), "output": output}, higher
+    )
     level = round(rng.uniform(low, high), 2)
     return {"type": "compare", "left": left, "op": op, "right": {"type": "constant", "value": str(level)}}
 
 
+def leaf(rng: random.Random, higher: str | None) -> dict[str, Any]:
+    """A comparison, mostly; sometimes a candle pattern or a market-structure state."""
+    roll = rng.random()
+    if roll < 0.12:
+        return _with_where(rng, {"type": "pattern", "pattern": rng.choice(PATTERNS)}, higher)
+    if roll < 0.24:
+        node = {"type": "structure", "structure": rng.choice(STRUCTURES), "lookback": rng.randint(5, 60)}
+        if higher is not None and rng.random() < 0.15:
+            node["timeframe"] = higher
+        return node
+    return comparison(rng, higher)
+
+
 def condition(rng: random.Random, higher: str | None, depth: int = 0) -> dict[str, Any]:
-    """A random tree of comparisons under all/any/not, at most three levels deep."""
+    """A random tree of leaves under all/any/not, at most three levels deep."""
     roll = rng.random()
     if depth >= 2 or roll < 0.4:
-        return comparison(rng, higher)
+        return leaf(rng, higher)
     if roll < 0.5:
         return {"type": "not", "condition": condition(rng, higher, depth + 1)}
     kind = "all" if roll < 0.8 else "any"
@@ -83,7 +108,11 @@ def rules(seed: int, timeframe: str = "1h", higher: str | None = "4h") -> dict[s
         [
             None,
             {"type": "percent", "pct": str(round(rng.uniform(0.5, 5), 2))},
-            {"type": "atr_multiple", "multiple": str(round(rng.uniform(0.5, 3), 2)), "period": rng.randint(3, 14)},
+            {
+                "type": "atr_multiple",
+                "multiple": str(round(rng.uniform(0.5, 3), 2)),
+                "period": rng.randint(3, 14),
+            },
             {"type": "trailing_percent", "pct": str(round(rng.uniform(0.5, 4), 2))},
             {
                 "type": "trailing_percent",
@@ -93,7 +122,10 @@ def rules(seed: int, timeframe: str = "1h", higher: str | None = "4h") -> dict[s
             {"type": "fixed_price", "price": "40" if side == "long" else "300"},
         ]
     )
-    takes: list[dict[str, Any] | None] = [None, {"type": "percent", "pct": str(round(rng.uniform(0.5, 8), 2))}]
+    takes: list[dict[str, Any] | None] = [
+        None,
+        {"type": "percent", "pct": str(round(rng.uniform(0.5, 8), 2))},
+    ]
     takes.append(
         {
             "type": "targets",

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from tekoa.backtest.data import market_data
-from tekoa.backtest.simulator import Simulator, Trade
+from tekoa.backtest.simulator import Simulator
+from tekoa.backtest.trades import Trade
 from tekoa.domain.orders import Intent
 from tekoa.domain.timeframes import Timeframe
 from tekoa.domain.trading import BotMemory, BotState
@@ -21,7 +22,9 @@ from tekoa.strategies.models import StrategyDefinition, parse_strategy
 START_MS = 1_700_000_000_000 - 1_700_000_000_000 % 86_400_000
 
 
-def random_walk(bars: int, seed: int, timeframe: Timeframe = Timeframe.H1, volatility: float = 0.01) -> CandleFrame:
+def random_walk(
+    bars: int, seed: int, timeframe: Timeframe = Timeframe.H1, volatility: float = 0.01
+) -> CandleFrame:
     """A seeded random-walk market with realistic candles (gaps, wicks, varying volume)."""
     rng = np.random.default_rng(seed)
     close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, volatility, bars)))
@@ -36,7 +39,10 @@ def random_walk(bars: int, seed: int, timeframe: Timeframe = Timeframe.H1, volat
     return CandleFrame.from_arrays(timeframe, times, open_, high, low, close, volume)
 
 
-def candles(rows: Sequence[tuple[float, float, float, float] | tuple[float, float, float, float, float]], timeframe: Timeframe = Timeframe.H1) -> CandleFrame:
+def candles(
+    rows: Sequence[tuple[float, float, float, float] | tuple[float, float, float, float, float]],
+    timeframe: Timeframe = Timeframe.H1,
+) -> CandleFrame:
     """A frame from (open, high, low, close[, volume]) rows, one bar apart from START_MS."""
     table = np.array([(*r, 1000.0) if len(r) == 4 else r for r in rows], dtype=np.float64)
     times = START_MS + np.arange(len(rows), dtype=np.int64) * timeframe.ms

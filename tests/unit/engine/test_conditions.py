@@ -31,7 +31,9 @@ def _truth(tree: dict[str, Any], data: MarketData = DATA) -> Any:
 
 @settings(max_examples=80, deadline=None)
 @given(seed=st.integers(0, 10_000), members=st.integers(2, 4))
-def test_all_never_fires_where_a_member_is_false_and_any_never_fails_where_one_holds(seed: int, members: int) -> None:
+def test_all_never_fires_where_a_member_is_false_and_any_never_fails_where_one_holds(
+    seed: int, members: int
+) -> None:
     rng = random.Random(seed)
     parts = [condition(rng, "4h") for _ in range(members)]
     every = _truth({"type": "all", "conditions": parts})
@@ -75,7 +77,12 @@ def test_a_cross_needs_the_previous_bar(seed: int) -> None:
 
 
 def test_warm_up_is_unknown_so_not_does_not_fire_there() -> None:
-    overbought = {"type": "compare", "left": {"type": "indicator", "name": "rsi", "params": {"period": 14}}, "op": "gt", "right": {"type": "constant", "value": "70"}}
+    overbought = {
+        "type": "compare",
+        "left": {"type": "indicator", "name": "rsi", "params": {"period": 14}},
+        "op": "gt",
+        "right": {"type": "constant", "value": "70"},
+    }
     negated = _truth({"type": "not", "condition": overbought})
 
     assert not negated.true[:14].any()
@@ -88,7 +95,12 @@ def test_decimal_thresholds_compare_as_their_nearest_float() -> None:
     data = MarketData({Timeframe.H1: frame})
 
     def at(op: str, value: str = "100.1") -> list[bool]:
-        tree = {"type": "compare", "left": {"type": "price", "field": "close"}, "op": op, "right": {"type": "constant", "value": value}}
+        tree = {
+            "type": "compare",
+            "left": {"type": "price", "field": "close"},
+            "op": op,
+            "right": {"type": "constant", "value": value},
+        }
         return _truth(tree, data).true.tolist()
 
     assert at("gt") == [False, True]
@@ -104,7 +116,12 @@ def test_a_higher_timeframe_candle_counts_only_once_it_has_closed() -> None:
     data = MarketData({Timeframe.H1: frame, Timeframe.H4: resampled(frame, Timeframe.H4)})
     assert START_MS % Timeframe.H4.ms == 0
     close_4h = _truth(
-        {"type": "compare", "left": {"type": "price", "field": "close", "timeframe": "4h"}, "op": "gt", "right": {"type": "constant", "value": "0"}},
+        {
+            "type": "compare",
+            "left": {"type": "price", "field": "close", "timeframe": "4h"},
+            "op": "gt",
+            "right": {"type": "constant", "value": "0"},
+        },
         data,
     )
 
@@ -118,12 +135,29 @@ def test_confluence_score_is_the_share_of_top_level_conditions_that_hold() -> No
     data = MarketData({Timeframe.H1: frame})
 
     def close(op: str, value: int) -> dict[str, Any]:
-        return {"type": "compare", "left": {"type": "price", "field": "close"}, "op": op, "right": {"type": "constant", "value": str(value)}}
+        return {
+            "type": "compare",
+            "left": {"type": "price", "field": "close"},
+            "op": op,
+            "right": {"type": "constant", "value": str(value)},
+        }
 
-    tree = CONDITION.validate_python({"type": "all", "conditions": [close("gt", 100), close("lt", 101), close("gt", 200)]})
+    tree = CONDITION.validate_python(
+        {"type": "all", "conditions": [close("gt", 100), close("lt", 101), close("gt", 200)]}
+    )
 
     matched, score = matched_at(data, Timeframe.H1, tree, 2)
 
     assert matched == ("close gt 100", "close lt 101")
     assert score == pytest.approx(2 / 3)
     assert not truth(data, Timeframe.H1, tree).true[2]
+
+
+def test_patterns_and_structure_evaluate_on_a_history_shorter_than_their_context() -> None:
+    # The live evaluator may hold only a few candles of a new market.
+    for bars in range(1, 14):
+        frame = random_walk(bars, seed=bars, timeframe=Timeframe.H1)
+        data = MarketData({Timeframe.H1: frame})
+        for pattern in ("shooting_star", "morning_star", "bullish_engulfing"):
+            assert _truth({"type": "pattern", "pattern": pattern}, data).true.shape == (bars,)
+        assert not _truth({"type": "structure", "structure": "uptrend", "lookback": 50}, data).true.any()

@@ -23,7 +23,10 @@ def _run(state: np.ndarray, candle: tuple[float, float, float, float]) -> list[t
     fractions = np.zeros(16)
     points = np.zeros(16, dtype=np.int64)
     count = pr.on_candle(state, *candle, kinds, refs, fractions, points)
-    return [(pr.exit_leg(int(kinds[k])), float(refs[k]), float(fractions[k]), int(points[k])) for k in range(count)]
+    return [
+        (pr.exit_leg(int(kinds[k])), float(refs[k]), float(fractions[k]), int(points[k]))
+        for k in range(count)
+    ]
 
 
 def _spec(**kwargs: object) -> ProtectionSpec:
@@ -63,7 +66,9 @@ def test_ladder_hits_targets_nearest_first_then_the_stop_sits_at_breakeven() -> 
 
 def test_r_multiple_targets_are_measured_from_the_initial_stop_distance() -> None:
     state = pr.arm(
-        _spec(stop={"kind": "distance", "value": "4"}, targets=[{"kind": "r_multiple", "value": "2"}]), LONG, 100.0
+        _spec(stop={"kind": "distance", "value": "4"}, targets=[{"kind": "r_multiple", "value": "2"}]),
+        LONG,
+        100.0,
     )
 
     assert state[pr.STOP] == 96.0
@@ -79,7 +84,9 @@ def test_trailing_stop_follows_the_best_price_and_fires_below_it() -> None:
 
 
 def test_trailing_stop_with_activation_has_no_stop_until_the_profit_is_reached() -> None:
-    state = pr.arm(_spec(stop={"kind": "trailing_percent", "value": "5", "activation_pct": "10"}), LONG, 100.0)
+    state = pr.arm(
+        _spec(stop={"kind": "trailing_percent", "value": "5", "activation_pct": "10"}), LONG, 100.0
+    )
 
     assert _run(state, (100.0, 101.0, 80.0, 85.0)) == []  # a 20 % fall, and no stop yet
     assert _run(state, (85.0, 111.0, 84.0, 110.0)) == []
@@ -141,7 +148,9 @@ SPECS = [
 @given(
     spec=st.sampled_from(SPECS),
     side=st.sampled_from([LONG, SHORT]),
-    moves=st.lists(st.tuples(st.floats(-0.03, 0.03), st.floats(0, 0.02), st.floats(0, 0.02)), min_size=5, max_size=40),
+    moves=st.lists(
+        st.tuples(st.floats(-0.03, 0.03), st.floats(0, 0.02), st.floats(0, 0.02)), min_size=5, max_size=40
+    ),
 )
 def test_skipping_ahead_never_skips_a_bar_that_triggers(
     spec: ProtectionSpec, side: PositionSide, moves: list[tuple[float, float, float]]
@@ -155,7 +164,10 @@ def test_skipping_ahead_never_skips_a_bar_that_triggers(
     skipped = walked.copy()
 
     # When one copy runs every candle and the other jumps to the bar the scan names
-    first_exit = next((bar for bar in range(len(moves)) if _run(walked, (opens[bar], highs[bar], lows[bar], closes[bar]))), len(moves))
+    first_exit = next(
+        (bar for bar in range(len(moves)) if _run(walked, (opens[bar], highs[bar], lows[bar], closes[bar]))),
+        len(moves),
+    )
     scanned = pr.next_trigger_bar(skipped, highs, lows, 0, len(moves))
 
     # Then the scan stops at or before the first bar with an exit, with the same anchor

@@ -25,7 +25,12 @@ CLOSE_ABOVE_SMA = {
     "right": {"type": "indicator", "name": "sma", "params": {"period": 5}},
 }
 CLOSE_BELOW_SMA = {**CLOSE_ABOVE_SMA, "op": "lt"}
-ALWAYS = {"type": "compare", "left": {"type": "price", "field": "close"}, "op": "gt", "right": {"type": "constant", "value": "0"}}
+ALWAYS = {
+    "type": "compare",
+    "left": {"type": "price", "field": "close"},
+    "op": "gt",
+    "right": {"type": "constant", "value": "0"},
+}
 
 
 def _rules(**fields: Any) -> Any:
@@ -64,7 +69,12 @@ def test_entry_is_a_market_order_with_its_exits_attached_and_the_reason() -> Non
 
     (entry,) = decision.intents
     assert isinstance(entry, OrderIntent)
-    assert (entry.leg, entry.side, entry.type, entry.reduce_only) == ("entry", OrderSide.BUY, OrderType.MARKET, False)
+    assert (entry.leg, entry.side, entry.type, entry.reduce_only) == (
+        "entry",
+        OrderSide.BUY,
+        OrderType.MARKET,
+        False,
+    )
     assert float(entry.quantity) == pytest.approx(1000 / FRAME.close[bar])
     assert entry.protection is not None and entry.protection.stop is not None
     assert (entry.protection.stop.kind, entry.protection.stop.value) == ("percent", Decimal(2))
@@ -96,7 +106,9 @@ def test_risk_sizing_loses_the_risk_at_an_atr_stop() -> None:
 
     (entry,) = decide(definition, DATA.at(bar, Timeframe.H1), _flat("100000")).intents
 
-    assert isinstance(entry, OrderIntent) and entry.protection is not None and entry.protection.stop is not None
+    assert (
+        isinstance(entry, OrderIntent) and entry.protection is not None and entry.protection.stop is not None
+    )
     assert entry.protection.stop.kind == "distance"
     assert float(entry.protection.stop.value) == distance
     assert float(entry.quantity) * distance == pytest.approx(1000.0)  # 1 % of 100000

@@ -54,7 +54,10 @@ def test_resting_limit_buy_fills_at_its_limit_as_maker_when_the_low_reaches_it()
 
 
 def test_limit_buy_that_the_market_never_reaches_does_not_fill() -> None:
-    assert fill_on_candle(BUY, OrderType.LIMIT, 93.0, (100.0, 103.0, 94.0, 99.0), 1.0, COSTS, arriving=False) is None
+    assert (
+        fill_on_candle(BUY, OrderType.LIMIT, 93.0, (100.0, 103.0, 94.0, 99.0), 1.0, COSTS, arriving=False)
+        is None
+    )
     assert fill_on_trade(BUY, OrderType.LIMIT, 93.0, 93.01, 1.0, COSTS, arriving=False) is None
 
 
@@ -65,8 +68,12 @@ def test_limit_reached_exactly_fills() -> None:
 
 
 def test_marketable_limit_on_arrival_is_a_taker_at_the_open_never_worse_than_its_limit() -> None:
-    cheap = fill_on_candle(BUY, OrderType.LIMIT, 101.0, (100.0, 102.0, 99.0, 101.0), 1.0, COSTS, arriving=True)
-    capped = fill_on_candle(BUY, OrderType.LIMIT, 100.02, (100.0, 102.0, 99.0, 101.0), 1.0, COSTS, arriving=True)
+    cheap = fill_on_candle(
+        BUY, OrderType.LIMIT, 101.0, (100.0, 102.0, 99.0, 101.0), 1.0, COSTS, arriving=True
+    )
+    capped = fill_on_candle(
+        BUY, OrderType.LIMIT, 100.02, (100.0, 102.0, 99.0, 101.0), 1.0, COSTS, arriving=True
+    )
 
     assert cheap is not None and capped is not None
     assert (cheap.price, cheap.maker, cheap.point) == (pytest.approx(100.05), False, 0)
@@ -74,13 +81,17 @@ def test_marketable_limit_on_arrival_is_a_taker_at_the_open_never_worse_than_its
 
 
 def test_resting_limit_gapped_through_fills_at_its_limit_not_the_better_open() -> None:
-    fill = fill_on_candle(SELL, OrderType.LIMIT, 105.0, (110.0, 112.0, 108.0, 111.0), 1.0, COSTS, arriving=False)
+    fill = fill_on_candle(
+        SELL, OrderType.LIMIT, 105.0, (110.0, 112.0, 108.0, 111.0), 1.0, COSTS, arriving=False
+    )
 
     assert fill is not None and (fill.price, fill.maker, fill.point) == (105.0, True, 0)
 
 
 def test_sell_stop_crossed_fills_at_the_stop_less_slippage_and_a_gap_fills_at_the_open() -> None:
-    crossed = fill_on_candle(SELL, OrderType.STOP, 95.0, (100.0, 101.0, 90.0, 92.0), 1.0, COSTS, arriving=False)
+    crossed = fill_on_candle(
+        SELL, OrderType.STOP, 95.0, (100.0, 101.0, 90.0, 92.0), 1.0, COSTS, arriving=False
+    )
     gapped = fill_on_candle(SELL, OrderType.STOP, 95.0, (93.0, 96.0, 90.0, 92.0), 1.0, COSTS, arriving=False)
 
     assert crossed is not None and gapped is not None
@@ -89,7 +100,9 @@ def test_sell_stop_crossed_fills_at_the_stop_less_slippage_and_a_gap_fills_at_th
 
 
 def test_buy_stop_triggers_above_the_market() -> None:
-    fill = fill_on_candle(BUY, OrderType.STOP, 104.0, (100.0, 106.0, 99.5, 105.0), 1.0, NO_COSTS, arriving=False)
+    fill = fill_on_candle(
+        BUY, OrderType.STOP, 104.0, (100.0, 106.0, 99.5, 105.0), 1.0, NO_COSTS, arriving=False
+    )
     trade = fill_on_trade(BUY, OrderType.STOP, 104.0, 104.5, 1.0, NO_COSTS, arriving=False)
 
     assert fill is not None and trade is not None

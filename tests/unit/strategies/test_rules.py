@@ -285,14 +285,14 @@ def test_history_within_the_lookback_limit_is_accepted() -> None:
         "op": "crosses_above",
         "left": {"type": "indicator", "name": "ema", "params": {"period": 1000}, "offset": 500},
     }
-    # 3 x 1000 warm-up + 500 offset + 1 previous bar for the cross
-    assert max_lookback(RuleSet.model_validate(rules_with_entry(slow_ema))) == 3501
+    # EMA(1000): first value at bar 1000, + 3 x 1000 settling; + 500 offset + 1 previous bar for the cross
+    assert max_lookback(RuleSet.model_validate(rules_with_entry(slow_ema))) == 4501
 
 
 def test_history_beyond_the_lookback_limit_is_rejected() -> None:
     huge_adx = {**LEAF, "left": {"type": "indicator", "name": "adx", "params": {"period": 900}}}
-    # ADX(900): TA-Lib lookback 2 x 900 - 1, +1 for the first value, + 2 x 2 x 900 settling
-    with pytest.raises(ValidationError, match="rules need 5400 bars of 1h history; at most 5000"):
+    # ADX(900): first value at bar 2 x 900, + 3 x 900 settling for each of its two smoothings
+    with pytest.raises(ValidationError, match="rules need 7200 bars of 1h history; at most 5000"):
         RuleSet.model_validate(rules_with_entry(huge_adx))
 
 
@@ -332,10 +332,10 @@ def test_outputs_and_offsets_share_one_indicator_series() -> None:
 
 def test_lookback_counts_warmup_offsets_crosses_patterns_and_structure() -> None:
     rules = RuleSet.model_validate(realistic_rules())
-    # 1h: RSI(14) 3*14+1 = 43, +1 for crosses_above = 44; ATR(14) = 43; engulfing 2 + 10 context = 12;
-    # near_resistance lookback 100 -> 100. 4h: EMA(200) 3*200 = 600.
-    assert lookback_by_timeframe(rules) == {Timeframe.H1: 100, Timeframe.H4: 600}
-    assert max_lookback(rules) == 600
+    # 1h: RSI(14) 15 + 3*14 = 57, +1 for crosses_above = 58; ATR(14) = 57; engulfing 2 + 10 context = 12;
+    # near_resistance lookback 100 -> 100. 4h: EMA(200) 200 + 3*200 = 800.
+    assert lookback_by_timeframe(rules) == {Timeframe.H1: 100, Timeframe.H4: 800}
+    assert max_lookback(rules) == 800
 
 
 def test_atr_stop_reads_the_atr_it_is_built_on() -> None:

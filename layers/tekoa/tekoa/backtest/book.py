@@ -50,14 +50,14 @@ def new_book(cash: float) -> F64:
 @njit(cache=True)
 def equity(book: F64, price: float) -> float:
     """Cash plus the position valued at `price`."""
-    return book[CASH] + book[QUANTITY] * price
+    return float(book[CASH] + book[QUANTITY] * price)
 
 
 @njit(cache=True)
 def opening_capacity(book: F64, price: float) -> float:
     """Money an opening order may use: the lesser of cash and equity (a short's proceeds are
     not free money)."""
-    return max(0.0, min(book[CASH], book[CASH] + book[QUANTITY] * price))
+    return float(max(0.0, min(book[CASH], book[CASH] + book[QUANTITY] * price)))
 
 
 @njit(cache=True)

@@ -46,15 +46,21 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--strategy", required=True, type=Path, help="strategy definition (JSON file)")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", type=Path, help="CSV: timestamp,open,high,low,close,volume (timestamp in ms)")
-    source.add_argument("--exchange", help="read stored candles of this exchange (with --symbol, --start, --end)")
+    source.add_argument(
+        "--data", type=Path, help="CSV: timestamp,open,high,low,close,volume (timestamp in ms)"
+    )
+    source.add_argument(
+        "--exchange", help="read stored candles of this exchange (with --symbol, --start, --end)"
+    )
     parser.add_argument("--symbol", help="market symbol, e.g. BTC/USDT (with --exchange)")
     parser.add_argument("--timeframe", help="candle timeframe (default: the strategy's)")
     parser.add_argument("--start", help="first candle (with --exchange): YYYY-MM-DD[THH:MM] UTC or ms")
     parser.add_argument("--end", help="end, exclusive (with --exchange): YYYY-MM-DD[THH:MM] UTC or ms")
     parser.add_argument("--cash", type=float, default=10_000.0, help="starting cash in quote currency")
     parser.add_argument("--fee-pct", type=float, default=0.1, help="fee per fill, percent of notional")
-    parser.add_argument("--slippage-pct", type=float, default=0.0, help="slippage of market/stop fills, percent")
+    parser.add_argument(
+        "--slippage-pct", type=float, default=0.0, help="slippage of market/stop fills, percent"
+    )
     parser.add_argument("--json-out", type=Path, help="write trades, equity and metrics here as JSON")
     parser.set_defaults(handler=main)
 
@@ -232,7 +238,8 @@ def _print_summary(result: BacktestResult) -> None:
 
     start = datetime.fromtimestamp(int(result.open_time[0]) / 1000, UTC).strftime("%Y-%m-%d %H:%M")
     end = datetime.fromtimestamp(int(result.open_time[-1]) / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-    table = Table(title=f"Backtest: {result.open_time.shape[0]:,} {result.timeframe} bars, {start} .. {end}")
+    print(f"backtest over {result.open_time.shape[0]:,} {result.timeframe} bars, {start} .. {end} UTC")
+    table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
     days = None if m.average_duration_ms is None else m.average_duration_ms / 86_400_000
@@ -250,7 +257,10 @@ def _print_summary(result: BacktestResult) -> None:
         ("profit factor", num(m.profit_factor)),
         ("expectancy", num(m.expectancy)),
         ("exposure", pct(m.exposure_pct)),
-        ("average duration", "-" if days is None else f"{days:,.2f} days ({m.average_duration_bars:,.1f} bars)"),
+        (
+            "average duration",
+            "-" if days is None else f"{days:,.2f} days ({m.average_duration_bars:,.1f} bars)",
+        ),
         ("fees", num(m.fees)),
     ]
     for name, value in rows:

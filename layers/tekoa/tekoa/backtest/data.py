@@ -39,7 +39,9 @@ def resampled(frame: CandleFrame, timeframe: Timeframe) -> CandleFrame:
         np.zeros(len(frame), dtype=np.int64),
     )
     merged = resample(arrays, timeframe)
-    return CandleFrame(timeframe, merged.open_time, merged.open, merged.high, merged.low, merged.close, merged.volume)
+    return CandleFrame(
+        timeframe, merged.open_time, merged.open, merged.high, merged.low, merged.close, merged.volume
+    )
 
 
 def market_data(strategy: StrategyDefinition, frames: Mapping[Timeframe, CandleFrame]) -> MarketData:

@@ -14,14 +14,14 @@ Conventions:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
-from tekoa.backtest.simulator import Trade
+from tekoa.backtest.trades import T_ENTRY_BAR, T_EXIT_BAR, T_PNL
 from tekoa.domain.timeframes import Timeframe
 
 YEAR_MS = 365 * 86_400_000
@@ -72,6 +72,33 @@ class Metrics:
         return asdict(self)
 
 
+@njit(cache=True)
+def _curve_stats(equity: npt.NDArray[np.float64], start: float) -> tuple[float, float, float, float]:
+    """(max drawdown as a fraction, mean, sample stdev and downside deviation of the per-bar
+    returns) of an equity curve starting from `start`, in one pass (Welford for the stdev)."""
+    peak = start
+    previous = start
+    drawdown = 0.0
+    mean = 0.0
+    squares = 0.0
+    downside = 0.0
+    count = equity.shape[0]
+    for i in range(count):
+        value = equity[i]
+        peak = max(peak, value)
+        if peak > 0.0:
+            drawdown = max(drawdown, 1.0 - value / peak)
+        change = value / previous - 1.0
+        previous = value
+        delta = change - mean
+        mean += delta / (i + 1)
+        squares += delta * (change - mean)
+        if change < 0.0:
+            downside += change * change
+    spread = math.sqrt(squares / (count - 1)) if count > 1 else 0.0
+    return drawdown, mean, spread, math.sqrt(downside / count) if count else 0.0
+
+
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
@@ -80,12 +107,13 @@ def compute_metrics(
     open_time: npt.NDArray[np.int64],
     equity: npt.NDArray[np.float64],
     in_market: npt.NDArray[np.bool_],
-    trades: Sequence[Trade],
+    trades: npt.NDArray[np.float64],
     starting_cash: float,
     timeframe: Timeframe,
     fees: float,
 ) -> Metrics:
-    """The metrics of one run (see `Metrics` for each definition)."""
+    """The metrics of one run (see `Metrics` for each definition); `trades` is the trade table
+    (`tekoa.backtest.trades`)."""
     bars = equity.shape[0]
     final = float(equity[-1]) if bars else starting_cash
     total = final / starting_cash - 1.0
@@ -93,25 +121,18 @@ def compute_metrics(
     if bars:
         years = (int(open_time[-1]) + timeframe.ms - int(open_time[0])) / YEAR_MS
         cagr = -100.0 if final <= 0 else 100.0 * ((final / starting_cash) ** (1.0 / years) - 1.0)
-    curve = np.concatenate(([starting_cash], equity))
-    peaks = np.maximum.accumulate(curve)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        drawdown = float(np.max(1.0 - curve / peaks)) if bars else 0.0
-        returns = curve[1:] / curve[:-1] - 1.0
+    drawdown, mean, spread, downside = _curve_stats(equity, starting_cash)
     per_year = math.sqrt(YEAR_MS / timeframe.ms)
     sharpe = sortino = None
-    if bars > 1 and np.all(np.isfinite(returns)):
-        mean = float(np.mean(returns))
-        spread = float(np.std(returns, ddof=1))
+    if bars > 1 and math.isfinite(mean):
         sharpe = _finite(mean / spread * per_year) if spread > 0 else None
-        downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
         sortino = _finite(mean / downside * per_year) if downside > 0 else None
     calmar = None if cagr is None or drawdown <= 0 else _finite(cagr / (100.0 * drawdown))
-    pnl = np.array([t.pnl for t in trades], dtype=np.float64)
+    pnl = trades[:, T_PNL]
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
     loss = -float(losses.sum())
-    durations_bars = [t.exit_bar - t.entry_bar for t in trades]
-    durations_ms = [t.exit_time - t.entry_time for t in trades]
+    entry_bars, exit_bars = trades[:, T_ENTRY_BAR].astype(np.int64), trades[:, T_EXIT_BAR].astype(np.int64)
+    count = pnl.shape[0]
     return Metrics(
         total_return_pct=100.0 * total,
         cagr_pct=None if cagr is None else _finite(cagr),
@@ -123,9 +144,9 @@ def compute_metrics(
         profit_factor=float(wins.sum()) / loss if loss > 0 else None,
         expectancy=float(pnl.mean()) if pnl.size else None,
         exposure_pct=100.0 * float(np.count_nonzero(in_market)) / bars if bars else 0.0,
-        trades=len(trades),
-        average_duration_bars=float(np.mean(durations_bars)) if trades else None,
-        average_duration_ms=float(np.mean(durations_ms)) if trades else None,
+        trades=count,
+        average_duration_bars=float(np.mean(exit_bars - entry_bars)) if count else None,
+        average_duration_ms=float(np.mean(open_time[exit_bars] - open_time[entry_bars])) if count else None,
         fees=fees,
         final_equity=final,
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -25,16 +26,15 @@ import numpy.typing as npt
 
 from tekoa.backtest import book as bk
 from tekoa.backtest.metrics import Metrics, compute_metrics
-from tekoa.backtest.simulator import Simulator, Trade
-from tekoa.backtest.vectorised import T_DIRECTION, T_ENTRY, T_ENTRY_BAR, T_EXIT, T_EXIT_BAR, T_FEES, T_PNL
-from tekoa.backtest.vectorised import T_QUANTITY, T_REASON, SIGNAL_EXIT, run_compiled_rules
+from tekoa.backtest.simulator import Simulator
+from tekoa.backtest.trades import Trade, table_of, trades_of
+from tekoa.backtest.vectorised import REASONS, run_compiled_rules
 from tekoa.domain.candles import decimal_from_float
 from tekoa.domain.orders import Intent, OrderIntent
 from tekoa.domain.timeframes import Timeframe
-from tekoa.domain.trading import BotMemory, PositionSide
+from tekoa.domain.trading import BotMemory
 from tekoa.engine import compile_strategy, decide
 from tekoa.engine.market import MarketData
-from tekoa.engine.protection import exit_leg
 from tekoa.engine.rule_strategy import CompiledRules
 from tekoa.execution.fills import Costs
 from tekoa.strategies.models import RulesStrategy, StrategyDefinition
@@ -52,7 +52,10 @@ class BacktestResult:
     open_time: npt.NDArray[np.int64]
     equity: npt.NDArray[np.float64]
     in_market: npt.NDArray[np.bool_]
-    trades: list[Trade]
+    trade_table: npt.NDArray[np.float64]
+    """Closed trades as columns (`tekoa.backtest.trades`)."""
+    reasons: tuple[str, ...]
+    """Names of the table's reason codes."""
     metrics: Metrics
     starting_cash: float
     path: Literal["general", "vectorised"]
@@ -62,6 +65,11 @@ class BacktestResult:
     protective_exits: list[tuple[int, OrderIntent]] = field(default_factory=list)
     """(bar, intent) of every exit the protection fired (general path)."""
     open_position: dict[str, Any] | None = None
+
+    @cached_property
+    def trades(self) -> list[Trade]:
+        """One `Trade` per row of the trade table."""
+        return trades_of(self.trade_table, self.reasons, self.open_time)
 
     def to_json(self) -> dict[str, Any]:
         """Trades (money as decimal strings), the equity curve and the metrics, JSON-ready."""
@@ -159,7 +167,9 @@ def _general(
         wake = min(size, max(start, brain.next_bar(memory, simulator.in_market(), bar)))
         upcoming = simulator.next_event_bar(start, wake)
         if upcoming > start:
-            equity[start:upcoming] = simulator.cash + simulator.position_quantity * frame.close[start:upcoming]
+            equity[start:upcoming] = (
+                simulator.cash + simulator.position_quantity * frame.close[start:upcoming]
+            )
             in_market[start:upcoming] = simulator.position_quantity != 0.0
         if upcoming >= size:
             break
@@ -169,8 +179,9 @@ def _general(
             progress(bar, size)
     if progress is not None:
         progress(size, size)
+    table, reasons = table_of(simulator.trades)
     metrics = compute_metrics(
-        frame.open_time, equity, in_market, simulator.trades, cash, timeframe, float(simulator.book[bk.FEES_PAID])
+        frame.open_time, equity, in_market, table, cash, timeframe, float(simulator.book[bk.FEES_PAID])
     )
     return BacktestResult(
         strategy=strategy,
@@ -178,7 +189,8 @@ def _general(
         open_time=frame.open_time,
         equity=equity,
         in_market=in_market,
-        trades=simulator.trades,
+        trade_table=table,
+        reasons=reasons,
         metrics=metrics,
         starting_cash=cash,
         path="general",
@@ -195,32 +207,19 @@ def _vectorised(
     frame = rules.data.frame(rules.timeframe)
     equity, in_market, table, book = run_compiled_rules(rules, cash, costs)
     times = frame.open_time
-    trades = [
-        Trade(
-            side=PositionSide.LONG if row[T_DIRECTION] > 0 else PositionSide.SHORT,
-            entry_bar=int(row[T_ENTRY_BAR]),
-            exit_bar=int(row[T_EXIT_BAR]),
-            entry_time=int(times[int(row[T_ENTRY_BAR])]),
-            exit_time=int(times[int(row[T_EXIT_BAR])]),
-            quantity=float(row[T_QUANTITY]),
-            entry_price=float(row[T_ENTRY]),
-            exit_price=float(row[T_EXIT]),
-            pnl=float(row[T_PNL]),
-            fees=float(row[T_FEES]),
-            reason="exit" if row[T_REASON] == SIGNAL_EXIT else exit_leg(int(row[T_REASON])),
-        )
-        for row in table
-    ]
     if progress is not None:
         progress(len(frame), len(frame))
-    metrics = compute_metrics(times, equity, in_market, trades, cash, rules.timeframe, float(book[bk.FEES_PAID]))
+    metrics = compute_metrics(
+        times, equity, in_market, table, cash, rules.timeframe, float(book[bk.FEES_PAID])
+    )
     return BacktestResult(
         strategy=strategy,
         timeframe=rules.timeframe,
         open_time=times,
         equity=equity,
         in_market=in_market,
-        trades=trades,
+        trade_table=table,
+        reasons=REASONS,
         metrics=metrics,
         starting_cash=cash,
         path="vectorised",

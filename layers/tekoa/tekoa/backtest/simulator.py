@@ -21,11 +21,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 
 from tekoa.backtest import book as bk
-from tekoa.domain.orders import CancelIntent, Intent, OrderIntent, OrderSide, OrderType, client_order_id, place
+from tekoa.backtest.trades import Trade
+from tekoa.domain.orders import (
+    CancelIntent,
+    Intent,
+    OrderIntent,
+    OrderSide,
+    OrderType,
+    place,
+)
 from tekoa.domain.trading import BotMemory, BotState, Fill, Position, PositionSide, RestingOrder
 from tekoa.engine import protection as pr
 from tekoa.engine.decision import to_decimal
@@ -50,28 +59,6 @@ class _Order:
     code: int
     level: float
     arriving: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Trade:
-    """A closing fill matched against the position it reduced: one round trip (or part of one)."""
-
-    side: PositionSide
-    entry_bar: int
-    exit_bar: int
-    entry_time: int
-    exit_time: int
-    quantity: float
-    entry_price: float
-    exit_price: float
-    pnl: float
-    fees: float
-    reason: str
-
-    @property
-    def return_pct(self) -> float:
-        """P&L as a percentage of the entry notional."""
-        return 100.0 * self.pnl / (self.entry_price * self.quantity)
 
 
 class Simulator:
@@ -101,7 +88,9 @@ class Simulator:
                 self.orders.pop(intent.target_client_order_id, None)
                 continue
             level = math.nan if intent.price is None else float(intent.price)
-            self.orders[intent.client_order_id] = _Order(intent, intent.side.sign, type_code(intent.type), level)
+            self.orders[intent.client_order_id] = _Order(
+                intent, intent.side.sign, type_code(intent.type), level
+            )
 
     @property
     def position_quantity(self) -> float:
@@ -125,9 +114,12 @@ class Simulator:
         close = float(self.frame.close[bar])
         equity = bk.equity(self.book, close)
         holds = sum(
-            o.intent.quantity * o.intent.price  # type: ignore[operator]
-            for o in self.orders.values()
-            if o.side > 0 and o.code != MARKET and not o.intent.reduce_only
+            (
+                o.intent.quantity * o.intent.price
+                for o in self.orders.values()
+                if o.side > 0 and o.intent.price is not None and not o.intent.reduce_only
+            ),
+            Decimal(0),
         )
         available = min(self.cash, equity) - float(holds)
         state = BotState(
@@ -289,7 +281,9 @@ class Simulator:
         if self.position_quantity == 0.0:
             self.protection = None
 
-    def _book(self, intent: OrderIntent, side: int, quantity: float, price: float, rate: float, bar: int) -> None:
+    def _book(
+        self, intent: OrderIntent, side: int, quantity: float, price: float, rate: float, bar: int
+    ) -> None:
         fee = price * quantity * rate
         closed = bk.book_fill(self.book, side, quantity, price, fee, bar, self._closed)
         time = int(self.frame.open_time[bar])
@@ -322,4 +316,3 @@ class Simulator:
                     reason=intent.leg,
                 )
             )
-

@@ -19,6 +19,18 @@ import numpy.typing as npt
 from numba import njit
 
 from tekoa.backtest import book as bk
+from tekoa.backtest.trades import (
+    T_COLUMNS,
+    T_DIRECTION,
+    T_ENTRY,
+    T_ENTRY_BAR,
+    T_EXIT,
+    T_EXIT_BAR,
+    T_FEES,
+    T_PNL,
+    T_QUANTITY,
+    T_REASON,
+)
 from tekoa.engine import protection as pr
 from tekoa.engine.rule_strategy import CompiledRules
 from tekoa.engine.sizing import entry_quantity, stop_distance
@@ -28,22 +40,15 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 
-# Columns of the trade table.
-T_ENTRY_BAR = 0
-T_EXIT_BAR = 1
-T_QUANTITY = 2
-T_ENTRY = 3
-T_EXIT = 4
-T_PNL = 5
-T_FEES = 6
-T_REASON = 7  # -1 signal exit, else the protection exit kind (pr.EXIT_STOP or target k)
-T_DIRECTION = 8
-T_COLUMNS = 9
 SIGNAL_EXIT = -1
+REASONS = ("exit", "stop", *(f"target-{k}" for k in range(1, pr.MAX_TARGETS + 1)))
+"""Reason names of the vectorised path's trades: a signal exit, the stop, target k."""
 
 
 @njit(cache=True)
-def _record(trades: F64, count: int, closed: F64, bar: int, price: float, reason: int, direction: float) -> int:
+def _record(
+    trades: F64, count: int, closed: F64, bar: int, price: float, reason: int, direction: float
+) -> int:
     if count < trades.shape[0]:
         trades[count, T_ENTRY_BAR] = closed[bk.CLOSED_OPENED_BAR]
         trades[count, T_EXIT_BAR] = bar
@@ -52,9 +57,20 @@ def _record(trades: F64, count: int, closed: F64, bar: int, price: float, reason
         trades[count, T_EXIT] = price
         trades[count, T_PNL] = closed[bk.CLOSED_PNL]
         trades[count, T_FEES] = closed[bk.CLOSED_FEES]
-        trades[count, T_REASON] = reason
+        trades[count, T_REASON] = reason + 1  # index into REASONS
         trades[count, T_DIRECTION] = direction
     return count + 1
+
+
+@njit(cache=True)
+def _next_true(mask: Bools) -> I64:
+    """For each bar, the first bar at or after it where `mask` holds (len(mask) if none)."""
+    size = mask.shape[0]
+    out = np.empty(size + 1, dtype=np.int64)
+    out[size] = size
+    for bar in range(size - 1, -1, -1):
+        out[bar] = bar if mask[bar] else out[bar + 1]
+    return out
 
 
 @njit(cache=True)
@@ -85,13 +101,20 @@ def run_rules(
     book: F64,
 ) -> int:
     """Run the strategy over every bar; fill the equity curve and the trade table (as many
-    rows as fit) and return the number of trades (rerun with a larger table if it exceeds it)."""
+    rows as fit) and return the number of trades (rerun with a larger table if it exceeds it).
+
+    The protection runs along a bar's path only on bars `next_trigger_bar` names (it advances
+    the best price over the others), up to the bar at which the next exit signal closes the
+    position anyway — the general path's rule for skipping quiet bars, so the same results."""
+    size = open_.shape[0]
     side = 1 if direction > 0 else -1
     book[:] = 0.0
     book[bk.CASH] = cash
     book[bk.OPENED_BAR] = -1.0
     protection = np.empty(pr.SIZE, dtype=np.float64)
     protected = False
+    check = size  # next bar whose path runs through the protection
+    next_exit = _next_true(exit_) if has_exit else np.full(size + 1, size, dtype=np.int64)
     kinds = np.zeros(pr.MAX_TARGETS + 1, dtype=np.int64)
     refs = np.zeros(pr.MAX_TARGETS + 1, dtype=np.float64)
     fractions = np.zeros(pr.MAX_TARGETS + 1, dtype=np.float64)
@@ -100,10 +123,11 @@ def run_rules(
     pending_quantity = 0.0
     pending_bar = -1
     count = 0
-    for bar in range(open_.shape[0]):
-        price_open = open_[bar]
+    held = 0.0
+    money = cash
+    for bar in range(size):
         if pending == 1:
-            price = market_price(side, price_open, slippage)
+            price = market_price(side, open_[bar], slippage)
             capacity = bk.opening_capacity(book, price)
             quantity = min(pending_quantity, affordable_quantity(capacity, price, taker_fee))
             if quantity > 0.0:
@@ -121,25 +145,26 @@ def run_rules(
                     breakeven,
                 )
                 protected = True
+                check = pr.next_trigger_bar(protection, high, low, bar, min(size, next_exit[bar] + 1))
         elif pending == -1 and book[bk.QUANTITY] != 0.0:
             quantity = abs(book[bk.QUANTITY])
-            price = market_price(-side, price_open, slippage)
+            price = market_price(-side, open_[bar], slippage)
             bk.book_fill(book, -side, quantity, price, price * quantity * taker_fee, bar, closed)
             count = _record(trades, count, closed, bar, price, SIGNAL_EXIT, direction)
             protected = False
         pending = 0
-        if protected:
-            path = candle_path(price_open, high[bar], low[bar], close[bar])
+        if protected and bar == check:
+            path = candle_path(open_[bar], high[bar], low[bar], close[bar])
             for point in range(4):
                 written = pr.on_price(protection, path[point], point > 0, kinds, refs, fractions)
                 for k in range(written):
-                    held = abs(book[bk.QUANTITY])
-                    if held == 0.0:
+                    left = abs(book[bk.QUANTITY])
+                    if left == 0.0:
                         break
                     quantity = (
-                        held
+                        left
                         if kinds[k] == pr.EXIT_STOP
-                        else bk.target_quantity(fractions[k], book[bk.ENTRY_QUANTITY], held)
+                        else bk.target_quantity(fractions[k], book[bk.ENTRY_QUANTITY], left)
                     )
                     price = market_price(-side, refs[k], slippage)
                     bk.book_fill(book, -side, quantity, price, price * quantity * taker_fee, bar, closed)
@@ -147,26 +172,30 @@ def run_rules(
                 if book[bk.QUANTITY] == 0.0:
                     protected = False
                     break
+            if protected:
+                check = pr.next_trigger_bar(protection, high, low, bar + 1, min(size, next_exit[bar] + 1))
+        held = book[bk.QUANTITY]
+        money = book[bk.CASH]
         price_close = close[bar]
-        if book[bk.QUANTITY] == 0.0:
+        if held == 0.0:
             if entry[bar]:
                 distance = stop_distance(stop_kind, stop_value[bar], direction, price_close)
                 if stop_kind == pr.STOP_NONE or not math.isnan(distance):
-                    equity = bk.equity(book, price_close)
-                    available = min(book[bk.CASH], equity)
-                    quantity = entry_quantity(sizing_kind, sizing_value, equity, available, price_close, distance)
+                    equity = money + held * price_close
+                    available = min(money, equity)
+                    quantity = entry_quantity(
+                        sizing_kind, sizing_value, equity, available, price_close, distance
+                    )
                     if quantity > 0.0:
                         pending, pending_quantity, pending_bar = 1, quantity, bar
         elif has_exit and exit_[bar]:
             pending = -1
-        equity_out[bar] = bk.equity(book, price_close)
-        in_market_out[bar] = book[bk.QUANTITY] != 0.0
+        equity_out[bar] = money + held * price_close
+        in_market_out[bar] = held != 0.0
     return count
 
 
-def run_compiled_rules(
-    rules: CompiledRules, cash: float, costs: Costs
-) -> tuple[F64, Bools, F64, F64]:
+def run_compiled_rules(rules: CompiledRules, cash: float, costs: Costs) -> tuple[F64, Bools, F64, F64]:
     """(equity per bar, position open per bar, trade table, final account) of a compiled rule
     strategy; the trade table's columns are the `T_*` constants."""
     frame = rules.data.frame(rules.timeframe)

@@ -217,7 +217,9 @@ def place(
     )
 
 
-def cancel(bot_id: str, candle_open_time: int, target_client_order_id: str, leg: str, reason: str) -> CancelIntent:
+def cancel(
+    bot_id: str, candle_open_time: int, target_client_order_id: str, leg: str, reason: str
+) -> CancelIntent:
     """A `CancelIntent` for one resting order; its id is derived from the target's id."""
     return CancelIntent(
         client_order_id=client_order_id(bot_id, candle_open_time, f"cancel:{target_client_order_id}"),

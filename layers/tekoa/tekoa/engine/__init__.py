@@ -58,7 +58,7 @@ def compile_strategy(strategy: StrategyDefinition, data: MarketData) -> Brain:
     """The strategy compiled against `data`, once per strategy object for the data's life."""
     # Keyed by identity and holding the strategy, so the id cannot be reused while cached.
     _, brain = data.memo(("brain", id(strategy)), lambda: (strategy, _build(strategy, data)))
-    return brain  # type: ignore[no-any-return]
+    return brain
 
 
 def decide(strategy: StrategyDefinition, market: MarketView, state: BotState) -> Decision:

@@ -17,13 +17,14 @@ the first primary bar after the higher candle that crossed closes. `crosses_belo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+from numba import njit
 
 from tekoa.domain.timeframes import Timeframe
-from tekoa.engine.market import Bools, F64, MarketData
+from tekoa.engine.market import F64, Bools, MarketData
 from tekoa.strategies.rules import (
     AllOf,
     AnyOf,
@@ -62,11 +63,15 @@ def truth(data: MarketData, primary: Timeframe, condition: Condition) -> Truth:
 def _evaluate(data: MarketData, primary: Timeframe, condition: Condition) -> Truth:
     if isinstance(condition, AllOf | AnyOf):
         members = [truth(data, primary, c) for c in condition.conditions]
-        trues = np.array([m.true for m in members])
-        falses = np.array([m.false for m in members])
-        if isinstance(condition, AllOf):
-            return Truth(trues.all(axis=0), falses.any(axis=0))
-        return Truth(trues.any(axis=0), falses.all(axis=0))
+        true, false = members[0].true.copy(), members[0].false.copy()
+        for member in members[1:]:
+            if isinstance(condition, AllOf):
+                true &= member.true
+                false |= member.false
+            else:
+                true |= member.true
+                false &= member.false
+        return Truth(true, false)
     if isinstance(condition, NotOf):
         inner = truth(data, primary, condition.condition)
         return Truth(inner.false, inner.true)
@@ -74,23 +79,21 @@ def _evaluate(data: MarketData, primary: Timeframe, condition: Condition) -> Tru
         return _compare(data, primary, condition)
     if isinstance(condition, PatternCondition):
         timeframe = condition.timeframe or primary
-        from tekoa.patterns import candle_pattern
+        from tekoa.patterns.candles import candle_pattern
 
         mask = data.memo(
             ("pattern", timeframe, condition.pattern),
-            lambda: candle_pattern(data.frame(timeframe), condition.pattern),
+            lambda: candle_pattern(condition.pattern, data.frame(timeframe)),
         )
         value, defined = data.aligned_mask(primary, timeframe, mask, condition.offset)
         return Truth(value & defined, ~value & defined)
     if isinstance(condition, StructureCondition):
         timeframe = condition.timeframe or primary
-        from tekoa.patterns import structure_state
+        from tekoa.patterns.structure import structure_condition
 
         mask = data.memo(
             ("structure", timeframe, condition.structure, condition.lookback, condition.tolerance_pct),
-            lambda: structure_state(
-                data.frame(timeframe), condition.structure, condition.lookback, condition.tolerance_pct
-            ),
+            lambda: structure_condition(condition, data.frame(timeframe)),
         )
         value, defined = data.aligned_mask(primary, timeframe, mask)
         return Truth(value & defined, ~value & defined)
@@ -110,44 +113,60 @@ def operand_series(data: MarketData, primary: Timeframe, operand: Operand) -> F6
     return data.aligned(primary, timeframe, series, operand.offset)
 
 
-def _previous(series: F64 | float) -> F64 | float:
-    if isinstance(series, float):
-        return series
-    shifted = np.empty_like(series)
-    shifted[0] = np.nan
-    shifted[1:] = series[:-1]
-    return shifted
-
-
-def _defined(a: F64 | float, b: F64 | float, size: int) -> Bools:
-    return np.broadcast_to(~np.isnan(a) & ~np.isnan(b), (size,))
-
-
-_OPS: dict[CompareOp, Any] = {
-    CompareOp.GT: np.greater,
-    CompareOp.GTE: np.greater_equal,
-    CompareOp.LT: np.less,
-    CompareOp.LTE: np.less_equal,
-    CompareOp.EQ: np.equal,
+_OP_CODES = {
+    CompareOp.GT: 0,
+    CompareOp.GTE: 1,
+    CompareOp.LT: 2,
+    CompareOp.LTE: 3,
+    CompareOp.EQ: 4,
+    CompareOp.CROSSES_ABOVE: 5,
+    CompareOp.CROSSES_BELOW: 6,
 }
+
+
+@njit(cache=True)
+def _compare_kernel(left: F64, right: F64, op: int, true: Bools, false: Bools) -> None:
+    """One pass of `left op right` (a length-1 side is a constant) into Kleene (true, false).
+
+    A comparison with NaN is false, so a bar with an unknown operand is neither true nor false;
+    a cross is known only where this bar and the previous are."""
+    scalar_left = left.shape[0] == 1
+    scalar_right = right.shape[0] == 1
+    known_before = False
+    was_on_other_side = False
+    for i in range(true.shape[0]):
+        a = left[0] if scalar_left else left[i]
+        b = right[0] if scalar_right else right[i]
+        known = not (math.isnan(a) or math.isnan(b))
+        if op == 0:
+            holds = a > b
+        elif op == 1:
+            holds = a >= b
+        elif op == 2:
+            holds = a < b
+        elif op == 3:
+            holds = a <= b
+        elif op == 4:
+            holds = a == b
+        else:
+            now = a > b if op == 5 else a < b
+            holds = now and was_on_other_side
+            was_on_other_side = a <= b if op == 5 else a >= b
+            known, known_before = known and known_before, known
+        true[i] = holds
+        false[i] = known and not holds
 
 
 def _compare(data: MarketData, primary: Timeframe, node: Comparison) -> Truth:
     size = len(data.frame(primary))
-    left = operand_series(data, primary, node.left)
-    right = operand_series(data, primary, node.right)
-    defined = _defined(left, right, size)
-    with np.errstate(invalid="ignore"):
-        if not node.op.is_cross:
-            holds = np.broadcast_to(_OPS[node.op](left, right), (size,))
-            return Truth(defined & holds, defined & ~holds)
-        before_left, before_right = _previous(left), _previous(right)
-        known = defined & _defined(before_left, before_right, size)
-        if node.op is CompareOp.CROSSES_ABOVE:
-            holds = np.broadcast_to((left > right) & (before_left <= before_right), (size,))
-        else:
-            holds = np.broadcast_to((left < right) & (before_left >= before_right), (size,))
-    return Truth(known & holds, known & ~holds)
+    sides = [
+        np.full(1, series) if isinstance(series, float) else series
+        for series in (operand_series(data, primary, node.left), operand_series(data, primary, node.right))
+    ]
+    true = np.empty(size, dtype=np.bool_)
+    false = np.empty(size, dtype=np.bool_)
+    _compare_kernel(sides[0], sides[1], _OP_CODES[node.op], true, false)
+    return Truth(true, false)
 
 
 def members(condition: Condition) -> tuple[Condition, ...]:
@@ -160,7 +179,9 @@ def members(condition: Condition) -> tuple[Condition, ...]:
 def describe(condition: Condition) -> str:
     """A short human label: `rsi(period=14) crosses_above 30`, `pattern hammer [1h]`."""
     if isinstance(condition, Comparison):
-        return f"{_describe_operand(condition.left)} {condition.op.value} {_describe_operand(condition.right)}"
+        return (
+            f"{_describe_operand(condition.left)} {condition.op.value} {_describe_operand(condition.right)}"
+        )
     if isinstance(condition, PatternCondition):
         return f"pattern {condition.pattern.value}{_where(condition.timeframe, condition.offset)}"
     if isinstance(condition, StructureCondition):
@@ -186,9 +207,10 @@ def _describe_operand(operand: Operand) -> str:
     return f"{operand.name}({params}){output}{_where(operand.timeframe, operand.offset)}"
 
 
-def matched_at(data: MarketData, primary: Timeframe, condition: Condition, bar: int) -> tuple[tuple[str, ...], float]:
+def matched_at(
+    data: MarketData, primary: Timeframe, condition: Condition, bar: int
+) -> tuple[tuple[str, ...], float]:
     """The labels of the members true at `bar`, and the confluence score (share of members true)."""
     parts = members(condition)
     hits = tuple(describe(c) for c in parts if truth(data, primary, c).true[bar])
     return hits, len(hits) / len(parts)
-

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from tekoa.domain.orders import (
     CancelIntent,
@@ -69,14 +70,16 @@ def to_decimal(value: float) -> Decimal:
 
 
 class SignalIndex:
-    """The true bars of a boolean signal, indexed once: `next_after` is a bisection."""
+    """The true bars of a boolean signal, indexed on first use: `next_after` is a bisection."""
 
     def __init__(self, mask: Bools) -> None:
         self.mask = mask
-        self._bars = np.flatnonzero(mask)
+        self._bars: npt.NDArray[np.intp] | None = None
 
     def next_after(self, after: int) -> int:
         """The first bar after `after` where the signal holds; the mask's length if none."""
+        if self._bars is None:
+            self._bars = np.flatnonzero(self.mask)
         position = int(np.searchsorted(self._bars, after, side="right"))
         return int(self._bars[position]) if position < self._bars.shape[0] else self.mask.shape[0]
 
@@ -153,4 +156,6 @@ def places(intents: Sequence[Intent]) -> list[OrderIntent]:
 
 def decided(state: BotState, memory: BotMemory, intents: Sequence[Intent], why: Why) -> Decision:
     """A decision: the fills are consumed, the memory replaced."""
-    return Decision(intents=tuple(intents), state=state.model_copy(update={"fills": (), "memory": memory}), why=why)
+    return Decision(
+        intents=tuple(intents), state=state.model_copy(update={"fills": (), "memory": memory}), why=why
+    )

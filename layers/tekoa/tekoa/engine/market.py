@@ -24,8 +24,9 @@ import numpy as np
 import numpy.typing as npt
 
 from tekoa.domain.timeframes import Timeframe
+from tekoa.indicators.catalogue import PriceField
 from tekoa.market.frame import CandleFrame
-from tekoa.strategies.rules import IndicatorKey, PriceField
+from tekoa.strategies.rules import IndicatorKey
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -107,15 +108,21 @@ class MarketData:
     def aligned(self, primary: Timeframe, other: Timeframe, values: F64, offset: int = 0) -> F64:
         """`values` (one per `other` candle) read at each primary bar, `offset` candles back; NaN
         where no such candle has closed."""
+        if other is primary:
+            if offset == 0:
+                return values
+            shifted = np.full(values.shape[0], np.nan)
+            shifted[offset:] = values[: values.shape[0] - offset]
+            return shifted
         index = self.alignment(primary, other) - offset
-        if other is primary and offset == 0:
-            return values
         out = np.full(index.shape[0], np.nan)
         valid = index >= 0
         out[valid] = values[index[valid]]
         return out
 
-    def aligned_mask(self, primary: Timeframe, other: Timeframe, mask: Bools, offset: int = 0) -> tuple[Bools, Bools]:
+    def aligned_mask(
+        self, primary: Timeframe, other: Timeframe, mask: Bools, offset: int = 0
+    ) -> tuple[Bools, Bools]:
         """A boolean series of `other` read at each primary bar: (value, defined)."""
         index = self.alignment(primary, other) - offset
         defined = index >= 0

@@ -134,7 +134,7 @@ def stop_level(state: F64) -> float:
             trailing = state[ANCHOR] * (1.0 - direction * trail)
             if math.isnan(stop) or direction * (trailing - stop) > 0.0:
                 stop = trailing
-    return stop
+    return float(stop)
 
 
 @njit(cache=True)
@@ -187,9 +187,15 @@ def next_trigger_bar(state: F64, high: F64, low: F64, start: int, end: int) -> i
     nearest_target = math.inf
     for k in range(int(state[N_TARGETS])):
         base = TARGETS + 3 * k
-        if state[base + 2] == 0.0:
+        if state[base + 2] == 0.0 and not math.isnan(state[base]):
             nearest_target = min(nearest_target, direction * state[base])
     trailing = not math.isnan(state[TRAIL])
+    if nearest_target == math.inf and not trailing and math.isnan(state[STOP]):
+        for bar in range(start, end):  # nothing can trigger: only the best price moves
+            favourable = high[bar] if direction > 0 else low[bar]
+            if direction * (favourable - state[ANCHOR]) > 0.0:
+                state[ANCHOR] = favourable
+        return end
     for bar in range(start, end):
         favourable = high[bar] if direction > 0 else low[bar]
         adverse = low[bar] if direction > 0 else high[bar]
@@ -339,8 +345,5 @@ def check_trade(
     refs = np.zeros(MAX_TARGETS + 1, dtype=np.float64)
     fractions = np.zeros(MAX_TARGETS + 1, dtype=np.float64)
     written = on_price(vector, price, False, kinds, refs, fractions)
-    triggers = [
-        Trigger(exit_leg(int(kinds[k])), float(refs[k]), float(fractions[k]))
-        for k in range(written)
-    ]
+    triggers = [Trigger(exit_leg(int(kinds[k])), float(refs[k]), float(fractions[k])) for k in range(written)]
     return triggers, (to_state(vector) if vector[ACTIVE] else None)

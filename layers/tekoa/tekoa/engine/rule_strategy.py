@@ -161,7 +161,12 @@ class CompiledRules:
                     reduce_only=True,
                     reason="exit conditions met",
                 )
-                return decided(state, memory, [exit_order], Why(reason="exit conditions met", matched=matched, score=score))
+                return decided(
+                    state,
+                    memory,
+                    [exit_order],
+                    Why(reason="exit conditions met", matched=matched, score=score),
+                )
             return decided(state, memory, [], Why(reason="in position: exit conditions not met"))
         if any(order.leg == "entry" for order in state.orders):
             return decided(state, memory, [], Why(reason="entry order pending"))
@@ -172,7 +177,12 @@ class CompiledRules:
         price = view.close
         distance = stop_distance(self.stop_kind, float(self.stop_value[bar]), float(self.side.sign), price)
         if self.stop_kind != STOP_NONE and math.isnan(distance):
-            return decided(state, memory, [], Why(reason="no entry: the stop is unknown or not on the losing side of the price"))
+            return decided(
+                state,
+                memory,
+                [],
+                Why(reason="no entry: the stop is unknown or not on the losing side of the price"),
+            )
         quantity = entry_quantity(
             self.sizing_kind, self.sizing_value, float(state.equity), float(state.cash), price, distance
         )
@@ -188,7 +198,9 @@ class CompiledRules:
             protection=self.protection_at(bar),
             reason="entry conditions met",
         )
-        return decided(state, memory, [entry_order], Why(reason="entry conditions met", matched=matched, score=score))
+        return decided(
+            state, memory, [entry_order], Why(reason="entry conditions met", matched=matched, score=score)
+        )
 
     def next_bar(self, memory: BotMemory, in_market: bool, after: int) -> int:
         if in_market:

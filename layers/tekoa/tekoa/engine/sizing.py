@@ -43,13 +43,15 @@ def stop_distance(stop_kind: int, stop_value: float, direction: float, price: fl
         return distance if distance > 0.0 else math.nan
     if stop_kind == STOP_DISTANCE:
         return stop_value if stop_value > 0.0 else math.nan
-    if stop_kind == STOP_PERCENT or stop_kind == STOP_TRAILING:
+    if stop_kind in (STOP_PERCENT, STOP_TRAILING):
         return price * stop_value / 100.0
     return math.nan
 
 
 @njit(cache=True)
-def entry_quantity(kind: int, value: float, equity: float, cash: float, price: float, distance: float) -> float:
+def entry_quantity(
+    kind: int, value: float, equity: float, cash: float, price: float, distance: float
+) -> float:
     """Base quantity of an entry at `price`, at most what `cash` buys; 0 when it cannot be sized.
 
     * fixed quote: `value` quote currency;

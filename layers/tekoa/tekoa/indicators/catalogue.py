@@ -11,9 +11,10 @@ Warm-up, in bars of history:
   over a series from its first bar. A window indicator's value at a bar depends only on the
   `lookback + 1` bars ending there.
 * `settling` is the extra history the rule language wants before it trusts a value.
-  Recursive (exponentially smoothed) indicators start from an arbitrary seed whose weight
-  decays with every bar: `RECURSIVE_WARMUP_FACTOR` periods per smoothing stage in all leave
-  a few percent of it (Wilder, alpha = 1/n: e^-3 ≈ 5 %; EMA, alpha = 2/(n+1): e^-6).
+  Recursive (exponentially smoothed) indicators start from a seed (a plain average of the
+  first bars) whose weight decays with every bar: `RECURSIVE_WARMUP_FACTOR` periods per
+  smoothing stage after the first value leave the seed at most e^-3 ≈ 5 % of its weight
+  (Wilder, alpha 1/n: (1 - 1/n)^3n) or e^-6 ≈ 0.25 % (EMA, alpha 2/(n+1)).
   OBV is cumulative: its level depends on where the history starts and only its changes
   mean anything, so it needs one bar before the first change.
 * `warmup = lookback + 1 + settling` is what `tekoa.strategies.rules.lookback_by_timeframe`
@@ -35,8 +36,8 @@ from pydantic import Field, ValidationInfo, field_validator
 from tekoa.strategies.units import StrictModel
 
 RECURSIVE_WARMUP_FACTOR = 3
-"""Exponentially smoothed indicators (EMA, RSI, ATR, ...) get this many periods of warm-up per
-smoothing stage, so the arbitrary seed value has decayed to a few percent of its weight."""
+"""Exponentially smoothed indicators (EMA, RSI, ATR, ...) settle for this many periods per
+smoothing stage after their first value, so the seed has decayed to a few percent of its weight."""
 
 Period = Annotated[int, Field(ge=1, le=1000, description="Number of bars in the window (1-1000).")]
 
@@ -151,7 +152,8 @@ def _source(p: SourcedPeriodParams) -> tuple[PriceField, ...]:
 
 
 def _settle(*periods: int) -> int:
-    return (RECURSIVE_WARMUP_FACTOR - 1) * sum(periods)
+    # A smoothing over one period keeps no memory (EMA(1) is the input, ATR(1) the true range).
+    return RECURSIVE_WARMUP_FACTOR * sum(p for p in periods if p > 1)
 
 
 _SPECS: tuple[IndicatorSpec[Any], ...] = (

@@ -210,7 +210,10 @@ class DcaParams(StrictModel):
     )
     stop_loss_pct: OpenPct | None = Field(None, description="Stop below the base order price, in percent.")
     cooldown_bars: int = Field(
-        0, ge=0, le=10000, description="Bars to wait after a deal closes before the next base order (0-10000)."
+        0,
+        ge=0,
+        le=10000,
+        description="Bars to wait after a deal closes before the next base order (0-10000).",
     )
 
     @model_validator(mode="after")

@@ -44,7 +44,9 @@ def confirmation_condition(params: DipParams) -> Condition | None:
     if isinstance(confirm, GreenCandlesConfirmation):
         greens: list[dict[str, Any]] = [
             compare(
-                {"type": "price", "field": "close", "offset": k}, "gt", {"type": "price", "field": "open", "offset": k}
+                {"type": "price", "field": "close", "offset": k},
+                "gt",
+                {"type": "price", "field": "open", "offset": k},
             )
             for k in range(confirm.count)
         ]
@@ -53,7 +55,9 @@ def confirmation_condition(params: DipParams) -> Condition | None:
         return condition(compare(indicator("rsi", period=confirm.period), "lt", constant(confirm.threshold)))
     if isinstance(confirm, CloseAbovePriorHighConfirmation):
         return condition(
-            compare({"type": "price", "field": "close"}, "gt", {"type": "price", "field": "high", "offset": 1})
+            compare(
+                {"type": "price", "field": "close"}, "gt", {"type": "price", "field": "high", "offset": 1}
+            )
         )
     return None
 
@@ -69,7 +73,7 @@ def _next_armed_bar(
             return bar
         if confirmed[bar] and (math.isnan(rebound) or close[bar] >= armed_low * (1.0 + rebound / 100.0)):
             return bar
-    return close.shape[0]
+    return int(close.shape[0])
 
 
 @dataclass(eq=False)
@@ -90,7 +94,9 @@ class Dip:
         self.timeframe = self.params.timeframe
         frame = self.data.frame(self.timeframe)
         high = operand_series(
-            self.data, self.timeframe, operand(indicator("highest", period=self.params.lookback_bars, source="high"))
+            self.data,
+            self.timeframe,
+            operand(indicator("highest", period=self.params.lookback_bars, source="high")),
         )
         self.recent_high = np.asarray(high, dtype=np.float64)
         with np.errstate(invalid="ignore"):
@@ -102,7 +108,9 @@ class Dip:
             confirmed: Truth = truth(self.data, self.timeframe, confirm)
             self.confirmed = confirmed.true
         self._dips = SignalIndex(self.dip)
-        self._rebound = math.nan if self.params.trailing_buy_pct is None else float(self.params.trailing_buy_pct)
+        self._rebound = (
+            math.nan if self.params.trailing_buy_pct is None else float(self.params.trailing_buy_pct)
+        )
         self._protection = ProtectionSpec(
             stop=StopSpec(kind="percent", value=self.params.stop_loss_pct),
             targets=(TargetSpec(kind="percent", value=self.params.take_profit_pct),),
@@ -122,12 +130,20 @@ class Dip:
         memory = state.memory
         if state.position is not None or entering(state):
             reason = "in position: take-profit and stop armed" if state.position else "entry order pending"
-            return decided(state, memory.model_copy(update={"last_decided": view.open_time}), [], Why(reason=reason))
+            return decided(
+                state, memory.model_copy(update={"last_decided": view.open_time}), [], Why(reason=reason)
+            )
         if memory.armed_at is None:
             if not self.dip[bar]:
                 reason = f"no dip: the close is not {self.params.drop_pct} % below the recent high"
-                return decided(state, memory.model_copy(update={"last_decided": view.open_time}), [], Why(reason=reason))
-            armed_at, armed_high, armed_low = view.open_time, float(self.recent_high[bar]), float(frame.low[bar])
+                return decided(
+                    state, memory.model_copy(update={"last_decided": view.open_time}), [], Why(reason=reason)
+                )
+            armed_at, armed_high, armed_low = (
+                view.open_time,
+                float(self.recent_high[bar]),
+                float(frame.low[bar]),
+            )
         else:
             assert memory.armed_high is not None
             armed_at, armed_high = memory.armed_at, float(memory.armed_high)
@@ -143,9 +159,11 @@ class Dip:
                 "armed_low": to_decimal(armed_low),
             }
         )
-        matched = ("dip",)
+        matched: tuple[str, ...] = ("dip",)
         if not self.confirmed[bar]:
-            return decided(state, armed, [], Why(reason="dip armed: waiting for confirmation", matched=matched))
+            return decided(
+                state, armed, [], Why(reason="dip armed: waiting for confirmation", matched=matched)
+            )
         matched = (*matched, "confirmation") if self.params.confirmation else matched
         if not math.isnan(self._rebound) and view.close < armed_low * (1.0 + self._rebound / 100.0):
             reason = f"dip armed: waiting for a {self.params.trailing_buy_pct} % rebound off the low"
@@ -153,7 +171,9 @@ class Dip:
         order = market_entry(view, state, self.params.order_size, self._protection, "dip bought")
         if order is None:
             return decided(state, armed, [], Why(reason="no entry: no cash to size the order"))
-        return decided(state, _disarmed(memory, view.open_time), [order], Why(reason="dip bought", matched=matched))
+        return decided(
+            state, _disarmed(memory, view.open_time), [order], Why(reason="dip bought", matched=matched)
+        )
 
     def next_bar(self, memory: BotMemory, in_market: bool, after: int) -> int:
         if in_market:

@@ -115,7 +115,9 @@ class Grid:
                         reason=reason,
                     )
                 )
-            stopped_memory = memory.model_copy(update={"last_decided": view.open_time, "grid": {}, "stopped": True})
+            stopped_memory = memory.model_copy(
+                update={"last_decided": view.open_time, "grid": {}, "stopped": True}
+            )
             return decided(state, stopped_memory, intents, Why(reason=reason))
         started = ""
         if not grid and state.position is None:

@@ -22,8 +22,9 @@ from tekoa.engine.bots._entry import compare, condition, constant, entering, ind
 from tekoa.engine.conditions import Truth, operand_series, truth
 from tekoa.engine.decision import Decision, SignalIndex, Why, decided
 from tekoa.engine.market import MarketData, MarketView
+from tekoa.indicators.catalogue import PriceField
 from tekoa.strategies.params import BreakoutMode, MomentumParams
-from tekoa.strategies.rules import Condition, PriceField
+from tekoa.strategies.rules import Condition
 
 
 def momentum_signal(params: MomentumParams) -> Condition:
@@ -88,9 +89,14 @@ class Momentum:
         mode = self.params.mode.type
         if not self.trigger.true[bar]:
             return decided(state, memory, [], Why(reason=f"no {mode} signal"))
-        matched = (mode,)
+        matched: tuple[str, ...] = (mode,)
         if not self.entry.true[bar]:
-            return decided(state, memory, [], Why(reason=f"{mode} without volume confirmation", matched=matched, score=0.5))
+            return decided(
+                state,
+                memory,
+                [],
+                Why(reason=f"{mode} without volume confirmation", matched=matched, score=0.5),
+            )
         if self.volume is not None:
             matched = (mode, "volume confirmation")
         order = market_entry(view, state, self.params.order_size, self._protection, f"{mode} momentum")

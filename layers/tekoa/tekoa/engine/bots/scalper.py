@@ -92,15 +92,21 @@ class Scalper:
             return decided(state, memory, [], Why(reason="entry order pending"))
         matched, score = matched_at(self.data, self.timeframe, self.signal, bar)
         if not self.entry.true[bar]:
-            return decided(state, memory, [], Why(reason="no EMA cross with RSI filter", matched=matched, score=score))
+            return decided(
+                state, memory, [], Why(reason="no EMA cross with RSI filter", matched=matched, score=score)
+            )
         if len(recent) >= self.params.max_trades_per_hour:
             reason = f"max trades per hour reached ({self.params.max_trades_per_hour})"
             return decided(state, memory, [], Why(reason=reason, matched=matched, score=score))
-        order = market_entry(view, state, self.params.order_size, self._protection, "EMA cross with RSI filter")
+        order = market_entry(
+            view, state, self.params.order_size, self._protection, "EMA cross with RSI filter"
+        )
         if order is None:
             return decided(state, memory, [], Why(reason="no entry: no cash to size the order"))
         memory = memory.model_copy(update={"entries": (*recent, view.open_time)})
-        return decided(state, memory, [order], Why(reason="EMA cross with RSI filter", matched=matched, score=score))
+        return decided(
+            state, memory, [order], Why(reason="EMA cross with RSI filter", matched=matched, score=score)
+        )
 
     def next_bar(self, memory: BotMemory, in_market: bool, after: int) -> int:
         return len(self.entry.true) if in_market else self._entries.next_after(after)

@@ -4,6 +4,7 @@ state bar by bar."""
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -293,7 +294,9 @@ def test_momentum_rides_until_its_trailing_stop() -> None:
         growing=False,
     )
 
-    assert [(t.entry_price, t.exit_price, t.reason) for t in run.trades] == [(103.0, pytest.approx(104.975), "stop")]
+    assert [(t.entry_price, t.exit_price, t.reason) for t in run.trades] == [
+        (103.0, pytest.approx(104.975), "stop")
+    ]
 
 
 # --------------------------------------------------------------------------- scalper
@@ -325,7 +328,9 @@ def test_scalper_respects_max_trades_per_hour() -> None:
     minute = 60_000
 
     def decided(entries: tuple[int, ...]) -> Any:
-        state = BotState(bot_id="b", cash=Decimal(1000), equity=Decimal(1000), memory=BotMemory(entries=entries))
+        state = BotState(
+            bot_id="b", cash=Decimal(1000), equity=Decimal(1000), memory=BotMemory(entries=entries)
+        )
         return decide(definition, view, state)
 
     # When two entries were made in the last hour, then when they are older than an hour
@@ -342,7 +347,9 @@ def test_scalper_never_enters_more_than_its_hourly_limit_over_a_long_run() -> No
     definition = strategy({**SCALPER, "params": {**SCALPER["params"], "max_trades_per_hour": 1}})
     frame = random_walk(3000, seed=5, timeframe=Timeframe.M1, volatility=0.004)
     result = run_backtest(definition, market_data(definition, {Timeframe.M1: frame}))
-    entries = [i.candle_open_time for _, i in result.intents if isinstance(i, OrderIntent) and i.leg == "entry"]
+    entries = [
+        i.candle_open_time for _, i in result.intents if isinstance(i, OrderIntent) and i.leg == "entry"
+    ]
 
     assert len(entries) > 10
-    assert min(b - a for a, b in zip(entries, entries[1:], strict=False)) >= 3_600_000
+    assert min(b - a for a, b in pairwise(entries)) >= 3_600_000
