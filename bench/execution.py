@@ -1,0 +1,333 @@
+"""Execution benchmarks: the executor's throughput and the order path end to end.
+
+Run: `python bench/execution.py` (about a minute). Against an embedded PostgreSQL 16 started
+in a temp dir (and a moto server for SQS and EventBridge), on this machine:
+
+* **executor**: paper market orders handled as Lambda receives them, SQS batches of 10 through
+  the real handler (claim, checks, hold, fill, position, ledger, events in the outbox), by 1
+  and by 4 concurrent invocations (Lambda runs one per message group at a time; these span
+  many accounts), and once more with the events put on EventBridge (moto) per batch.
+  Target: at least 1,000 orders/s.
+* **end to end**: orders enqueued on the FIFO queue at a steady 200 orders/s (in batches of up
+  to ten, as the evaluator sends them), taken by the local poller (`tekoa.local.sqs_poller`,
+  Lambda's event source mapping) and executed; orders/s and the time from enqueue to the
+  fill's commit, p50 and p99. The queue is moto's, in this process: its calls are part of
+  the figure. Target: p99 at most 250 ms.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from functions.executor.handler import ExecutorHandler  # noqa: E402
+from tekoa.aws.clients import aws_client  # noqa: E402
+from tekoa.aws.events import EventBridgePublisher  # noqa: E402
+from tekoa.aws.queues import SqsOrderQueue  # noqa: E402
+from tekoa.db import markets as market_rows  # noqa: E402
+from tekoa.db import users  # noqa: E402
+from tekoa.db.connection import PooledDatabase, connect, service_transaction, tenant_transaction  # noqa: E402
+from tekoa.db.migrate import migrate  # noqa: E402
+from tekoa.domain.bots import TradingMode  # noqa: E402
+from tekoa.domain.orders import OrderSide, OrderType, place  # noqa: E402
+from tekoa.exchanges.simulated import simulated_rules  # noqa: E402
+from tekoa.execution.accounts import PaperDefaults, open_account  # noqa: E402
+from tekoa.execution.executor import Executor, Result  # noqa: E402
+from tekoa.execution.messages import PlaceMessage, dump_message, group_id  # noqa: E402
+from tekoa.local.aws import LocalAwsEndpoint, provision  # noqa: E402
+from tekoa.local.postgres import EmbeddedPostgres, ensure_database  # noqa: E402
+from tekoa.local.sqs_poller import SqsPoller, lambda_record  # noqa: E402
+from tekoa.services import bots as bot_service  # noqa: E402
+from tekoa.services import strategies as strategy_service  # noqa: E402
+from tekoa.settings import load_settings  # noqa: E402
+
+ACCOUNTS = 100
+ORDERS_PER_ACCOUNT = 40
+E2E_RATE = 200  # orders/s
+E2E_SECONDS = 10
+POLLERS = 3
+SYMBOL = "BTC/USDT"
+SCALPER = {
+    "timeframe": "1m",
+    "fast_ema_period": 9,
+    "slow_ema_period": 21,
+    "rsi_period": 14,
+    "rsi_oversold": 30,
+    "rsi_overbought": 70,
+    "take_profit_pct": "0.6",
+    "stop_loss_pct": "0.3",
+    "max_trades_per_hour": 12,
+    "order_size": {"amount": "100", "unit": "quote"},
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    section: str
+    case: str
+    orders_per_s: float
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Trader:
+    user_id: uuid.UUID
+    account_id: uuid.UUID
+    bot_id: uuid.UUID
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def traders(database: PooledDatabase, count: int) -> list[Trader]:
+    """Users with a paper account (a large balance) and a bot each, made by the services."""
+    made = []
+    for _ in range(count):
+        with database.connection() as conn, service_transaction(conn):
+            user = users.insert_user(conn, f"bench-{uuid.uuid4().hex}@example.com", "x", None)
+        strategy = strategy_service.create_strategy(
+            database,
+            user.id,
+            strategy_service.StrategyCreate.model_validate(
+                {
+                    "name": f"s-{uuid.uuid4().hex[:8]}",
+                    "definition": {"kind": "builtin", "bot_type": "scalper", "params": SCALPER},
+                }
+            ),
+        )
+        bot = bot_service.create_bot(
+            database,
+            user.id,
+            bot_service.BotCreate(
+                name=f"b-{uuid.uuid4().hex[:8]}", strategy_id=strategy.id, exchange="simulated", symbol=SYMBOL
+            ),
+        )
+        with database.connection() as conn, tenant_transaction(conn, user.id):
+            account = open_account(
+                conn,
+                user.id,
+                exchange="simulated",
+                mode=TradingMode.PAPER,
+                paper=PaperDefaults(starting_balance=Decimal(10**9)),
+            )
+        made.append(Trader(user.id, account.id, bot.id))
+    return made
+
+
+def intent(trader: Trader, leg: str) -> PlaceMessage:
+    return PlaceMessage(
+        user_id=trader.user_id,
+        account_id=trader.account_id,
+        bot_id=trader.bot_id,
+        exchange="simulated",
+        symbol=SYMBOL,
+        intent=place(
+            str(trader.bot_id), 1_717_200_000_000, leg, OrderSide.BUY, OrderType.MARKET, Decimal("0.001")
+        ),
+        enqueued_at=now_ms(),
+    )
+
+
+class LastTradeFeed:
+    """What the market stream does: keep the market's last trade fresh (about once a second)."""
+
+    def __init__(self, database: PooledDatabase) -> None:
+        self.database = database
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _write(self) -> None:
+        with self.database.connection() as conn, service_transaction(conn):
+            market_rows.record_last_trades(
+                conn, [market_rows.LastTrade("simulated", SYMBOL, Decimal("60000.00"), now_ms())]
+            )
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self._write()
+
+    def __enter__(self) -> LastTradeFeed:
+        self._write()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def lambda_batches(messages: list[PlaceMessage], size: int = 10) -> list[dict[str, Any]]:
+    """SQS events as the event source mapping delivers them: up to ten records."""
+    records = [
+        lambda_record(
+            {
+                "MessageId": str(uuid.uuid4()),
+                "ReceiptHandle": "bench",
+                "Body": dump_message(m),
+                "Attributes": {"MessageGroupId": group_id(m), "ApproximateReceiveCount": "1"},
+            },
+            "arn:aws:sqs:us-east-1:123456789012:bench.fifo",
+            "us-east-1",
+        )
+        for m in messages
+    ]
+    return [{"Records": records[i : i + size]} for i in range(0, len(records), size)]
+
+
+def bench_executor(database: PooledDatabase, people: list[Trader], settings: Any) -> list[Row]:
+    rows = []
+    runs = [
+        (1, None, "events to the outbox"),
+        (4, None, "events to the outbox"),
+        (4, "bus", "events on EventBridge"),
+    ]
+    for run, (workers, bus, note) in enumerate(runs):
+        messages = [intent(t, f"r{run}-{k}") for k in range(ORDERS_PER_ACCOUNT) for t in people]
+        batches = lambda_batches(messages)
+        publisher = EventBridgePublisher(settings) if bus else None
+        handlers = [
+            ExecutorHandler(Executor(database, _no_live, publisher=publisher)) for _ in range(workers)
+        ]
+        failures = 0
+        started = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            chunks = [batches[i::workers] for i in range(workers)]
+            for result in pool.map(
+                lambda pair: [pair[0](b, None) for b in pair[1]], zip(handlers, chunks, strict=True)
+            ):
+                failures += sum(len(r["batchItemFailures"]) for r in result)
+        elapsed = time.perf_counter() - started
+        assert failures == 0, f"{failures} records failed"
+        rows.append(
+            Row(
+                "executor",
+                f"paper market orders, batches of 10, {workers} invocation(s)",
+                len(messages) / elapsed,
+                note=note,
+            )
+        )
+    return rows
+
+
+class _NoLive:
+    def live(self, *_: object) -> Any:
+        raise AssertionError("paper only")
+
+
+_no_live = _NoLive()
+
+
+def bench_end_to_end(database: PooledDatabase, people: list[Trader], settings: Any) -> list[Row]:
+    sqs = aws_client("sqs", settings)
+    queue_url = sqs.get_queue_url(QueueName=settings.names.order_queue)["QueueUrl"]
+    queue = SqsOrderQueue(settings, queue_url=queue_url)
+    committed: dict[str, float] = {}
+    executor = Executor(database, _no_live, publisher=EventBridgePublisher(settings))
+    handle = executor.handle
+
+    def timed(message: Any) -> Result:
+        result = handle(message)
+        committed[message.intent.client_order_id] = time.perf_counter()
+        return result
+
+    executor.handle = timed  # type: ignore[method-assign]
+    stop = threading.Event()
+    pollers = [SqsPoller(sqs, queue_url, ExecutorHandler(executor), wait_s=1) for _ in range(POLLERS)]
+    threads = [threading.Thread(target=p.run, args=(stop,), daemon=True) for p in pollers]
+    for thread in threads:
+        thread.start()
+    total = E2E_RATE * E2E_SECONDS
+    enqueued: dict[str, float] = {}
+    started = time.perf_counter()
+    # Producers send what is due every 50 ms in batches of up to ten, as the evaluator does.
+    sent = 0
+    while sent < total:
+        due = min(total, int((time.perf_counter() - started) * E2E_RATE) + 1)
+        batch = [intent(people[n % len(people)], f"e2e-{n}") for n in range(sent, due)]
+        for message in batch:
+            enqueued[message.intent.client_order_id] = time.perf_counter()
+        queue.send(batch)
+        sent = due
+        time.sleep(max(0.0, started + sent / E2E_RATE - time.perf_counter()))
+    deadline = time.perf_counter() + 60
+    while len(committed) < total and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    elapsed = max(committed.values()) - started
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    latencies = np.array([(committed[k] - enqueued[k]) * 1000 for k in enqueued if k in committed])
+    return [
+        Row(
+            "end to end",
+            f"{E2E_RATE} orders/s offered for {E2E_SECONDS} s, {POLLERS} pollers",
+            len(latencies) / elapsed,
+            float(np.percentile(latencies, 50)),
+            float(np.percentile(latencies, 99)),
+            note=f"{len(latencies)}/{total} committed; enqueue -> fill committed",
+        )
+    ]
+
+
+def main() -> None:
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as data_dir:
+        server = EmbeddedPostgres(Path(data_dir) / "pg")
+        admin = server.start()
+        endpoint = LocalAwsEndpoint(port=_free_port())
+        try:
+            url = ensure_database(admin, "bench")
+            migrate(url)
+            settings = load_settings(stage="bench", aws_endpoint_url=endpoint.start(), database_url=url)
+            provision(settings)
+            database = PooledDatabase(url, max_size=8)
+            with database.connection() as conn, service_transaction(conn):
+                market_rows.upsert_rules(conn, [simulated_rules(SYMBOL)])
+            people = traders(database, ACCOUNTS)
+            with LastTradeFeed(database):
+                with connect(url) as conn:
+                    conn.execute("ANALYZE")
+                rows = bench_executor(database, people, settings) + bench_end_to_end(
+                    database, people, settings
+                )
+            database.close()
+        finally:
+            endpoint.stop()
+            server.stop()
+    _print(rows)
+    print(f"(whole run {time.perf_counter() - started:.0f} s)")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _print(rows: list[Row]) -> None:
+    print(f"{'section':<11} {'case':<58} {'orders/s':>9} {'p50 ms':>8} {'p99 ms':>8}  note")
+    for r in rows:
+        p50 = "" if r.p50_ms is None else f"{r.p50_ms:.1f}"
+        p99 = "" if r.p99_ms is None else f"{r.p99_ms:.1f}"
+        print(f"{r.section:<11} {r.case:<58} {r.orders_per_s:>9.0f} {p50:>8} {p99:>8}  {r.note}")
+
+
+if __name__ == "__main__":
+    main()
