@@ -17,7 +17,6 @@ in a temp dir (and a moto server for SQS and EventBridge), on this machine:
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import threading
 import time
@@ -30,28 +29,26 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from functions.executor.handler import ExecutorHandler  # noqa: E402
-from tekoa.aws.clients import aws_client  # noqa: E402
-from tekoa.aws.events import EventBridgePublisher  # noqa: E402
-from tekoa.aws.queues import SqsOrderQueue  # noqa: E402
-from tekoa.db import markets as market_rows  # noqa: E402
-from tekoa.db import users  # noqa: E402
-from tekoa.db.connection import PooledDatabase, connect, service_transaction, tenant_transaction  # noqa: E402
-from tekoa.db.migrate import migrate  # noqa: E402
-from tekoa.domain.bots import TradingMode  # noqa: E402
-from tekoa.domain.orders import OrderSide, OrderType, place  # noqa: E402
-from tekoa.exchanges.simulated import simulated_rules  # noqa: E402
-from tekoa.execution.accounts import PaperDefaults, open_account  # noqa: E402
-from tekoa.execution.executor import Executor, Result  # noqa: E402
-from tekoa.execution.messages import PlaceMessage, dump_message, group_id  # noqa: E402
-from tekoa.local.aws import LocalAwsEndpoint, provision  # noqa: E402
-from tekoa.local.postgres import EmbeddedPostgres, ensure_database  # noqa: E402
-from tekoa.local.sqs_poller import SqsPoller, lambda_record  # noqa: E402
-from tekoa.services import bots as bot_service  # noqa: E402
-from tekoa.services import strategies as strategy_service  # noqa: E402
-from tekoa.settings import load_settings  # noqa: E402
+from functions.executor.handler import ExecutorHandler
+from tekoa.aws.clients import aws_client
+from tekoa.aws.events import EventBridgePublisher
+from tekoa.aws.queues import SqsOrderQueue
+from tekoa.db import markets as market_rows
+from tekoa.db import users
+from tekoa.db.connection import PooledDatabase, connect, service_transaction, tenant_transaction
+from tekoa.db.migrate import migrate
+from tekoa.domain.bots import TradingMode
+from tekoa.domain.orders import OrderSide, OrderType, place
+from tekoa.exchanges.simulated import simulated_rules
+from tekoa.execution.accounts import PaperDefaults, open_account
+from tekoa.execution.executor import Executor, Result
+from tekoa.execution.messages import PlaceMessage, dump_message, group_id
+from tekoa.local.aws import LocalAwsEndpoint, provision
+from tekoa.local.postgres import EmbeddedPostgres, ensure_database
+from tekoa.local.sqs_poller import SqsPoller, lambda_record
+from tekoa.services import bots as bot_service
+from tekoa.services import strategies as strategy_service
+from tekoa.settings import load_settings
 
 ACCOUNTS = 100
 ORDERS_PER_ACCOUNT = 40
