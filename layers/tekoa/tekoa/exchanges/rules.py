@@ -11,7 +11,7 @@ market side that keeps them from firing early.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 
 from tekoa.domain.execution import OrderRefused, RejectCode
 from tekoa.domain.orders import OrderSide, OrderType
@@ -45,14 +45,19 @@ class CheckedOrder:
     stop_price: Decimal | None
 
 
+# Enough digits that dividing any order number by any step is exact: quantities and prices
+# are at most 30 digits (the API's limit), steps at most 30.
+_EXACT = Context(prec=100)
+
+
 def to_step(value: Decimal, step: Decimal, *, up: bool) -> Decimal:
-    """`value` on the grid of `step`, rounded up or down."""
-    units = (value / step).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR)
-    return (units * step).normalize() if units else Decimal(0)
+    """`value` on the grid of `step`, rounded up or down (exactly, whatever the magnitudes)."""
+    units = _EXACT.divide(value, step).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR)
+    return _EXACT.multiply(units, step) if units else Decimal(0)
 
 
 def on_step(value: Decimal, step: Decimal) -> bool:
-    return value % step == 0
+    return _EXACT.remainder(value, step) == 0
 
 
 def check_order(

@@ -22,10 +22,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from enum import StrEnum
 
 from tekoa.domain.orders import OrderSide
+
+
+EXACT = Context(prec=100)
+"""Arithmetic that never rounds amounts the ledger books (the default context keeps 28 digits)."""
 
 
 class Book(StrEnum):
@@ -144,7 +148,7 @@ def fill(
     _positive(price)
     if fee < 0:
         raise ValueError("fee must not be negative")
-    value = quantity * price
+    value = EXACT.multiply(quantity, price)  # a value booked is exact, whatever its digits
     paid_asset, owed = (quote, value) if side is OrderSide.BUY else (base, quantity)
     if side is OrderSide.BUY and fee_currency == quote:
         owed += fee
