@@ -20,19 +20,19 @@ from functions.executor.handler import ExecutorHandler
 from tekoa.aws.events import EventBridgePublisher
 from tekoa.db import activity as activity_rows
 from tekoa.db import candles as candle_store
+from tekoa.db import orders as order_rows
 from tekoa.db.connection import service_transaction, tenant_transaction
+from tekoa.db.order_context import load_order_context
 from tekoa.domain.candles import Candle
 from tekoa.domain.execution import Account, Order, OrderStatus, RejectCode
-from tekoa.db import orders as order_rows
-from tekoa.db.order_context import load_order_context
 from tekoa.domain.orders import OrderSide, OrderType
-from tekoa.execution import booking
-from tekoa.execution.writes import Writes
 from tekoa.domain.timeframes import Timeframe
+from tekoa.execution import booking
 from tekoa.execution.brokers import ExchangeOrder, LiveBroker
 from tekoa.execution.executor import Executor, ExecutorConfig, OrderPending
 from tekoa.execution.live import CredentialBrokers
 from tekoa.execution.reconcile import ReconcileConfig, Reconciler, ReconcileReport
+from tekoa.execution.writes import Writes
 from tekoa.local.sqs_poller import SqsPoller
 from tekoa.security.local_key import LocalFileKeyProvider
 from tests.fakes.exchange import FakeBinance, FakeBinanceThread

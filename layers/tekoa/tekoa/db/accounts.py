@@ -36,7 +36,8 @@ def ensure_account(
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             sql.SQL(
-                "INSERT INTO accounts (user_id, exchange, mode, quote_currency, starting_balance, credential_id)"
+                "INSERT INTO accounts (user_id, exchange, mode, quote_currency, starting_balance,"
+                " credential_id)"
                 " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, exchange, mode) DO NOTHING"
                 " RETURNING {}"
             ).format(_COLUMNS),

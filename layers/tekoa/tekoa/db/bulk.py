@@ -42,7 +42,9 @@ def document(columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def recordset(columns: Sequence[Column]) -> str:
-    return "jsonb_to_recordset(%s::jsonb) AS v (" + ", ".join(f"{name} {kind}" for name, kind in columns) + ")"
+    return (
+        "jsonb_to_recordset(%s::jsonb) AS v (" + ", ".join(f"{name} {kind}" for name, kind in columns) + ")"
+    )
 
 
 def insert_rows(

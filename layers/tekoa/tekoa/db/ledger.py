@@ -36,6 +36,16 @@ _ENTRY_COLUMNS = (
 )
 
 
+# A posting id per posting from the sequence, joined to its entries in the same statement.
+_INSERT_ENTRIES = (
+    "INSERT INTO ledger_entries (user_id, account_id, posting_id, kind, asset, book, amount, order_id,"  # noqa: S608 -- fixed identifiers
+    " fill_id) SELECT v.user_id, v.account_id, p.id, v.kind, v.asset, v.book, v.amount, v.order_id, v.fill_id"
+    f" FROM {bulk.recordset(_ENTRY_COLUMNS)}"
+    " JOIN (SELECT n, nextval('ledger_posting_id') AS id FROM generate_series(1, %s) AS n) AS p"
+    " ON p.n = v.number"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class PostingRow:
     """A posting and whose it is: the owner, the account, and the order and fill it belongs to."""
@@ -86,14 +96,7 @@ def post_rows(conn: psycopg.Connection[Any], rows: Sequence[PostingRow]) -> None
         for e in row.posting.entries
     ]
     try:
-        conn.execute(
-            "INSERT INTO ledger_entries (user_id, account_id, posting_id, kind, asset, book, amount, order_id,"
-            " fill_id) SELECT v.user_id, v.account_id, p.id, v.kind, v.asset, v.book, v.amount, v.order_id, v.fill_id"
-            f" FROM {bulk.recordset(_ENTRY_COLUMNS)}"
-            " JOIN (SELECT n, nextval('ledger_posting_id') AS id FROM generate_series(1, %s) AS n) AS p"
-            " ON p.n = v.number",
-            (bulk.document(_ENTRY_COLUMNS, entries), len(rows)),
-        )
+        conn.execute(_INSERT_ENTRIES, (bulk.document(_ENTRY_COLUMNS, entries), len(rows)))
     except psycopg.errors.CheckViolation as exc:
         if exc.diag.constraint_name == "balances_spendable_never_negative":
             raise InsufficientBalance("the account's balance cannot cover this") from None
@@ -112,7 +115,8 @@ def books(conn: psycopg.Connection[Any], user_id: UUID, account_id: UUID) -> Boo
 def available(conn: psycopg.Connection[Any], user_id: UUID, account_id: UUID, asset: str) -> Decimal:
     """What the account may spend of `asset` now."""
     row = conn.execute(
-        "SELECT amount FROM balances WHERE user_id = %s AND account_id = %s AND asset = %s AND book = 'available'",
+        "SELECT amount FROM balances WHERE user_id = %s AND account_id = %s AND asset = %s AND book ="
+        " 'available'",
         (user_id, account_id, asset),
     ).fetchone()
     return Decimal(0) if row is None else Decimal(row[0])
@@ -157,4 +161,4 @@ def held_by_orders(conn: psycopg.Connection[Any], user_id: UUID, account_id: UUI
         " AND held_amount > 0 GROUP BY held_asset",
         (user_id, account_id),
     ).fetchall()
-    return {asset: amount for asset, amount in rows}
+    return dict(rows)

@@ -64,7 +64,8 @@ def record_last_trades(conn: psycopg.Connection[Any], trades: Sequence[LastTrade
     placeholders = ", ".join(["(%s, %s, %s, %s)"] * len(trades))
     conn.execute(
         f"INSERT INTO market_last_trades (exchange, symbol, price, trade_time) VALUES {placeholders}"  # noqa: S608
-        " ON CONFLICT (exchange, symbol) DO UPDATE SET price = EXCLUDED.price, trade_time = EXCLUDED.trade_time,"
+        " ON CONFLICT (exchange, symbol) DO UPDATE SET price = EXCLUDED.price, trade_time ="
+        " EXCLUDED.trade_time,"
         " updated_at = now() WHERE market_last_trades.trade_time <= EXCLUDED.trade_time",
         [v for t in trades for v in (t.exchange, t.symbol, t.price, t.trade_time)],
     )
@@ -72,7 +73,8 @@ def record_last_trades(conn: psycopg.Connection[Any], trades: Sequence[LastTrade
 
 def last_trade(conn: psycopg.Connection[Any], exchange: str, symbol: str) -> LastTrade | None:
     row = conn.execute(
-        "SELECT exchange, symbol, price, trade_time FROM market_last_trades WHERE exchange = %s AND symbol = %s",
+        "SELECT exchange, symbol, price, trade_time FROM market_last_trades WHERE exchange = %s AND symbol ="
+        " %s",
         (exchange, symbol),
     ).fetchone()
     return None if row is None else LastTrade(*row)

@@ -116,17 +116,17 @@ _RULES = [
 # microseconds (one query joining them all cost a millisecond of planning per call, and
 # server-side prepared statements would pin RDS Proxy connections).
 _ACCOUNT_LOCKED = (
-    f"SELECT {', '.join(_ACCOUNT)}, (SELECT state FROM platform_trading_state) AS platform_state,"
+    f"SELECT {', '.join(_ACCOUNT)}, (SELECT state FROM platform_trading_state) AS platform_state,"  # noqa: S608 -- fixed column lists
     " (SELECT reason FROM platform_trading_state) AS platform_reason"
     " FROM accounts WHERE user_id = %(user_id)s AND id = %(account_id)s FOR UPDATE"
 )
-_ORDER_BY_ID = f"SELECT {', '.join(_ORDER)} FROM orders WHERE user_id = %(user_id)s AND id = %(order_id)s"
+_ORDER_BY_ID = f"SELECT {', '.join(_ORDER)} FROM orders WHERE user_id = %(user_id)s AND id = %(order_id)s"  # noqa: S608 -- fixed column lists
 _ORDER_BY_CLIENT_ID = (
-    f"SELECT {', '.join(_ORDER)} FROM orders WHERE user_id = %(user_id)s AND account_id = %(account_id)s"
+    f"SELECT {', '.join(_ORDER)} FROM orders WHERE user_id = %(user_id)s AND account_id = %(account_id)s"  # noqa: S608 -- fixed column lists
     " AND client_order_id = %(client_order_id)s"
 )
 _MARKET = (
-    f"SELECT {', '.join('r.' + c for c in _RULES)}, lt.price AS last_price, lt.trade_time AS last_trade_time"
+    f"SELECT {', '.join('r.' + c for c in _RULES)}, lt.price AS last_price, lt.trade_time AS last_trade_time"  # noqa: S608 -- fixed column lists
     " FROM (SELECT %(exchange)s::text AS exchange, %(symbol)s::text AS symbol) AS m"
     " LEFT JOIN market_rules r ON (r.exchange, r.symbol) = (m.exchange, m.symbol)"
     " LEFT JOIN market_last_trades lt ON (lt.exchange, lt.symbol) = (m.exchange, m.symbol)"
@@ -135,7 +135,8 @@ _BOT = (
     "SELECT id, exchange, symbol, mode, archived_at FROM bots WHERE user_id = %(user_id)s AND id = %(bot_id)s"
 )
 _POSITION_OPEN = (
-    f"SELECT {', '.join(_POSITION)} FROM positions WHERE user_id = %(user_id)s AND account_id = %(account_id)s"
+    f"SELECT {', '.join(_POSITION)} FROM positions WHERE user_id = %(user_id)s AND account_id ="  # noqa: S608 -- fixed column lists
+    " %(account_id)s"
     " AND bot_id IS NOT DISTINCT FROM %(bot_id)s AND symbol = %(symbol)s AND closed_at IS NULL"
 )
 _PENDING_SELLS = (

@@ -396,7 +396,8 @@ def list_orders(
                 " AND (%(bot_id)s::uuid IS NULL OR bot_id = %(bot_id)s)"
                 " AND (%(account_id)s::uuid IS NULL OR account_id = %(account_id)s)"
                 " AND (%(symbol)s::text IS NULL OR symbol = %(symbol)s)"
-                " AND (%(after_time)s::timestamptz IS NULL OR (created_at, id) < (%(after_time)s, %(after_id)s))"
+                " AND (%(after_time)s::timestamptz IS NULL OR (created_at, id) < (%(after_time)s,"
+                " %(after_id)s))"
                 " ORDER BY created_at DESC, id DESC LIMIT %(limit)s"
             ).format(_COLUMNS),
             {
@@ -475,7 +476,8 @@ def find_working(
     """Orders across all users in `statuses` (service role: matching, reconciliation)."""
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            "SELECT o.user_id, o.account_id, o.id AS order_id, o.client_order_id, o.exchange, o.symbol, a.mode,"
+            "SELECT o.user_id, o.account_id, o.id AS order_id, o.client_order_id, o.exchange, o.symbol,"
+            " a.mode,"
             " o.status, o.side, o.type, o.limit_price, o.stop_price, o.created_at"
             " FROM orders o JOIN accounts a ON a.id = o.account_id"
             " WHERE o.status = ANY(%(statuses)s) AND (%(mode)s::text IS NULL OR a.mode = %(mode)s)"

@@ -34,7 +34,8 @@ def take_stale_events(
 ) -> list[tuple[UUID, BusEvent]]:
     """Events left behind by a crash between commit and publish, locked so one sweeper takes them."""
     rows = conn.execute(
-        "SELECT id, detail_type, detail FROM event_outbox WHERE created_at <= now() - make_interval(secs => %s)"
+        "SELECT id, detail_type, detail FROM event_outbox WHERE created_at <= now() - make_interval(secs =>"
+        " %s)"
         " ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED",
         (older_than_s, limit),
     ).fetchall()

@@ -50,7 +50,8 @@ def open_position(
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             sql.SQL(
-                "SELECT {} FROM positions WHERE user_id = %s AND account_id = %s AND bot_id IS NOT DISTINCT FROM %s"
+                "SELECT {} FROM positions WHERE user_id = %s AND account_id = %s AND bot_id IS NOT DISTINCT"
+                " FROM %s"
                 " AND symbol = %s AND closed_at IS NULL{}"
             ).format(_COLUMNS, lock),
             (user_id, account_id, bot_id, symbol),
@@ -181,7 +182,8 @@ def update_positions(conn: psycopg.Connection[Any], positions: Sequence[tuple[UU
 def close_all_at_reset(conn: psycopg.Connection[Any], user_id: UUID, account_id: UUID) -> int:
     """Close every open position of the account without a trade (a paper reset wipes holdings)."""
     return conn.execute(
-        "UPDATE positions SET quantity = 0, closed_at = now(), close_reason = 'account reset', updated_at = now()"
+        "UPDATE positions SET quantity = 0, closed_at = now(), close_reason = 'account reset', updated_at ="
+        " now()"
         " WHERE user_id = %s AND account_id = %s AND closed_at IS NULL",
         (user_id, account_id),
     ).rowcount
@@ -215,8 +217,10 @@ def list_positions(
                 "SELECT {} FROM positions WHERE user_id = %(user_id)s"
                 " AND (%(is_open)s::boolean IS NULL OR (closed_at IS NULL) = %(is_open)s)"
                 " AND (%(bot_id)s::uuid IS NULL OR bot_id = %(bot_id)s)"
-                " AND (%(account_id)s::uuid IS NULL OR account_id = %(account_id)s)"
-                " AND (%(after_time)s::timestamptz IS NULL OR (opened_at, id) < (%(after_time)s, %(after_id)s))"
+                " AND (%(account_id)s::uuid IS NULL OR account_id ="
+                " %(account_id)s)"
+                " AND (%(after_time)s::timestamptz IS NULL OR (opened_at, id) < (%(after_time)s,"
+                " %(after_id)s))"
                 " ORDER BY opened_at DESC, id DESC LIMIT %(limit)s"
             ).format(_COLUMNS),
             {
@@ -248,9 +252,12 @@ def list_round_trips(
             sql.SQL(
                 "SELECT {} FROM positions WHERE user_id = %(user_id)s AND closed_at IS NOT NULL"
                 " AND exit_quantity > 0"
-                " AND (%(bot_id)s::uuid IS NULL OR bot_id = %(bot_id)s)"
-                " AND (%(account_id)s::uuid IS NULL OR account_id = %(account_id)s)"
-                " AND (%(after_time)s::timestamptz IS NULL OR (closed_at, id) < (%(after_time)s, %(after_id)s))"
+                " AND (%(bot_id)s::uuid IS NULL OR bot_id ="
+                " %(bot_id)s)"
+                " AND (%(account_id)s::uuid IS NULL OR account_id ="
+                " %(account_id)s)"
+                " AND (%(after_time)s::timestamptz IS NULL"
+                " OR (closed_at, id) < (%(after_time)s, %(after_id)s))"
                 " ORDER BY closed_at DESC, id DESC LIMIT %(limit)s"
             ).format(_COLUMNS),
             {

@@ -66,7 +66,8 @@ def open_account(
             conn,
             user_id,
             level=ActivityLevel.INFO,
-            message=f"Paper account opened on {exchange} with {paper.starting_balance} {paper.quote_currency}",
+            message=f"Paper account opened on {exchange} with"
+            f" {paper.starting_balance} {paper.quote_currency}",
             data={"account_id": str(account.id)},
         )
     return account
@@ -98,7 +99,8 @@ def reset_paper_account(
         conn,
         user_id,
         level=ActivityLevel.WARNING,
-        message=f"Paper account on {account.exchange} reset to {account.starting_balance} {account.quote_currency}",
+        message=f"Paper account on {account.exchange} reset to"
+        f" {account.starting_balance} {account.quote_currency}",
         data={"account_id": str(account.id), "resets": account.resets},
     )
     return account, events

@@ -149,7 +149,8 @@ def admit(
         free = max(position_quantity - pending_sells, Decimal(0))
         raise OrderRefused(
             RejectCode.NO_POSITION,
-            f"cannot sell {order.quantity} {rules.base}: the position has {free} left to sell (no short selling)",
+            f"cannot sell {order.quantity} {rules.base}: the position has {free} left to sell (no short"
+            " selling)",
             field="quantity",
         )
     if reduces:

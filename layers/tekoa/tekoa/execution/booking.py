@@ -391,4 +391,5 @@ def _move_position(
 
 
 def _describe(order: Order, account: Account) -> str:
-    return f"{order.side.value.capitalize()} {order.type.value} {order.quantity} {order.symbol} ({account.mode.value})"
+    side = order.side.value.capitalize()
+    return f"{side} {order.type.value} {order.quantity} {order.symbol} ({account.mode.value})"

@@ -38,7 +38,6 @@ from uuid import UUID
 import psycopg
 
 from tekoa.aws.events import BusEvent, EventPublisher
-from tekoa.db import ledger as ledger_rows
 from tekoa.db import orders as order_rows
 from tekoa.db import outbox
 from tekoa.db.connection import Database, service_transaction, tenant_transaction

@@ -27,7 +27,6 @@ from enum import StrEnum
 
 from tekoa.domain.orders import OrderSide
 
-
 EXACT = Context(prec=100)
 """Arithmetic that never rounds amounts the ledger books (the default context keeps 28 digits)."""
 

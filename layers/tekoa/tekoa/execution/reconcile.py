@@ -319,7 +319,8 @@ def _nonzero(books: dict[tuple[str, Book], Decimal]) -> dict[tuple[str, Book], D
 
 def _traded_symbols(conn: psycopg.Connection[Any], user_id: UUID, account_id: UUID) -> set[str]:
     rows = conn.execute(
-        "SELECT DISTINCT symbol FROM orders WHERE user_id = %s AND account_id = %s AND created_at > now() - interval '7 days'",
+        "SELECT DISTINCT symbol FROM orders WHERE user_id = %s AND account_id = %s AND created_at > now() -"
+        " interval '7 days'",
         (user_id, account_id),
     ).fetchall()
     return {row[0] for row in rows}
@@ -332,7 +333,8 @@ def _reached_by_candles(conn: psycopg.Connection[Any], since_ms: int) -> list[di
 
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            "SELECT o.user_id, o.account_id, o.id AS order_id, o.client_order_id, c.open_time, c.open, c.high,"
+            "SELECT o.user_id, o.account_id, o.id AS order_id, o.client_order_id, c.open_time, c.open,"
+            " c.high,"
             " c.low, c.close"
             " FROM orders o JOIN accounts a ON a.id = o.account_id"
             " JOIN candle_series s ON (s.exchange, s.symbol, s.timeframe) = (o.exchange, o.symbol, '1m')"

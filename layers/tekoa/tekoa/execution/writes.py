@@ -50,9 +50,7 @@ class Writes:
     # -- collecting ------------------------------------------------------------------------
 
     def order(self, user_id: UUID, order: Order, *, new: bool = False) -> Order:
-        if new:
-            self.new_orders[order.id] = (user_id, order)
-        elif order.id in self.new_orders:
+        if new or order.id in self.new_orders:
             self.new_orders[order.id] = (user_id, order)
         else:
             self.changed_orders[order.id] = (user_id, order)

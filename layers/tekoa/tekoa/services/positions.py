@@ -124,7 +124,8 @@ def close_position(
         ]
         if exits and account.mode is TradingMode.LIVE:
             raise PositionCovered(
-                f"{len(exits)} working exit orders hold this position on {account.exchange}: cancel them first",
+                f"{len(exits)} working exit orders hold this position on {account.exchange}: cancel them"
+                " first",
                 field="position_id",
             )
         if exits:
