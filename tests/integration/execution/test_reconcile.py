@@ -194,21 +194,24 @@ def test_live_balances_follow_the_exchange_and_the_change_is_reported(
     desk.assert_ledger_consistent(live.user, live.account)
 
 
-def test_an_open_order_tekoa_did_not_place_is_reported_as_drift(
+def test_an_order_tekoa_placed_that_is_open_on_the_exchange_but_not_here_is_drift(
     desk: Desk, live: Live, fake: FakeBinance
 ) -> None:
-    live.brokers.live(live.user, live.account).client.create_order(  # type: ignore[attr-defined]
-        "BTC/USDT", "limit", "buy", 0.001, 50000, {"newClientOrderId": "placed-by-hand"}
-    )
+    client = live.brokers.live(live.user, live.account).client  # type: ignore[attr-defined]
+    client.create_order("BTC/USDT", "limit", "buy", 0.001, 50000, {"newClientOrderId": "placed-by-hand"})
+    client.create_order("BTC/USDT", "limit", "buy", 0.001, 50000, {"newClientOrderId": "tk-lost-to-us"})
     desk.executor().handle(
         desk.intent_message(
             live.user, live.account, live.bot, type=OrderType.LIMIT, quantity="0.01", price="59000"
         )
     )
 
-    report = reconciler(desk).run()
+    first = reconciler(desk).run()
 
-    assert len([line for line in report.drift if "not a working Tekoa order" in line]) == 1
+    assert [line for line in first.drift if "is open on binance" in line] == [
+        "order tk-lost-to-us (BTC/USDT) is open on binance but not working in Tekoa: check it on the exchange"
+    ]
+    assert sum("tk-lost-to-us" in line for line in activity(desk, live.user)) == 1
 
 
 # --------------------------------------------------------------------------- carried on

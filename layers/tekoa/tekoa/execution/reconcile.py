@@ -48,6 +48,8 @@ from tekoa.execution.messages import ExecuteMessage, OrderMessage, TriggerMessag
 from tekoa.observability import logger
 
 BALANCE_TOLERANCE = Decimal("1e-8")
+TEKOA_CLIENT_ID_PREFIXES = ("tk", "m", "close")
+"""How the client ids Tekoa makes start (bots' decisions, manual orders, position closes)."""
 
 
 @dataclass
@@ -75,6 +77,10 @@ class ReconcileConfig:
     outbox_after_s: float = 10.0
     sweep_window_ms: int = 3 * 86_400_000
     """How far back the paper sweep looks for candles (the stream covers the live edge)."""
+    ledger_window_s: float = 600.0
+    """Accounts whose ledger moved this recently are checked on every run..."""
+    full_check_every_s: float = 86_400.0
+    """...and every account this often (and on the first run)."""
 
 
 def _now_ms() -> int:
@@ -102,6 +108,8 @@ class Reconciler:
         self.publisher = publisher
         self.config = config or ReconcileConfig()
         self.clock_ms = clock_ms
+        self._last_full_check: float | None = None
+        self._reported: set[tuple[UUID, str]] = set()
 
     def run(self) -> ReconcileReport:
         report = ReconcileReport()
@@ -122,9 +130,23 @@ class Reconciler:
     # -- ledger ----------------------------------------------------------------------------
 
     def check_ledgers(self, report: ReconcileReport) -> None:
-        """Every account's books against its entries and its working orders."""
+        """The books of every account the ledger moved lately (all accounts, once a day)
+        against their entries and their working orders."""
+        full = (
+            self._last_full_check is None
+            or time.monotonic() - self._last_full_check >= self.config.full_check_every_s
+        )
         with self.database.connection() as conn, service_transaction(conn):
-            owners = conn.execute("SELECT user_id, id FROM accounts ORDER BY id").fetchall()
+            if full:
+                owners = conn.execute("SELECT user_id, id FROM accounts ORDER BY id").fetchall()
+            else:
+                owners = conn.execute(
+                    "SELECT DISTINCT user_id, account_id FROM ledger_entries"
+                    " WHERE created_at > now() - make_interval(secs => %s)",
+                    (self.config.ledger_window_s,),
+                ).fetchall()
+        if full:
+            self._last_full_check = time.monotonic()
         for user_id, account_id in owners:
             report.accounts_checked += 1
             problems = self.ledger_problems(user_id, account_id)
@@ -195,12 +217,18 @@ class Reconciler:
                 report.live_orders_updated += 1
         ours = {capabilities(account.exchange).exchange_client_id(o.client_order_id) for o in working}
         for found in broker.open_orders(symbols):
-            if found.client_order_id not in ours:
-                note = (
-                    f"open order {found.exchange_order_id} ({found.symbol}) on {account.exchange}"
-                    " is not a working Tekoa order"
-                )
-                report.drift.append(note)
+            # An order Tekoa placed (its id says so) that is open on the exchange but not working
+            # here: lost or ended in our books, alive there. Orders placed by hand are not drift.
+            client_id = found.client_order_id or ""
+            if client_id in ours or not client_id.startswith(TEKOA_CLIENT_ID_PREFIXES):
+                continue
+            note = (
+                f"order {client_id} ({found.symbol}) is open on {account.exchange}"
+                " but not working in Tekoa: check it on the exchange"
+            )
+            report.drift.append(note)
+            if (account.id, client_id) not in self._reported:
+                self._reported.add((account.id, client_id))
                 self._report(user_id, f"Drift: {note}", {"account_id": str(account.id)})
         self.sync_balances(user_id, account, broker.balances(), report)
 
