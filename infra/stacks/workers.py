@@ -1,4 +1,5 @@
-"""WorkersStack: the background compute (ingest Lambda, market-stream Fargate service)."""
+"""WorkersStack: the background compute (ingest Lambda, market-stream Fargate service, executor
+and reconciler Lambdas)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
+from infra.components.execution import ExecutionFunctions
 from infra.components.ingest import IngestFunction
 from infra.components.market_stream import MarketStreamService
 from infra.components.network import PlatformNetwork
@@ -16,7 +18,7 @@ from infra.stacks.messaging import MessagingStack
 
 
 class WorkersStack(Stack):
-    """Image-based workloads; the evaluator, executor and charts functions will join here."""
+    """Image-based workloads; the evaluator and charts functions will join here."""
 
     def __init__(
         self,
@@ -50,4 +52,15 @@ class WorkersStack(Stack):
             database=data.database,
             event_bus=messaging.event_bus,
             market_environment=config.market_environment,
+        )
+        self.execution = ExecutionFunctions(
+            self,
+            "Execution",
+            stage=config.stage,
+            vpc=network.vpc,
+            subnets=network.compute_subnets,
+            database=data.database,
+            order_queue=messaging.order_queue,
+            event_bus=messaging.event_bus,
+            broker_key=data.broker_key,
         )

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.xdist_group("infra")
 
 @pytest.fixture(scope="module")
 def ingest_function(workers_template: Any) -> tuple[str, dict[str, Any]]:
-    return only_resource(workers_template, "AWS::Lambda::Function", PackageType="Image")
+    return only_resource(workers_template, "AWS::Lambda::Function", Description="Tekoa candle backfill")
 
 
 def test_ingest_is_a_traced_arm64_image_function_with_bounded_runtime(
@@ -40,8 +40,8 @@ def test_ingest_runs_on_the_profile_schedule(
     profile: str, rate: str, workers_template: Any, prod_templates: dict[str, Any]
 ) -> None:
     template = workers_template if profile == "dev" else prod_templates["workers"]
-    function_id, _ = only_resource(template, "AWS::Lambda::Function", PackageType="Image")
-    _, rule = only_resource(template, "AWS::Events::Rule")
+    function_id, _ = only_resource(template, "AWS::Lambda::Function", Description="Tekoa candle backfill")
+    _, rule = only_resource(template, "AWS::Events::Rule", Description="Backfill recent candles")
     assert rule["Properties"]["ScheduleExpression"] == rate
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
@@ -52,10 +52,11 @@ def test_image_assets_are_staged_for_the_cli_to_build_not_built_at_synth(platfor
     sources = {image["source"]["dockerFile"]: image["source"] for image in images}
     assert set(sources) == {
         "functions/ingest/Dockerfile",
+        "functions/executor/Dockerfile",
         "fargate/market-stream/Dockerfile",
         "fargate/xray-daemon/Dockerfile",
     }
-    for workload in (WORKLOADS["ingest"], WORKLOADS["market-stream"]):
+    for workload in (WORKLOADS["ingest"], WORKLOADS["market-stream"], WORKLOADS["executor"]):
         source = sources[str(workload.dockerfile)]
         assert source["platform"] == "linux/arm64"
         # The Dockerfile installs exactly the extras the registry (and the import test) names.
