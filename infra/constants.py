@@ -61,7 +61,6 @@ EXECUTOR_TIMEOUT_S = 30
 EXECUTOR_BATCH_SIZE = 10
 RECONCILER_MEMORY_MB = 1024
 RECONCILER_TIMEOUT = Duration.minutes(2)
-RECONCILE_EVERY = Duration.minutes(1)
 
 # --- Messaging
 # Poison orders stop after a handful of tries instead of blocking their message group forever.

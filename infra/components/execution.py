@@ -1,4 +1,5 @@
-"""The executor Lambda on the order queue, and the reconciler Lambda on a one-minute schedule.
+"""The executor Lambda on the order queue, and the reconciler Lambda on a schedule (every minute
+while the market stream runs).
 
 One image holds both (the engine's fill model needs numpy/numba, live accounts need ccxt);
 each function picks its handler. Exactly the grants they use: their database login, opening
@@ -26,7 +27,6 @@ from infra.constants import (
     EXECUTOR_BATCH_SIZE,
     EXECUTOR_MEMORY_MB,
     EXECUTOR_TIMEOUT_S,
-    RECONCILE_EVERY,
     RECONCILER_MEMORY_MB,
     RECONCILER_TIMEOUT,
 )
@@ -48,6 +48,7 @@ class ExecutionFunctions(Construct):
         order_queue: sqs.IQueue,
         event_bus: events.IEventBus,
         broker_key: BrokerKey,
+        reconcile_every: Duration,
     ) -> None:
         super().__init__(scope, construct_id)
         self.executor = self._function(
@@ -89,8 +90,8 @@ class ExecutionFunctions(Construct):
         self.schedule = events.Rule(
             self,
             "ReconcileSchedule",
-            description="Reconcile ledgers, live orders and balances every minute",
-            schedule=events.Schedule.rate(RECONCILE_EVERY),
+            description="Reconcile ledgers, live orders and balances",
+            schedule=events.Schedule.rate(reconcile_every),
             # The next minute's run covers a missed one: no retries piling up.
             targets=[targets.LambdaFunction(self.reconciler, retry_attempts=0)],
         )

@@ -63,4 +63,5 @@ class WorkersStack(Stack):
             order_queue=messaging.order_queue,
             event_bus=messaging.event_bus,
             broker_key=data.broker_key,
+            reconcile_every=config.reconcile_every,
         )

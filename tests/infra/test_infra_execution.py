@@ -91,16 +91,18 @@ def test_the_executor_may_consume_orders_open_broker_keys_and_publish_nothing_mo
     ]
 
 
-def test_the_reconciler_runs_every_minute_and_may_send_orders(workers_template: Any) -> None:
-    function_id, fn = function(workers_template, RECONCILER)
+@pytest.mark.parametrize(("profile", "rate"), [("prod", "rate(1 minute)"), ("dev", "rate(1 hour)")])
+def test_the_reconciler_runs_every_minute_while_orders_can_trade_and_may_send_orders(
+    profile: str, rate: str, workers_template: Any, prod_templates: dict[str, Any]
+) -> None:
+    template = workers_template if profile == "dev" else prod_templates["workers"]
+    function_id, fn = function(template, RECONCILER)
     _, rule = only_resource(
-        workers_template,
-        "AWS::Events::Rule",
-        Description="Reconcile ledgers, live orders and balances every minute",
+        template, "AWS::Events::Rule", Description="Reconcile ledgers, live orders and balances"
     )
-    actions = actions_of(policy_statements(workers_template, role_of(fn["Properties"])))
+    actions = actions_of(policy_statements(template, role_of(fn["Properties"])))
 
-    assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+    assert rule["Properties"]["ScheduleExpression"] == rate
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert "sqs:SendMessage" in actions and "sqs:ReceiveMessage" not in actions
