@@ -7,7 +7,20 @@ from fastapi import FastAPI
 from functions.api.deps import AppContext
 from functions.api.errors import install_error_handlers
 from functions.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
-from functions.api.routes import activity, api_tokens, auth, bots, credentials, health, market, strategies
+from functions.api.routes import (
+    accounts,
+    activity,
+    api_tokens,
+    auth,
+    bots,
+    credentials,
+    health,
+    market,
+    orders,
+    positions,
+    strategies,
+    trades,
+)
 from tekoa.db.connection import Database
 from tekoa.settings import Settings
 
@@ -33,4 +46,8 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     app.include_router(credentials.router)
     app.include_router(activity.router)
     app.include_router(market.router)
+    app.include_router(accounts.router)
+    app.include_router(orders.router)
+    app.include_router(positions.router)
+    app.include_router(trades.router)
     return app

@@ -30,6 +30,7 @@ from tekoa.domain.timeframes import Timeframe
 from tekoa.execution import booking
 from tekoa.execution.brokers import ExchangeOrder, LiveBroker
 from tekoa.execution.executor import Executor, ExecutorConfig, OrderPending
+from tekoa.execution.ledger_check import ledger_problems
 from tekoa.execution.live import CredentialBrokers
 from tekoa.execution.reconcile import ReconcileConfig, Reconciler, ReconcileReport
 from tekoa.execution.writes import Writes
@@ -99,7 +100,7 @@ def activity(desk: Desk, user: uuid.UUID) -> list[str]:
 def test_books_that_differ_from_their_entries_are_reported(desk: Desk) -> None:
     alice = desk.user()
     account = desk.paper_account(alice)
-    assert reconciler(desk).ledger_problems(alice, account.id) == []
+    assert ledger_problems(desk.database, alice, account.id) == []
     with desk.database.connection() as conn:  # someone edits a balance behind the ledger's back
         conn.execute(
             "UPDATE balances SET amount = amount + 1 WHERE account_id = %s AND book = 'available'",

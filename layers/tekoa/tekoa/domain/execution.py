@@ -9,7 +9,6 @@ these records and the API shows them to their owner.
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tekoa.domain.bots import TradingMode
 from tekoa.domain.orders import OrderSide, OrderType
 from tekoa.domain.trading import ProtectionState
+from tekoa.domain.wire import DecimalText, EpochMillis
 from tekoa.errors import Conflict, NotFound, ValidationFailed
 
 
@@ -142,21 +142,21 @@ class Account(_Record):
     exchange: str
     mode: TradingMode
     quote_currency: str
-    starting_balance: Decimal | None = Field(description="Paper accounts: what a reset restores.")
+    starting_balance: DecimalText | None = Field(description="Paper accounts: what a reset restores.")
     credential_id: UUID | None = Field(description="Live accounts: the broker credential that trades.")
     trading_state: TradingState
     trading_state_reason: str | None
     resets: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: EpochMillis
+    updated_at: EpochMillis
 
 
 class AssetBalance(_Record):
     """What an account holds of one asset: `available` to spend, `held` by open orders."""
 
     asset: str
-    available: Decimal
-    held: Decimal
+    available: DecimalText
+    held: DecimalText
 
     @property
     def total(self) -> Decimal:
@@ -175,16 +175,16 @@ class Order(_Record):
     symbol: str
     side: OrderSide
     type: OrderType
-    quantity: Decimal
-    limit_price: Decimal | None
-    stop_price: Decimal | None
+    quantity: DecimalText
+    limit_price: DecimalText | None
+    stop_price: DecimalText | None
     reduce_only: bool
     status: OrderStatus
-    filled_quantity: Decimal
-    average_price: Decimal | None
-    fees: dict[str, Decimal] = Field(description="Fees paid so far, per currency.")
+    filled_quantity: DecimalText
+    average_price: DecimalText | None
+    fees: dict[str, DecimalText] = Field(description="Fees paid so far, per currency.")
     held_asset: str | None
-    held_amount: Decimal = Field(description="Funds this order still holds (zero once final).")
+    held_amount: DecimalText = Field(description="Funds this order still holds (zero once final).")
     exchange_order_id: str | None
     reason: str | None = Field(description="Why the order was rejected, canceled or expired.")
     reject_code: RejectCode | None
@@ -192,10 +192,10 @@ class Order(_Record):
         description="What the bot asked for besides the order (stop, targets, why)."
     )
     not_found_count: int
-    created_at: datetime
-    updated_at: datetime
-    submitted_at: datetime | None
-    closed_at: datetime | None
+    created_at: EpochMillis
+    updated_at: EpochMillis
+    submitted_at: EpochMillis | None
+    closed_at: EpochMillis | None
 
     @property
     def remaining(self) -> Decimal:
@@ -211,7 +211,7 @@ class OrderEvent(_Record):
     from_status: OrderStatus | None
     to_status: OrderStatus
     detail: dict[str, Any]
-    at: datetime
+    at: EpochMillis
 
 
 class Fill(_Record):
@@ -220,13 +220,13 @@ class Fill(_Record):
     id: UUID
     order_id: UUID
     trade_id: str
-    quantity: Decimal
-    price: Decimal
-    fee: Decimal
+    quantity: DecimalText
+    price: DecimalText
+    fee: DecimalText
     fee_currency: str
     liquidity: str
     executed_at: int = Field(description="UTC ms, from the exchange (or the price event, on paper).")
-    created_at: datetime
+    created_at: EpochMillis
 
 
 class Position(_Record):
@@ -237,20 +237,20 @@ class Position(_Record):
     bot_id: UUID | None
     exchange: str
     symbol: str
-    quantity: Decimal
-    average_entry: Decimal
-    entry_quantity: Decimal
-    exit_quantity: Decimal
-    exit_value: Decimal
-    realized_pnl: Decimal = Field(description="Net of every fee paid on the position, in quote currency.")
-    fees: Decimal = Field(description="Fees paid on the position, in quote currency.")
+    quantity: DecimalText
+    average_entry: DecimalText
+    entry_quantity: DecimalText
+    exit_quantity: DecimalText
+    exit_value: DecimalText
+    realized_pnl: DecimalText = Field(description="Net of every fee paid on the position, in quote currency.")
+    fees: DecimalText = Field(description="Fees paid on the position, in quote currency.")
     protection: ProtectionState | None = Field(
         description="Stop, take-profit ladder and trailing anchor armed when the entry filled."
     )
-    opened_at: datetime
-    closed_at: datetime | None
+    opened_at: EpochMillis
+    closed_at: EpochMillis | None
     close_reason: str | None
-    updated_at: datetime
+    updated_at: EpochMillis
 
     @property
     def open(self) -> bool:

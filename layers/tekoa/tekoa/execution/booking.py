@@ -21,6 +21,7 @@ from uuid import UUID
 from tekoa.aws.events import BusEvent
 from tekoa.db import orders as order_rows
 from tekoa.db import positions as position_rows
+from tekoa.domain.candles import decimal_text
 from tekoa.domain.execution import (
     Account,
     InsufficientBalance,
@@ -76,9 +77,9 @@ def order_event(detail_type: str, account: Account, order: Order, user_id: UUID)
             "side": order.side.value,
             "type": order.type.value,
             "status": order.status.value,
-            "quantity": str(order.quantity),
-            "filled_quantity": str(order.filled_quantity),
-            "average_price": None if order.average_price is None else str(order.average_price),
+            "quantity": decimal_text(order.quantity),
+            "filled_quantity": decimal_text(order.filled_quantity),
+            "average_price": None if order.average_price is None else decimal_text(order.average_price),
             "reason": order.reason,
             "at": now_ms(),
         },
@@ -294,9 +295,9 @@ def book_fill(
             status,
             {
                 "trade_id": fill.trade_id,
-                "quantity": str(fill.quantity),
-                "price": str(fill.price),
-                "fee": str(fill.fee),
+                "quantity": decimal_text(fill.quantity),
+                "price": decimal_text(fill.price),
+                "fee": decimal_text(fill.fee),
                 "fee_currency": fill.fee_currency,
                 "liquidity": fill.liquidity,
                 "executed_at": fill.executed_at,
@@ -315,9 +316,9 @@ def book_fill(
         data={
             "order_id": str(order.id),
             "client_order_id": order.client_order_id,
-            "quantity": str(fill.quantity),
-            "price": str(fill.price),
-            "fee": str(fill.fee),
+            "quantity": decimal_text(fill.quantity),
+            "price": decimal_text(fill.price),
+            "fee": decimal_text(fill.fee),
             "fee_currency": fill.fee_currency,
         },
     )

@@ -44,6 +44,7 @@ from tekoa.execution import ledger
 from tekoa.execution.brokers import ExchangeUnavailable
 from tekoa.execution.executor import BrokerProvider, Executor, OrderPending
 from tekoa.execution.ledger import Book
+from tekoa.execution.ledger_check import ledger_problems
 from tekoa.execution.messages import ExecuteMessage, OrderMessage, TriggerMessage
 from tekoa.observability import logger
 
@@ -149,7 +150,7 @@ class Reconciler:
             self._last_full_check = time.monotonic()
         for user_id, account_id in owners:
             report.accounts_checked += 1
-            problems = self.ledger_problems(user_id, account_id)
+            problems = ledger_problems(self.database, user_id, account_id)
             if problems:
                 report.ledger_mismatches += 1
                 report.drift += [f"account {account_id}: {p}" for p in problems]
@@ -157,32 +158,6 @@ class Reconciler:
                 self._report(
                     user_id, f"Ledger check failed: {'; '.join(problems)}", {"account_id": str(account_id)}
                 )
-
-    def ledger_problems(self, user_id: UUID, account_id: UUID) -> list[str]:
-        """What is wrong with one account's books (empty: nothing)."""
-        with self.database.connection() as conn, tenant_transaction(conn, user_id):
-            stored = _nonzero(ledger_rows.books(conn, user_id, account_id))
-            rebuilt = _nonzero(ledger_rows.entry_sums(conn, user_id, account_id))
-            unbalanced = ledger_rows.unbalanced_postings(conn, user_id, account_id)
-            by_orders = {a: v for a, v in ledger_rows.held_by_orders(conn, user_id, account_id).items() if v}
-        problems = []
-        if stored != rebuilt:
-            keys = sorted(set(stored) | set(rebuilt))
-            diff = [
-                f"{a} {b}: stored {stored.get((a, b), 0)} vs entries {rebuilt.get((a, b), 0)}"
-                for a, b in keys
-                if stored.get((a, b)) != rebuilt.get((a, b))
-            ]
-            problems.append("balances differ from the ledger (" + ", ".join(diff) + ")")
-        if unbalanced:
-            problems.append(f"{unbalanced} postings do not balance")
-        held = {asset: v for (asset, book), v in stored.items() if book is Book.HELD}
-        if held != by_orders:
-            problems.append(f"held {held} but working orders hold {by_orders}")
-        negative = [f"{a} {b}" for (a, b), v in stored.items() if b in (Book.AVAILABLE, Book.HELD) and v < 0]
-        if negative:
-            problems.append("negative books: " + ", ".join(negative))
-        return problems
 
     # -- live ------------------------------------------------------------------------------
 
