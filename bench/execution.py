@@ -5,23 +5,23 @@ in a temp dir (and a moto server for SQS and EventBridge), on this machine:
 
 * **executor**: paper market orders handled as Lambda receives them, SQS batches of 10 through
   the real handler (claim, checks, hold, fill, position, ledger, events in the outbox), by 1
-  and by 4 concurrent invocations (Lambda runs one per message group at a time; these span
-  many accounts), and once more with the events put on EventBridge (moto) per batch.
-  Target: at least 1,000 orders/s.
+  and by 4 concurrent invocations, each its own process as Lambda's are (Lambda runs one per
+  message group at a time; these span many accounts), and once more with the events put on
+  EventBridge (moto) per batch. Target: at least 1,000 orders/s.
 * **end to end**: orders enqueued on the FIFO queue at a steady 200 orders/s (in batches of up
   to ten, as the evaluator sends them), taken by the local poller (`tekoa.local.sqs_poller`,
   Lambda's event source mapping) and executed; orders/s and the time from enqueue to the
-  fill's commit, p50 and p99. The queue is moto's, in this process: its calls are part of
-  the figure. Target: p99 at most 250 ms.
+  fill's commit, p50 and p99. Processes as `tekoa up` runs them: moto's server, the executor
+  part (its pollers), and this one sending. Target: p99 at most 250 ms.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import tempfile
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -43,7 +43,7 @@ from tekoa.exchanges.simulated import simulated_rules
 from tekoa.execution.accounts import PaperDefaults, open_account
 from tekoa.execution.executor import Executor, Result
 from tekoa.execution.messages import PlaceMessage, dump_message, group_id
-from tekoa.local.aws import LocalAwsEndpoint, provision
+from tekoa.local.aws import LocalAwsEndpoint, provision, use_local_credentials
 from tekoa.local.postgres import EmbeddedPostgres, ensure_database
 from tekoa.local.sqs_poller import SqsPoller, lambda_record
 from tekoa.services import bots as bot_service
@@ -186,30 +186,47 @@ def lambda_batches(messages: list[PlaceMessage], size: int = 10) -> list[dict[st
     return [{"Records": records[i : i + size]} for i in range(0, len(records), size)]
 
 
-def bench_executor(database: PooledDatabase, people: list[Trader], settings: Any) -> list[Row]:
+def _invocations(
+    url: str, aws: dict[str, str] | None, batches: list[dict[str, Any]], go: Any, out: Any
+) -> None:
+    """One Lambda instance (its own process, as Lambda runs them): wait for `go`, handle the
+    batches in turn, report (started, finished, failed records)."""
+    database = PooledDatabase(url, max_size=2)
+    publisher = EventBridgePublisher(load_settings(**aws)) if aws else None
+    handler = ExecutorHandler(Executor(database, _no_live, publisher=publisher))
+    go.wait()
+    started = time.time()
+    failed = sum(len(handler(batch, None)["batchItemFailures"]) for batch in batches)
+    out.put((started, time.time(), failed))
+    database.close()
+
+
+def bench_executor(url: str, people: list[Trader], aws: dict[str, str]) -> list[Row]:
     rows = []
     runs = [
         (1, None, "events to the outbox"),
         (4, None, "events to the outbox"),
-        (4, "bus", "events on EventBridge"),
+        (4, aws, "events on EventBridge"),
     ]
+    spawn = multiprocessing.get_context("spawn")
     for run, (workers, bus, note) in enumerate(runs):
         messages = [intent(t, f"r{run}-{k}") for k in range(ORDERS_PER_ACCOUNT) for t in people]
         batches = lambda_batches(messages)
-        publisher = EventBridgePublisher(settings) if bus else None
-        handlers = [
-            ExecutorHandler(Executor(database, _no_live, publisher=publisher)) for _ in range(workers)
+        go, out = spawn.Event(), spawn.Queue()
+        processes = [
+            spawn.Process(target=_invocations, args=(url, bus, batches[i::workers], go, out))
+            for i in range(workers)
         ]
-        failures = 0
-        started = time.perf_counter()
-        with ThreadPoolExecutor(workers) as pool:
-            chunks = [batches[i::workers] for i in range(workers)]
-            for result in pool.map(
-                lambda pair: [pair[0](b, None) for b in pair[1]], zip(handlers, chunks, strict=True)
-            ):
-                failures += sum(len(r["batchItemFailures"]) for r in result)
-        elapsed = time.perf_counter() - started
+        for process in processes:
+            process.start()
+        time.sleep(3)  # imports and connections, before the clock starts
+        go.set()
+        reports = [out.get(timeout=600) for _ in processes]
+        for process in processes:
+            process.join()
+        failures = sum(r[2] for r in reports)
         assert failures == 0, f"{failures} records failed"
+        elapsed = max(r[1] for r in reports) - min(r[0] for r in reports)
         rows.append(
             Row(
                 "executor",
@@ -229,45 +246,81 @@ class _NoLive:
 _no_live = _NoLive()
 
 
-def bench_end_to_end(database: PooledDatabase, people: list[Trader], settings: Any) -> list[Row]:
+def _executor_part(url: str, aws: dict[str, str], stop: Any, out: Any) -> None:
+    """The executor as `tekoa up` runs it: its own process, pollers on the order queue.
+
+    Reports when each order's fill committed (wall clock, as the producer's)."""
+    settings = load_settings(**aws)
+    database = PooledDatabase(url, max_size=POLLERS + 1)
     sqs = aws_client("sqs", settings)
     queue_url = sqs.get_queue_url(QueueName=settings.names.order_queue)["QueueUrl"]
-    queue = SqsOrderQueue(settings, queue_url=queue_url)
-    committed: dict[str, float] = {}
     executor = Executor(database, _no_live, publisher=EventBridgePublisher(settings))
+    committed: dict[str, float] = {}
     handle = executor.handle
 
     def timed(message: Any) -> Result:
         result = handle(message)
-        committed[message.intent.client_order_id] = time.perf_counter()
+        committed[message.intent.client_order_id] = time.time()
         return result
 
     executor.handle = timed  # type: ignore[method-assign]
-    stop = threading.Event()
-    pollers = [SqsPoller(sqs, queue_url, ExecutorHandler(executor), wait_s=1) for _ in range(POLLERS)]
-    threads = [threading.Thread(target=p.run, args=(stop,), daemon=True) for p in pollers]
+    pollers = [
+        SqsPoller(aws_client("sqs", settings), queue_url, ExecutorHandler(executor)) for _ in range(POLLERS)
+    ]
+    halt = threading.Event()
+    threads = [threading.Thread(target=p.run, args=(halt,), daemon=True) for p in pollers]
     for thread in threads:
         thread.start()
-    total = E2E_RATE * E2E_SECONDS
-    enqueued: dict[str, float] = {}
-    started = time.perf_counter()
-    # Producers send what is due every 50 ms in batches of up to ten, as the evaluator does.
-    sent = 0
-    while sent < total:
-        due = min(total, int((time.perf_counter() - started) * E2E_RATE) + 1)
-        batch = [intent(people[n % len(people)], f"e2e-{n}") for n in range(sent, due)]
-        for message in batch:
-            enqueued[message.intent.client_order_id] = time.perf_counter()
-        queue.send(batch)
-        sent = due
-        time.sleep(max(0.0, started + sent / E2E_RATE - time.perf_counter()))
-    deadline = time.perf_counter() + 60
-    while len(committed) < total and time.perf_counter() < deadline:
-        time.sleep(0.05)
-    elapsed = max(committed.values()) - started
-    stop.set()
+    stop.wait()
+    halt.set()
     for thread in threads:
         thread.join(timeout=10)
+    out.put(committed)
+    database.close()
+
+
+def _offer(queue: SqsOrderQueue, people: list[Trader]) -> tuple[dict[str, float], float]:
+    """Send E2E_RATE orders/s for E2E_SECONDS: what is due every 50 ms, in batches of up to
+    ten, as the evaluator does; when each order was enqueued, and when sending started."""
+    enqueued: dict[str, float] = {}
+    started = time.time()
+    sent = 0
+    while sent < E2E_RATE * E2E_SECONDS:
+        due = min(E2E_RATE * E2E_SECONDS, int((time.time() - started) * E2E_RATE) + 1)
+        batch = [intent(people[n % len(people)], f"e2e-{n}") for n in range(sent, due)]
+        for message in batch:
+            enqueued[message.intent.client_order_id] = time.time()
+        queue.send(batch)
+        sent = due
+        time.sleep(max(0.05, started + sent / E2E_RATE - time.time()))
+    return enqueued, started
+
+
+def _in_queue(sqs: Any, queue_url: str) -> int:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    counts = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+    return sum(int(counts[name]) for name in names)
+
+
+def bench_end_to_end(url: str, people: list[Trader], aws: dict[str, str]) -> list[Row]:
+    settings = load_settings(**aws)
+    sqs = aws_client("sqs", settings)
+    queue = SqsOrderQueue(settings)
+    spawn = multiprocessing.get_context("spawn")
+    stop, out = spawn.Event(), spawn.Queue()
+    part = spawn.Process(target=_executor_part, args=(url, aws, stop, out))
+    part.start()
+    try:
+        time.sleep(5)  # the part starts polling
+        enqueued, started = _offer(queue, people)
+        deadline = time.time() + 60
+        while _in_queue(sqs, queue.url) and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+    committed = out.get(timeout=60)
+    part.join()
+    elapsed = max(committed.values()) - started
     latencies = np.array([(committed[k] - enqueued[k]) * 1000 for k in enqueued if k in committed])
     return [
         Row(
@@ -276,9 +329,15 @@ def bench_end_to_end(database: PooledDatabase, people: list[Trader], settings: A
             len(latencies) / elapsed,
             float(np.percentile(latencies, 50)),
             float(np.percentile(latencies, 99)),
-            note=f"{len(latencies)}/{total} committed; enqueue -> fill committed",
+            note=f"{len(latencies)}/{E2E_RATE * E2E_SECONDS} committed; enqueue -> fill committed",
         )
     ]
+
+
+def _aws_part(port: int) -> None:
+    """moto's server as `tekoa up` runs it: its own process."""
+    LocalAwsEndpoint(port=port).start()
+    threading.Event().wait()
 
 
 def main() -> None:
@@ -286,28 +345,42 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         server = EmbeddedPostgres(Path(data_dir) / "pg")
         admin = server.start()
-        endpoint = LocalAwsEndpoint(port=_free_port())
+        port = _free_port()
+        endpoint = multiprocessing.get_context("spawn").Process(target=_aws_part, args=(port,), daemon=True)
+        endpoint.start()
         try:
             url = ensure_database(admin, "bench")
             migrate(url)
-            settings = load_settings(stage="bench", aws_endpoint_url=endpoint.start(), database_url=url)
-            provision(settings)
-            database = PooledDatabase(url, max_size=8)
+            aws = {"stage": "bench", "aws_endpoint_url": f"http://127.0.0.1:{port}", "database_url": url}
+            use_local_credentials()
+            _wait_for(aws["aws_endpoint_url"])
+            provision(load_settings(**aws))
+            database = PooledDatabase(url, max_size=4)
             with database.connection() as conn, service_transaction(conn):
                 market_rows.upsert_rules(conn, [simulated_rules(SYMBOL)])
             people = traders(database, ACCOUNTS)
             with LastTradeFeed(database):
                 with connect(url) as conn:
                     conn.execute("ANALYZE")
-                rows = bench_executor(database, people, settings) + bench_end_to_end(
-                    database, people, settings
-                )
+                rows = bench_executor(url, people, aws) + bench_end_to_end(url, people, aws)
             database.close()
         finally:
-            endpoint.stop()
+            endpoint.terminate()
             server.stop()
     _print(rows)
     print(f"(whole run {time.perf_counter() - started:.0f} s)")
+
+
+def _wait_for(url: str) -> None:
+    import urllib.request
+
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing answers at {url}")
 
 
 def _free_port() -> int:

@@ -47,7 +47,6 @@ class Exchange:
             self.queue.sqs,
             self.queue.url,
             ExecutorHandler(Executor(self.database, NoLiveBrokers())),
-            wait_s=0,
         )
         handled = 0
         while self.queue.depth():

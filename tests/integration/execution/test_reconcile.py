@@ -81,7 +81,7 @@ def reconciler(desk: Desk, queue: FifoQueue | None = None, **config: Any) -> Rec
 
 
 def drain(queue: FifoQueue, desk: Desk) -> None:
-    poller = SqsPoller(queue.sqs, queue.url, ExecutorHandler(desk.executor(), sqs_client=queue.sqs), wait_s=0)
+    poller = SqsPoller(queue.sqs, queue.url, ExecutorHandler(desk.executor(), sqs_client=queue.sqs))
     while queue.depth():
         poller.poll_once()
 

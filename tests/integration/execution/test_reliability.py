@@ -131,7 +131,7 @@ def test_the_same_intent_under_two_message_ids_is_one_order(
     second = first.model_copy(update={"enqueued_at": first.enqueued_at + 400_000})  # after SQS's dedup window
     queue.send_raw(dump_message(first), str(live.account.id), "delivery-1")
     queue.send_raw(dump_message(second), str(live.account.id), "delivery-2")
-    poller = SqsPoller(queue.sqs, queue.url, handler_for(desk, queue), wait_s=0)
+    poller = SqsPoller(queue.sqs, queue.url, handler_for(desk, queue))
 
     while queue.depth():
         poller.poll_once()
@@ -274,7 +274,7 @@ def test_a_malformed_message_ends_in_the_dead_letter_queue_without_blocking_its_
     desk.market("60000")
     queue.send_raw('{"kind": "execute", "user_id": "nobody"}', str(account.id), "poison")
     queue.queue.send([desk.intent_message(alice, account, desk.bot(alice), quantity="0.001")])
-    poller = SqsPoller(queue.sqs, queue.url, handler_for(desk, queue), wait_s=0)
+    poller = SqsPoller(queue.sqs, queue.url, handler_for(desk, queue))
 
     for _ in range(10):
         if not queue.depth():
@@ -326,7 +326,7 @@ def test_a_halted_account_with_twenty_queued_orders_places_none(
         account_rows.set_trading_state(
             conn, live.user, live.account.id, TradingState.HALTED, "daily loss limit"
         )
-    poller = SqsPoller(queue.sqs, queue.url, handler_for(desk, queue), wait_s=0)
+    poller = SqsPoller(queue.sqs, queue.url, handler_for(desk, queue))
 
     while queue.depth():
         poller.poll_once()
