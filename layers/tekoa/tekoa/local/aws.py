@@ -73,9 +73,16 @@ def _quicker_sqs() -> None:
 
     import moto.sqs.models as sqs_models
 
-    sqs_models.unix_time = time.time  # type: ignore[assignment]
-    sqs_models.unix_time_millis = lambda dt=None: time.time() * 1000.0  # type: ignore[assignment]
-    sqs_models.camelcase_to_underscores = functools.cache(sqs_models.camelcase_to_underscores)
+    def millis(dt: object = None) -> float:
+        return time.time() * 1000.0
+
+    quicker = {
+        "unix_time": time.time,
+        "unix_time_millis": millis,
+        "camelcase_to_underscores": functools.cache(vars(sqs_models)["camelcase_to_underscores"]),
+    }
+    for name, function in quicker.items():
+        setattr(sqs_models, name, function)
 
 
 @dataclass(frozen=True, slots=True)
