@@ -88,3 +88,24 @@ def test_a_trigger_carries_a_trade_or_a_candle() -> None:
     with pytest.raises(ValidationError, match="either"):
         TriggerMessage.model_validate(common)
     assert TriggerMessage.model_validate({**common, "price": "1.5"}).price == Decimal("1.5")
+
+
+def test_triggers_deduplicate_per_order_and_trade_within_sqs_limits() -> None:
+    order_id = uuid4()
+
+    def trigger(trade_id: str) -> TriggerMessage:
+        return TriggerMessage(
+            user_id=uuid4(),
+            account_id=uuid4(),
+            order_id=order_id,
+            client_order_id="tk1",
+            trade_id=trade_id,
+            trade_time=1,
+            price=Decimal("1.5"),
+            enqueued_at=1,
+        )
+
+    keys = {dedup_id(trigger(t)) for t in ("1", "2", "candle-1717200000000", "x" * 100, "y" * 100)}
+
+    assert len(keys) == 5
+    assert all(len(key) <= 128 and str(order_id) in key for key in keys)

@@ -15,6 +15,7 @@ five-minute window is dropped, and the database's unique constraint catches the 
 from __future__ import annotations
 
 from decimal import Decimal
+from hashlib import sha256
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -114,7 +115,10 @@ def dedup_id(message: OrderMessage) -> str:
         return message.client_order_id
     if isinstance(message, CancelMessage):
         return f"cancel-{message.target_client_order_id}"
-    return f"trigger-{message.order_id}"
+    # Per trade: a trigger the executor found short of the order (its exact price check is
+    # the one that counts) must not mute the next trade's, nor the candle sweep's.
+    trade = message.trade_id if len(message.trade_id) <= 64 else sha256(message.trade_id.encode()).hexdigest()
+    return f"trigger-{message.order_id}-{trade}"
 
 
 def group_id(message: OrderMessage) -> str:
