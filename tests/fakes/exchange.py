@@ -27,7 +27,8 @@ no pings: a dead path that TCP has not noticed), `replay_on_subscribe` (re-send 
 trade events to every new subscriber, as some venues and proxies do after a reconnect),
 `fail_next_rest` (HTTP errors for the next REST calls), the fake's clock, and for orders
 `script_next_order` (accept then time out, reject, partially fill, answer "duplicate"),
-`set_price`, `fill_resting` and `balances`.
+`set_price`, `fill_resting`, `balances` and `refused_api_keys` (answered -2015, as Binance
+answers a revoked key).
 
 Bounded by construction: the server stops itself after `lifetime_s` even if a test forgets to
 stop it, and every socket is closed on stop.
@@ -248,6 +249,7 @@ class FakeBinance:
         self.balances: dict[str, Decimal] = {"USDT": Decimal(100_000), "BTC": Decimal(0)}
         self.prices: dict[str, Decimal] = {m.market_id: Decimal(60_000) for m in self.markets.values()}
         self.create_requests: list[dict[str, str]] = []
+        self.refused_api_keys: set[str] = set()
         self.slow_answer_s = 3.0
         self._order_faults: deque[OrderFault] = deque()
         self._order_ids = itertools.count(5_000_000)
@@ -450,7 +452,8 @@ class FakeBinance:
         failed = self._log_rest(request)
         if failed is not None:
             return failed
-        if not request.headers.get("X-MBX-APIKEY"):
+        key = request.headers.get("X-MBX-APIKEY")
+        if not key or key in self.refused_api_keys:
             return self._error(-2015, "Invalid API-key, IP, or permissions for action.", 401)
         params = dict(request.query)
         if request.can_read_body:

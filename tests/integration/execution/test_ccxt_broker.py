@@ -14,10 +14,12 @@ from pydantic import SecretStr
 
 from tekoa.domain.execution import Order, OrderStatus
 from tekoa.domain.orders import OrderSide, OrderType
-from tekoa.domain.resources import CredentialSecrets
+from tekoa.domain.resources import CredentialRejected, CredentialSecrets
+from tekoa.errors import ServiceUnavailable
 from tekoa.exchanges.capabilities import capabilities
 from tekoa.exchanges.clients import build_client
 from tekoa.execution.brokers import CcxtBroker, ExchangeRejected, ExchangeStatus
+from tekoa.execution.credential_check import ExchangeCredentialVerifier
 from tests.fakes.exchange import FakeBinance, FakeBinanceThread, OrderFault
 
 
@@ -149,3 +151,21 @@ def test_a_resting_order_can_be_canceled(fake: FakeBinance) -> None:
     report = broker.cancel(resting.model_copy(update={"exchange_order_id": placed.exchange_order_id}))
 
     assert report is not None and report.status is ExchangeStatus.CANCELED
+
+
+def test_a_credential_is_verified_by_a_signed_balance_request(fake: FakeBinance) -> None:
+    verifier = ExchangeCredentialVerifier(url_overrides=fake.url_overrides())
+
+    def secrets(key: str) -> CredentialSecrets:
+        return CredentialSecrets(api_key=SecretStr(key), secret=SecretStr("s3cret"))
+
+    verifier.verify("binance", secrets("key-working-1234"))
+    fake.refused_api_keys.add("key-revoked-1234")
+    with pytest.raises(CredentialRejected) as refused:
+        verifier.verify("binance", secrets("key-revoked-1234"))
+    fake.fail_next_rest(1)
+    with pytest.raises(ServiceUnavailable):
+        verifier.verify("binance", secrets("key-working-1234"))
+
+    assert refused.value.field == "api_key" and "s3cret" not in str(refused.value)
+    assert any(path.endswith("/account") for path, _ in fake.rest_requests)
