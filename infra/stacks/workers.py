@@ -51,6 +51,7 @@ class WorkersStack(Stack):
             subnets=network.compute_subnets,
             database=data.database,
             event_bus=messaging.event_bus,
+            order_queue=messaging.order_queue,
             market_environment=config.market_environment,
         )
         self.execution = ExecutionFunctions(

@@ -120,7 +120,7 @@ def test_market_stream_health_check_probes_the_service_and_allows_a_graceful_sto
     assert 30 <= container["StopTimeout"] <= 60
 
 
-def test_market_stream_task_role_may_only_publish_events_read_its_login_and_trace(
+def test_market_stream_task_role_may_only_publish_events_send_triggers_read_its_login_and_trace(
     workers_template: Any,
 ) -> None:
     _, task = only_resource(workers_template, "AWS::ECS::TaskDefinition")
@@ -128,6 +128,9 @@ def test_market_stream_task_role_may_only_publish_events_read_its_login_and_trac
     statements = policy_statements(workers_template, role_id)
     assert actions_of(statements) == {
         "events:PutEvents",
+        "sqs:SendMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
         "kms:Decrypt",
@@ -140,6 +143,8 @@ def test_market_stream_task_role_may_only_publish_events_read_its_login_and_trac
     assert all(s["Resource"] != "*" for s in statements if not str(s["Action"][0]).startswith("xray:"))
     (secret,) = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
     assert "DatabaseLogintekoamarketstream" in json.dumps(secret["Resource"])
+    (send,) = [s for s in statements if "sqs:SendMessage" in s["Action"]]
+    assert "OrdersQueue" in json.dumps(send["Resource"])  # paper triggers, nothing else
     (decrypt,) = [s for s in statements if s["Action"] == "kms:Decrypt"]
     assert "secretsmanager." in json.dumps(decrypt["Condition"]["StringEquals"]["kms:ViaService"])
     managed = resources_of_type(workers_template, "AWS::IAM::Role")[role_id]["Properties"].get(
