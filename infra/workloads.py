@@ -93,13 +93,23 @@ INGEST = Workload(
 )
 MARKET_STREAM = Workload(
     name="market-stream",
-    module="tekoa.market.service",
+    module="tekoa.market.stream.service",
     extras=("compute", "exchange"),
     package="image",
     dockerfile="fargate/market-stream/Dockerfile",
     sources=dict(_TEKOA),
     database_login=DatabaseLogin("tekoa_market_stream", (SERVICE_ROLE,), connection_limit=10),
     lambda_handler=False,
+)
+
+MAINTENANCE = Workload(
+    name="maintenance",
+    module="functions.maintenance.handler",
+    extras=(),
+    package="zip",
+    sources={**_FUNCTIONS, "functions/maintenance": "functions/maintenance", **_TEKOA},
+    # Purges platform bookkeeping (idempotency keys, sign-in and sign-up attempts): service role.
+    database_login=DatabaseLogin("tekoa_maintenance", (SERVICE_ROLE,), connection_limit=2),
 )
 
 _EXECUTION_SOURCES = {
@@ -131,7 +141,7 @@ RECONCILER = Workload(
 )
 
 WORKLOADS: dict[str, Workload] = {
-    w.name: w for w in (API, MIGRATE, INGEST, MARKET_STREAM, EXECUTOR, RECONCILER)
+    w.name: w for w in (API, MIGRATE, INGEST, MARKET_STREAM, MAINTENANCE, EXECUTOR, RECONCILER)
 }
 DATABASE_LOGINS: tuple[DatabaseLogin, ...] = tuple(
     w.database_login for w in WORKLOADS.values() if w.database_login is not None

@@ -43,6 +43,7 @@ class ApiStack(Stack):
             order_queue=messaging.order_queue,
             event_bus=messaging.event_bus,
             names=config.names,
+            market_environment=config.market_environment,
         )
         self.http_api = HttpApi(
             self, "HttpApi", api_name=f"tekoa-{config.stage}-api", handler=self.api_function.function

@@ -1,5 +1,5 @@
 """WorkersStack: the background compute (ingest Lambda, market-stream Fargate service, executor
-and reconciler Lambdas)."""
+and reconciler Lambdas, scheduled housekeeping)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ from infra.components.execution import ExecutionFunctions
 from infra.components.ingest import IngestFunction
 from infra.components.market_stream import MarketStreamService
 from infra.components.network import PlatformNetwork
+from infra.components.schedules import MaintenanceFunction
 from infra.config import StageConfig
 from infra.stacks.data import DataStack
 from infra.stacks.messaging import MessagingStack
+from tekoa.schedules import schedule
 
 
 class WorkersStack(Stack):
-    """Image-based workloads; the evaluator and charts functions will join here."""
+    """Background workloads; the evaluator and charts functions will join here."""
 
     def __init__(
         self,
@@ -65,4 +67,15 @@ class WorkersStack(Stack):
             event_bus=messaging.event_bus,
             broker_key=data.broker_key,
             reconcile_every=config.reconcile_every,
+        )
+        self.maintenance = MaintenanceFunction(
+            self,
+            "Maintenance",
+            stage=config.stage,
+            bundle=config.bundle,
+            reserved_concurrency=config.reserved_concurrency,
+            vpc=network.vpc,
+            subnets=network.compute_subnets,
+            database=data.database,
+            schedule=schedule("maintenance"),
         )

@@ -16,9 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from functions.api.conventions import IdempotencyKey, error_responses, idempotent
-from functions.api.deps import Context
-from functions.api.routes._trading import event_publisher
+from functions.api.context import Context
+from functions.api.errors import error_responses
+from functions.api.idempotency import Created, IdempotencyKey, idempotent
 from functions.api.security import CurrentUser, TradingUser
 from tekoa.domain.execution import Account, AssetBalance
 from tekoa.execution.ledger_check import ledger_problems
@@ -65,12 +65,19 @@ def open_account(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Open an account on an exchange (409 if you have one there in this mode). Honours `Idempotency-Key`."""
-
-    def create() -> tuple[int, AccountOut, dict[str, str]]:
-        view = service.open_trading_account(context.database, context.settings, principal.user_id, body)
-        return 201, AccountOut.of(view), {"Location": f"/v1/accounts/{view.account.id}"}
-
-    return idempotent(context, principal, idempotency_key, request.method, request.url.path, body, create)
+    return idempotent(
+        context,
+        principal,
+        idempotency_key,
+        request,
+        body,
+        create=lambda before_commit: service.open_trading_account(
+            context.database, context.settings, principal.user_id, body, before_commit=before_commit
+        ),
+        respond=lambda view: Created(
+            201, AccountOut.of(view), {"Location": f"/v1/accounts/{view.account.id}"}
+        ),
+    )
 
 
 @router.get("/{account_id}", response_model=AccountOut, responses=error_responses(401, 404, 422))
@@ -101,11 +108,11 @@ def set_starting_balance(
 
 @router.post("/{account_id}/reset", response_model=AccountOut, responses=error_responses(401, 403, 404, 422))
 def reset_account(
-    account_id: UUID, body: ResetRequest, request: Request, principal: TradingUser, context: Context
+    account_id: UUID, body: ResetRequest, principal: TradingUser, context: Context
 ) -> AccountOut:
     """Reset a paper account to its starting balance; send `{"confirm": true}`."""
     view = service.reset_trading_account(
-        context.database, event_publisher(request), principal.user_id, account_id, body
+        context.database, context.events, principal.user_id, account_id, body
     )
     return AccountOut.of(view)
 

@@ -11,29 +11,20 @@ Cancelling is asynchronous too (202); an order that is already final answers 409
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.api.conventions import (
-    IdempotencyKey,
-    Page,
-    PageParams,
-    error_responses,
-    idempotent,
-    invalid_cursor,
-)
-from functions.api.deps import Context
-from functions.api.routes._trading import order_queue
+from functions.api.context import Context
+from functions.api.errors import error_responses
+from functions.api.idempotency import Created, IdempotencyKey, idempotent
+from functions.api.pagination import Page, PageParams, after_created, created_position
 from functions.api.security import CurrentUser, TradingUser
 from tekoa.domain.execution import Fill, Order, OrderEvent, OrderStatus
 from tekoa.domain.symbols import Symbol
 from tekoa.domain.text import Reason
-from tekoa.domain.wire import from_millis, to_millis
 from tekoa.services import orders as service
 from tekoa.services.orders import ManualOrder
 
@@ -54,20 +45,6 @@ class CancelRequest(BaseModel):
     reason: Reason | None = Field(None, description="Kept in the order's history.")
 
 
-def _position(order: Order) -> dict[str, Any]:
-    return {"created_at": to_millis(order.created_at), "id": str(order.id)}
-
-
-def _after(page: Any) -> tuple[datetime, UUID] | None:
-    position = page.after("created_at", "id")
-    if position is None:
-        return None
-    try:
-        return from_millis(int(position[0])), UUID(position[1])
-    except (TypeError, ValueError) as exc:
-        raise invalid_cursor() from exc
-
-
 @router.post("", status_code=202, response_model=Order, responses=error_responses(401, 403, 409, 422))
 def place_order(
     body: ManualOrder,
@@ -77,14 +54,22 @@ def place_order(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Place an order yourself (paper by default). Honours `Idempotency-Key`."""
-
-    def create() -> tuple[int, Order, dict[str, str]]:
-        order = service.place_manual_order(
-            context.database, context.settings, order_queue(request), principal.user_id, body
-        )
-        return 202, order, {"Location": f"/v1/orders/{order.id}"}
-
-    return idempotent(context, principal, idempotency_key, request.method, request.url.path, body, create)
+    return idempotent(
+        context,
+        principal,
+        idempotency_key,
+        request,
+        body,
+        create=lambda before_commit: service.place_manual_order(
+            context.database,
+            context.settings,
+            context.order_queue,
+            principal.user_id,
+            body,
+            before_commit=before_commit,
+        ),
+        respond=lambda order: Created(202, order, {"Location": f"/v1/orders/{order.id}"}),
+    )
 
 
 @router.get("", response_model=Page[Order], responses=error_responses(401, 422))
@@ -105,10 +90,10 @@ def list_orders(
         bot_id=bot_id,
         account_id=account_id,
         symbol=symbol,
-        after=_after(page),
+        after=after_created(page),
         limit=page.limit + 1,
     )
-    return Page[Order].build(rows, page.limit, _position)
+    return Page[Order].build(rows, page, created_position)
 
 
 @router.get("/{order_id}", response_model=OrderDetailOut, responses=error_responses(401, 404, 422))
@@ -126,7 +111,6 @@ def get_order(order_id: UUID, principal: CurrentUser, context: Context) -> Order
 )
 def cancel_order(
     order_id: UUID,
-    request: Request,
     principal: TradingUser,
     context: Context,
     body: CancelRequest | None = None,
@@ -134,7 +118,7 @@ def cancel_order(
     """Ask for a working order to be cancelled (the executor does it moments later)."""
     return service.cancel_order(
         context.database,
-        order_queue(request),
+        context.order_queue,
         principal.user_id,
         order_id,
         reason=body.reason if body is not None else None,

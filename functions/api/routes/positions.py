@@ -16,19 +16,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.api.conventions import (
-    IdempotencyKey,
-    Page,
-    PageParams,
-    error_responses,
-    idempotent,
-    invalid_cursor,
-)
-from functions.api.deps import Context
-from functions.api.routes._trading import order_queue
+from functions.api.context import Context
+from functions.api.cursors import invalid_cursor
+from functions.api.errors import error_responses
+from functions.api.idempotency import Created, IdempotencyKey, idempotent
+from functions.api.pagination import Page, PageParams, PageRequest
 from functions.api.security import CurrentUser, TradingUser
 from tekoa.domain.execution import Order, Position
-from tekoa.domain.wire import DecimalText, from_millis, to_millis
+from tekoa.domain.wire import DecimalText
 from tekoa.services import positions as service
 from tekoa.services.positions import PositionView
 
@@ -71,15 +66,15 @@ class Closing(BaseModel):
 
 
 def _position(view: PositionOut) -> dict[str, Any]:
-    return {"opened_at": to_millis(view.position.opened_at), "id": str(view.position.id)}
+    return {"opened_at": view.position.opened_at.isoformat(), "id": str(view.position.id)}
 
 
-def _after(page: Any) -> tuple[datetime, UUID] | None:
+def _after(page: PageRequest) -> tuple[datetime, UUID] | None:
     position = page.after("opened_at", "id")
     if position is None:
         return None
     try:
-        return from_millis(int(position[0])), UUID(position[1])
+        return datetime.fromisoformat(position[0]), UUID(position[1])
     except (TypeError, ValueError) as exc:
         raise invalid_cursor() from exc
 
@@ -103,20 +98,20 @@ def list_positions(
         after=_after(page),
         limit=page.limit + 1,
     )
-    return Page[PositionOut].build([PositionOut.of(view) for view in rows], page.limit, _position)
+    return Page[PositionOut].build([PositionOut.of(view) for view in rows], page, _position)
 
 
 @router.post(
     "/close-all", status_code=202, response_model=Closing, responses=error_responses(401, 403, 409, 422)
 )
 def close_all_positions(
-    request: Request, principal: TradingUser, context: Context, body: CloseAllRequest | None = None
+    principal: TradingUser, context: Context, body: CloseAllRequest | None = None
 ) -> Closing:
     """Close every open position of yours (or of one bot or account) at market."""
     orders = service.close_all(
         context.database,
         context.settings,
-        order_queue(request),
+        context.order_queue,
         principal.user_id,
         bot_id=body.bot_id if body else None,
         account_id=body.account_id if body else None,
@@ -144,11 +139,19 @@ def close_position(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Sell what the position holds at market. Honours `Idempotency-Key`."""
-
-    def create() -> tuple[int, Order, dict[str, str]]:
-        order = service.close_position(
-            context.database, context.settings, order_queue(request), principal.user_id, position_id
-        )
-        return 202, order, {"Location": f"/v1/orders/{order.id}"}
-
-    return idempotent(context, principal, idempotency_key, request.method, request.url.path, {}, create)
+    return idempotent(
+        context,
+        principal,
+        idempotency_key,
+        request,
+        {},
+        create=lambda before_commit: service.close_position(
+            context.database,
+            context.settings,
+            context.order_queue,
+            principal.user_id,
+            position_id,
+            before_commit=before_commit,
+        ),
+        respond=lambda order: Created(202, order, {"Location": f"/v1/orders/{order.id}"}),
+    )

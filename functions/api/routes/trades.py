@@ -15,8 +15,10 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from functions.api.conventions import Page, PageParams, error_responses, invalid_cursor
-from functions.api.deps import Context
+from functions.api.context import Context
+from functions.api.cursors import invalid_cursor
+from functions.api.errors import error_responses
+from functions.api.pagination import Page, PageParams, PageRequest
 from functions.api.security import CurrentUser
 from tekoa.domain.execution import Position
 from tekoa.domain.wire import DecimalText, from_millis, to_millis
@@ -86,15 +88,15 @@ class OverallOut(BaseModel):
 
 def _position(trade: TradeOut) -> dict[str, Any]:
     assert trade.position.closed_at is not None
-    return {"closed_at": to_millis(trade.position.closed_at), "id": str(trade.position.id)}
+    return {"closed_at": trade.position.closed_at.isoformat(), "id": str(trade.position.id)}
 
 
-def _after(page: Any) -> tuple[datetime, UUID] | None:
+def _after(page: PageRequest) -> tuple[datetime, UUID] | None:
     position = page.after("closed_at", "id")
     if position is None:
         return None
     try:
-        return from_millis(int(position[0])), UUID(position[1])
+        return datetime.fromisoformat(position[0]), UUID(position[1])
     except (TypeError, ValueError) as exc:
         raise invalid_cursor() from exc
 
@@ -128,7 +130,7 @@ def list_trades(
         )
         for t in trades
     ]
-    return Page[TradeOut].build(rows, page.limit, _position)
+    return Page[TradeOut].build(rows, page, _position)
 
 
 @router.get("/stats/daily", response_model=list[DayOut], responses=error_responses(401, 422))

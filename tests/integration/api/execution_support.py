@@ -3,6 +3,7 @@ event source mapping would, and market data as the market stream writes it."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ class Exchange:
 @pytest.fixture
 def exchange(api: httpx.Client, aws_settings: Any, settings: Any) -> Iterator[Exchange]:
     queue = fifo_queue(aws_settings)
-    api.app.state.order_queue = queue.queue  # type: ignore[attr-defined]
+    api.app.state.context = dataclasses.replace(api.app.state.context, order_queue=queue.queue)  # type: ignore[attr-defined]
     database = PooledDatabase(settings.database_url, max_size=4)
     try:
         yield Exchange(queue, database)

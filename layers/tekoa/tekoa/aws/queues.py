@@ -35,10 +35,15 @@ class SqsOrderQueue:
     """`OrderQueue` on the stage's FIFO queue."""
 
     def __init__(self, settings: Settings, *, queue_url: str | None = None, attempts: int = 3) -> None:
-        self._client: Any = aws_client("sqs", settings)
+        self._settings = settings
         self._queue_name = settings.names.order_queue
         self._queue_url = queue_url
         self._attempts = attempts
+
+    @property
+    def _client(self) -> Any:
+        # Built on first use: an API process that never queues an order never pays for it.
+        return aws_client("sqs", self._settings)
 
     @property
     def url(self) -> str:

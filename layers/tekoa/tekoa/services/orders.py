@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -20,12 +19,12 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import psycopg
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from tekoa.aws.queues import OrderQueue
 from tekoa.db import accounts as account_rows
 from tekoa.db import orders as order_rows
-from tekoa.db.connection import Database, tenant_transaction
+from tekoa.db.connection import BeforeCommit, Database, tenant_transaction
 from tekoa.db.order_context import load_order_context
 from tekoa.domain.bots import TradingMode
 from tekoa.domain.exchanges import ExchangeId
@@ -42,6 +41,7 @@ from tekoa.domain.execution import (
     OrderStatus,
     RejectCode,
 )
+from tekoa.domain.numbers import BoundedDecimals
 from tekoa.domain.orders import CLIENT_ORDER_ID_PATTERN, OrderSide, OrderType
 from tekoa.domain.symbols import Symbol
 from tekoa.errors import Conflict, ValidationFailed
@@ -61,7 +61,6 @@ Price = Annotated[
     Decimal,
     Field(gt=0, le=Decimal("1e12"), max_digits=30, decimal_places=18, allow_inf_nan=False),
 ]
-BeforeCommit = Callable[[psycopg.Connection[Any], Order], None]
 
 
 class ClientOrderIdTaken(Conflict):
@@ -71,7 +70,7 @@ class ClientOrderIdTaken(Conflict):
         super().__init__("an order with this client_order_id already exists", field="client_order_id")
 
 
-class ManualOrder(BaseModel):
+class ManualOrder(BoundedDecimals):
     """An order you place yourself (not a bot's). It belongs to your manual position in the
     market; sells never exceed that position."""
 
@@ -125,7 +124,7 @@ def place_manual_order(
     user_id: UUID,
     request: ManualOrder,
     *,
-    before_commit: BeforeCommit | None = None,
+    before_commit: BeforeCommit[Order] | None = None,
 ) -> Order:
     """Check, claim and hold a manual order, then queue it (see the module docstring)."""
     costs = CostModel.from_settings(settings)

@@ -19,7 +19,7 @@ from tekoa.db import accounts as account_rows
 from tekoa.db import markets as market_rows
 from tekoa.db import orders as order_rows
 from tekoa.db import positions as position_rows
-from tekoa.db.connection import Database, tenant_transaction
+from tekoa.db.connection import BeforeCommit, Database, tenant_transaction
 from tekoa.domain.bots import TradingMode
 from tekoa.domain.execution import AccountNotFound, Order, OrderAction, Position, PositionNotFound
 from tekoa.domain.orders import OrderSide, OrderType
@@ -27,7 +27,7 @@ from tekoa.errors import Conflict
 from tekoa.execution import booking
 from tekoa.execution.admission import CostModel, OrderAsk
 from tekoa.execution.writes import Writes
-from tekoa.services.orders import BeforeCommit, claim_order, send_claimed
+from tekoa.services.orders import claim_order, send_claimed
 from tekoa.settings import Settings
 
 
@@ -101,7 +101,7 @@ def close_position(
     user_id: UUID,
     position_id: UUID,
     *,
-    before_commit: BeforeCommit | None = None,
+    before_commit: BeforeCommit[Order] | None = None,
 ) -> Order:
     """Sell what an open position holds at market (see the module docstring)."""
     with database.connection() as conn, tenant_transaction(conn, user_id):

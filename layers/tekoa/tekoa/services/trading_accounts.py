@@ -11,7 +11,6 @@ can still be rebuilt.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
@@ -25,10 +24,11 @@ from tekoa.db import accounts as account_rows
 from tekoa.db import credentials as credential_rows
 from tekoa.db import ledger as ledger_rows
 from tekoa.db import outbox
-from tekoa.db.connection import Database, service_transaction, tenant_transaction
+from tekoa.db.connection import BeforeCommit, Database, service_transaction, tenant_transaction
 from tekoa.domain.bots import TradingMode
 from tekoa.domain.exchanges import SIMULATED_EXCHANGE, ExchangeId
 from tekoa.domain.execution import Account, AccountNotFound, AssetBalance
+from tekoa.domain.numbers import BoundedDecimals
 from tekoa.errors import Conflict, ValidationFailed
 from tekoa.execution.accounts import PaperDefaults, open_account, reset_paper_account
 from tekoa.observability import logger
@@ -43,7 +43,7 @@ class AccountExists(Conflict):
     code = "ACCOUNT_EXISTS"
 
 
-class AccountOpen(BaseModel):
+class AccountOpen(BoundedDecimals):
     """A trading account to open on an exchange."""
 
     model_config = ConfigDict(extra="forbid")
@@ -75,7 +75,7 @@ class AccountOpen(BaseModel):
         return self
 
 
-class AccountChange(BaseModel):
+class AccountChange(BoundedDecimals):
     model_config = ConfigDict(extra="forbid")
 
     starting_balance: Amount = Field(description="What the next reset restores (paper accounts).")
@@ -102,7 +102,7 @@ def open_trading_account(
     user_id: UUID,
     request: AccountOpen,
     *,
-    before_commit: Callable[[psycopg.Connection[Any], AccountView], None] | None = None,
+    before_commit: BeforeCommit[AccountView] | None = None,
 ) -> AccountView:
     """Open an account; AccountExists (409) when you already have one for the exchange and mode."""
     with database.connection() as conn, tenant_transaction(conn, user_id):
