@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from tekoa.aws.clients import aws_client
 from tekoa.aws.events import BusEvent
+from tekoa.db.connection import Database
 from tekoa.execution.executor import Executor, MessageNotApplicable, OrderPending
 from tekoa.execution.messages import parse_message
 from tekoa.observability import logger, tracer
@@ -127,27 +128,32 @@ class ExecutorHandler:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ExecutorHandler:
-        """The executor this deployment runs: its database, credentials, event bus and costs."""
+        """The executor this deployment runs (see `build_executor`), on a Lambda's connection."""
         from functools import partial
 
-        from tekoa.aws.events import EventBridgePublisher
         from tekoa.aws.secrets import database_conninfo
         from tekoa.db.connection import LambdaDatabase
-        from tekoa.execution.admission import CostModel
-        from tekoa.execution.executor import ExecutorConfig
-        from tekoa.execution.live import CredentialBrokers
-        from tekoa.security import key_provider_for
 
         database = LambdaDatabase(
             partial(database_conninfo, settings), timeout_s=settings.db_connect_timeout_s
         )
-        executor = Executor(
-            database,
-            CredentialBrokers(database, key_provider_for(settings)),
-            publisher=EventBridgePublisher(settings),
-            config=ExecutorConfig(costs=CostModel.from_settings(settings)),
-        )
-        return cls(executor, sqs_client=aws_client("sqs", settings))
+        return cls(build_executor(settings, database), sqs_client=aws_client("sqs", settings))
+
+
+def build_executor(settings: Settings, database: Database) -> Executor:
+    """The executor this deployment runs: its database, credentials, event bus and costs."""
+    from tekoa.aws.events import EventBridgePublisher
+    from tekoa.execution.admission import CostModel
+    from tekoa.execution.executor import ExecutorConfig
+    from tekoa.execution.live import CredentialBrokers
+    from tekoa.security import key_provider_for
+
+    return Executor(
+        database,
+        CredentialBrokers(database, key_provider_for(settings)),
+        publisher=EventBridgePublisher(settings),
+        config=ExecutorConfig(costs=CostModel.from_settings(settings)),
+    )
 
 
 _handler: ExecutorHandler | None = None

@@ -11,10 +11,11 @@ sending to it (the reconciler: stuck orders and paper triggers).
 
 from __future__ import annotations
 
+import dataclasses
+
 from aws_cdk import Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
@@ -23,6 +24,7 @@ from constructs import Construct
 from infra.components.database import Database
 from infra.components.encryption import BrokerKey
 from infra.components.functions import workload_function
+from infra.components.schedules import ScheduleRule
 from infra.constants import (
     EXECUTOR_BATCH_SIZE,
     EXECUTOR_MEMORY_MB,
@@ -31,6 +33,7 @@ from infra.constants import (
     RECONCILER_TIMEOUT,
 )
 from infra.workloads import EXECUTOR, RECONCILER, Workload
+from tekoa.schedules import Schedule
 
 
 class ExecutionFunctions(Construct):
@@ -48,6 +51,7 @@ class ExecutionFunctions(Construct):
         order_queue: sqs.IQueue,
         event_bus: events.IEventBus,
         broker_key: BrokerKey,
+        schedule: Schedule,
         reconcile_every: Duration,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -87,13 +91,15 @@ class ExecutionFunctions(Construct):
             broker_key=broker_key,
         )
         order_queue.grant_send_messages(self.reconciler)
-        self.schedule = events.Rule(
+        assert schedule.handler == RECONCILER.handler, "the schedule must invoke the reconciler"
+        # The table's rate is the local one; a deployment's follows whether orders can trade.
+        rate = events.Schedule.rate(reconcile_every).expression_string
+        self.schedule = ScheduleRule(
             self,
             "ReconcileSchedule",
-            description="Reconcile ledgers, live orders and balances",
-            schedule=events.Schedule.rate(reconcile_every),
-            # The next minute's run covers a missed one: no retries piling up.
-            targets=[targets.LambdaFunction(self.reconciler, retry_attempts=0)],
+            stage=stage,
+            schedule=dataclasses.replace(schedule, rate=rate),
+            function=self.reconciler,
         )
 
     def _function(

@@ -66,6 +66,7 @@ class WorkersStack(Stack):
             order_queue=messaging.order_queue,
             event_bus=messaging.event_bus,
             broker_key=data.broker_key,
+            schedule=schedule("reconcile"),
             reconcile_every=config.reconcile_every,
         )
         self.maintenance = MaintenanceFunction(

@@ -10,6 +10,7 @@ import pytest
 from cdk_helpers import actions_of, only_resource, policy_statements, resources_of_type
 
 from infra.constants import EXECUTOR_TIMEOUT_S
+from tekoa.schedules import schedule
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -97,12 +98,11 @@ def test_the_reconciler_runs_every_minute_while_orders_can_trade_and_may_send_or
 ) -> None:
     template = workers_template if profile == "dev" else prod_templates["workers"]
     function_id, fn = function(template, RECONCILER)
-    _, rule = only_resource(
-        template, "AWS::Events::Rule", Description="Reconcile ledgers, live orders and balances"
-    )
+    _, rule = only_resource(template, "AWS::Events::Rule", Description=schedule("reconcile").description)
     actions = actions_of(policy_statements(template, role_of(fn["Properties"])))
 
     assert rule["Properties"]["ScheduleExpression"] == rate
+    assert rule["Properties"]["Name"] == f"tekoa-{profile}-reconcile"  # what the local scheduler calls it
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert "sqs:SendMessage" in actions and "sqs:ReceiveMessage" not in actions

@@ -160,7 +160,7 @@ def test_closing_ends_an_endless_stream() -> None:
 def test_market_rules_describe_the_tick_and_lot_the_trades_sit_on() -> None:
     # Given the default majors / When their rules are asked for / Then each has its tick and lot
     exchange = SimulatedExchange(seed=0, speed=math.inf, start_ms=T0)
-    rules = {r.symbol: r for r in exchange.market_rules(exchange.symbols)}
+    rules = {r.symbol: r for r in asyncio.run(exchange.market_rules(exchange.symbols))}
     assert set(rules) == {"BTC/USDT", "ETH/USDT", "SOL/USDT"}
     assert (str(rules["BTC/USDT"].price_step), str(rules["BTC/USDT"].amount_step)) == ("0.01", "0.00001")
     assert (rules["ETH/USDT"].base, rules["ETH/USDT"].quote) == ("ETH", "USDT")

@@ -112,7 +112,7 @@ class SimulatedExchange:
 
     # -- metadata and clock --------------------------------------------------------------------
 
-    def market_rules(self, symbols: Sequence[str]) -> list[MarketRules]:
+    async def market_rules(self, symbols: Sequence[str]) -> list[MarketRules]:
         """What orders on `symbols` must respect: ticks and lots the prices and amounts sit on."""
         return [simulated_rules(symbol) for symbol in symbols]
 

@@ -36,7 +36,7 @@ from tekoa.domain.execution import OrderStatus
 from tekoa.domain.orders import OrderSide, OrderType
 from tekoa.exchanges.rules import MarketRules
 from tekoa.execution.messages import OrderMessage, TriggerMessage
-from tekoa.market.sources import TradeBatch
+from tekoa.market.sources import MarketSource, TradeBatch
 from tekoa.observability import logger
 
 
@@ -223,9 +223,25 @@ class StreamTrading:
         self.database = database
         self.last_trades = LastTrades(exchange, database)
         self.matcher = PaperMatcher(exchange, database, queue) if queue is not None else None
+        self._ruled: set[str] = set()
 
-    def store_rules(self, rules: Sequence[MarketRules]) -> None:
-        """Store the rules of markets the stream starts following (blocking: call in a thread)."""
+    async def follow(self, source: MarketSource, symbols: Sequence[str]) -> None:
+        """Store the rules of the followed markets this process has not stored yet; after a
+        failure (the venue unreachable) the next call tries again."""
+        missing = [symbol for symbol in symbols if symbol not in self._ruled]
+        if not missing:
+            return
+        try:
+            rules = await source.market_rules(missing)
+            await asyncio.to_thread(self._store_rules, rules)
+        except Exception:
+            logger.exception(
+                "storing market rules failed; retrying at the next poll", extra={"symbols": missing}
+            )
+            return
+        self._ruled.update(missing)
+
+    def _store_rules(self, rules: Sequence[MarketRules]) -> None:
         with self.database.connection() as conn, service_transaction(conn):
             market_rows.upsert_rules(conn, rules)
 
@@ -241,3 +257,7 @@ class StreamTrading:
         if self.matcher is not None:
             await self.matcher.refresh(symbols)
             await self.matcher.send()
+
+    @property
+    def triggers_sent(self) -> int:
+        return self.matcher.triggers_sent if self.matcher is not None else 0
