@@ -79,7 +79,7 @@ def _bodies(world: dict[str, str]) -> dict[tuple[str, str], list[dict[str, Any]]
         ("post", "/v1/auth/login"): [{"email": "fuzz@example.com", "password": PASSWORD}],
         ("post", "/v1/auth/refresh"): [{"refresh_token": "not-a-token"}],
         ("post", "/v1/auth/logout"): [{"refresh_token": "not-a-token"}],
-        ("post", "/v1/api-tokens"): [{"name": "fuzz", "scope": "read", "expires_at": "2999-01-01T00:00:00Z"}],
+        ("post", "/v1/api-tokens"): [{"name": "fuzz", "scope": "read", "expires_at": 32_503_680_000_000}],
         ("post", "/v1/strategies"): [
             strategy("grid", GRID),
             # Without the optional stops, so an extreme bound reaches the level computation.

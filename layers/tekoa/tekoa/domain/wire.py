@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 from tekoa.domain.candles import decimal_text
 
@@ -34,6 +34,35 @@ EpochMillis = Annotated[
     WithJsonSchema({"type": "integer", "format": "int64", "description": "UTC ms since the epoch."}),
 ]
 """A datetime that is written as UTC milliseconds since the epoch."""
+
+MAX_EPOCH_MILLIS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z, the last instant a datetime holds."""
+
+
+def _instant_from_millis(value: object) -> datetime:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 15:
+        value = int(value)  # a query parameter arrives as text
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be an integer: UTC milliseconds since the epoch")
+    if not 0 <= value <= MAX_EPOCH_MILLIS:
+        raise ValueError(f"must be between 0 and {MAX_EPOCH_MILLIS} (UTC milliseconds since the epoch)")
+    return from_millis(value)
+
+
+EpochMillisInput = Annotated[
+    datetime,
+    BeforeValidator(_instant_from_millis),
+    WithJsonSchema(
+        {
+            "type": "integer",
+            "format": "int64",
+            "minimum": 0,
+            "maximum": MAX_EPOCH_MILLIS,
+            "description": "UTC ms since the epoch.",
+        }
+    ),
+]
+"""An instant the API is given, as UTC milliseconds since the epoch (as it writes them)."""
 
 
 DecimalText = Annotated[Decimal, PlainSerializer(decimal_text, return_type=str, when_used="json")]
