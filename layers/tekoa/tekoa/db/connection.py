@@ -239,7 +239,7 @@ def service_transaction(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Conne
 
 
 @contextmanager
-def _transaction(conn: psycopg.Connection[Any], settings: sql.Composable) -> Iterator[None]:
+def _transaction(conn: psycopg.Connection[Any], settings: sql.Composed) -> Iterator[None]:
     # BEGIN and the identity go out as one simple-protocol query (no parameters: the values are
     # quoted literals), one round trip instead of two on every request.
     _refuse_nesting(conn)
