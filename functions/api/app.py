@@ -12,7 +12,20 @@ from functions.api.middleware import (
     RequestIdMiddleware,
     StorableParametersMiddleware,
 )
-from functions.api.routes import activity, api_tokens, auth, bots, credentials, health, market, strategies
+from functions.api.routes import (
+    accounts,
+    activity,
+    api_tokens,
+    auth,
+    bots,
+    credentials,
+    health,
+    market,
+    orders,
+    positions,
+    strategies,
+    trades,
+)
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -43,4 +56,8 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(credentials.router)
     app.include_router(activity.router)
     app.include_router(market.router)
+    app.include_router(accounts.router)
+    app.include_router(orders.router)
+    app.include_router(positions.router)
+    app.include_router(trades.router)
     return app
