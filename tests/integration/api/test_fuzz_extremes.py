@@ -105,7 +105,6 @@ def _bodies(world: dict[str, str]) -> dict[tuple[str, str], list[dict[str, Any]]
                 "risk": {
                     "risk_per_trade_pct": "1",
                     "max_position_notional": "1000",
-                    "daily_loss_limit": {"type": "quote", "amount": "50"},
                 },
             }
         ],

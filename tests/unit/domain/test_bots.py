@@ -10,7 +10,6 @@ from tekoa.domain.bots import (
     BotAction,
     BotStatus,
     IllegalBotTransition,
-    PercentLossLimit,
     RiskSettings,
     TradingMode,
     allowed_actions,
@@ -70,18 +69,14 @@ def test_trading_modes() -> None:
 
 def test_risk_defaults_are_valid_and_conservative() -> None:
     settings = RiskSettings()
-    assert settings.risk_per_trade_pct == Decimal(1)
-    assert settings.max_open_positions == 3
-    assert settings.daily_loss_limit == PercentLossLimit(type="pct", pct=Decimal(5))
-    assert settings.max_drawdown_pct == Decimal(20)
+    assert settings.risk_per_trade_pct == Decimal(2)
+    assert settings.max_position_notional == Decimal(1000)
 
 
 def test_risk_settings_round_trip_through_json() -> None:
-    settings = RiskSettings.model_validate(
-        {"daily_loss_limit": {"type": "quote", "amount": "250.50"}, "max_position_notional": "5000"}
-    )
+    settings = RiskSettings.model_validate({"risk_per_trade_pct": "0.5", "max_position_notional": "5000.50"})
     dumped = settings.model_dump(mode="json")
-    assert dumped["daily_loss_limit"] == {"type": "quote", "amount": "250.50"}
+    assert dumped == {"risk_per_trade_pct": "0.5", "max_position_notional": "5000.50"}
     assert RiskSettings.model_validate(dumped) == settings
 
 
@@ -89,12 +84,9 @@ def test_risk_settings_round_trip_through_json() -> None:
     ("data", "loc"),
     [
         ({"max_position_notional": "-1"}, ("max_position_notional",)),
-        ({"max_open_positions": 0}, ("max_open_positions",)),
-        ({"max_open_positions": 101}, ("max_open_positions",)),
-        ({"max_drawdown_pct": 100}, ("max_drawdown_pct",)),
         ({"risk_per_trade_pct": 0}, ("risk_per_trade_pct",)),
-        ({"daily_loss_limit": {"type": "pct", "pct": 0}}, ("daily_loss_limit", "pct", "pct")),
-        ({"daily_loss_limit": {"type": "quote", "amount": 0}}, ("daily_loss_limit", "quote", "amount")),
+        ({"risk_per_trade_pct": 11}, ("risk_per_trade_pct",)),
+        ({"daily_loss_limit": {"type": "pct", "pct": 5}}, ("daily_loss_limit",)),
         ({"leverage": 10}, ("leverage",)),
     ],
 )
@@ -106,16 +98,6 @@ def test_nonsense_risk_settings_are_rejected_at_the_field(
     assert [error["loc"] for error in excinfo.value.errors()] == [loc]
 
 
-def test_daily_loss_must_be_below_max_drawdown() -> None:
-    with pytest.raises(ValidationError, match="must be below max_drawdown_pct"):
-        RiskSettings.model_validate({"daily_loss_limit": {"type": "pct", "pct": 25}, "max_drawdown_pct": 20})
-
-
-def test_risk_per_trade_cannot_exceed_daily_loss() -> None:
-    with pytest.raises(ValidationError, match="must not exceed the daily loss"):
-        RiskSettings.model_validate({"risk_per_trade_pct": 6})
-
-
 def test_risk_settings_are_immutable() -> None:
     with pytest.raises(ValidationError):
-        RiskSettings().max_open_positions = 5  # type: ignore[misc]
+        RiskSettings().max_position_notional = Decimal(5)  # type: ignore[misc]

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 
 from tekoa.domain.numbers import BoundedDecimals
 from tekoa.errors import Conflict
@@ -94,61 +93,17 @@ class _Model(BoundedDecimals):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class QuoteLossLimit(_Model):
-    """Daily loss limit as an amount of quote currency."""
-
-    type: Literal["quote"]
-    amount: Decimal = Field(
-        gt=0, le=Decimal("1e12"), description="Largest loss per UTC day, in quote currency."
-    )
-
-
-class PercentLossLimit(_Model):
-    """Daily loss limit as a percentage of the equity at the start of the UTC day."""
-
-    type: Literal["pct"]
-    pct: Decimal = Field(gt=0, lt=100, description="Largest loss per UTC day, in percent of equity (0-100).")
-
-
-DailyLossLimit = Annotated[QuoteLossLimit | PercentLossLimit, Field(discriminator="type")]
-"""Daily loss limit, chosen by `type`: quote (an amount) or pct (of day-start equity)."""
-
-
 class RiskSettings(_Model):
-    """Per-bot risk limits checked before every order. The defaults suit paper trading."""
+    """Per-bot limits checked before every order (`tekoa.risk.checks`); the user's limits across
+    all bots (daily loss, drawdown, open positions) are `tekoa.risk.limits.RiskLimits`."""
 
     risk_per_trade_pct: Decimal = Field(
-        Decimal(1), gt=0, le=10, description="Equity at risk per trade (entry to stop), in percent (0-10]."
+        Decimal(2),
+        gt=0,
+        le=10,
+        description="Equity an entry may lose at its stop, in percent (0-10]; without a stop the whole "
+        "order value counts as at risk. Entries are cut to fit.",
     )
     max_position_notional: Decimal = Field(
         Decimal(1000), gt=0, le=Decimal("1e12"), description="Largest position value, in quote currency."
     )
-    max_open_positions: int = Field(3, ge=1, le=100, description="Open positions at once (1-100).")
-    # A factory, not a default value: a schema's default cannot be a model (client generators
-    # such as openapi-python-client refuse it).
-    daily_loss_limit: DailyLossLimit = Field(
-        default_factory=lambda: PercentLossLimit(type="pct", pct=Decimal(5)),
-        description="Trading halts for the UTC day once losses reach this (default: 5 % of equity).",
-    )
-    max_drawdown_pct: Decimal = Field(
-        Decimal(20),
-        gt=0,
-        lt=100,
-        description="Peak-to-trough equity loss that stops the bot, in percent (0-100).",
-    )
-
-    @model_validator(mode="after")
-    def _limits_nest(self) -> RiskSettings:
-        limit = self.daily_loss_limit
-        if isinstance(limit, PercentLossLimit):
-            if limit.pct >= self.max_drawdown_pct:
-                raise ValueError(
-                    f"daily loss limit ({limit.pct} %) must be below "
-                    f"max_drawdown_pct ({self.max_drawdown_pct} %)"
-                )
-            if self.risk_per_trade_pct > limit.pct:
-                raise ValueError(
-                    f"risk_per_trade_pct ({self.risk_per_trade_pct} %) must not exceed the daily loss "
-                    f"limit ({limit.pct} %)"
-                )
-        return self
