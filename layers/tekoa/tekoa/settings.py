@@ -98,6 +98,19 @@ class Settings(BaseSettings):
         Decimal(10_000), gt=0, le=Decimal("1e12"), description="What a new paper account is credited."
     )
     paper_quote_currency: str = Field("USDT", pattern=r"^[A-Z0-9]{1,20}$")
+    evaluator_max_skips: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Skipped evaluations in a row (no or stale data) that put a bot in error.",
+    )
+    evaluator_max_feed_age_s: float = Field(
+        180.0, gt=0, description="A market with no trade recorded for this long is stale: bots skip."
+    )
+    evaluator_fanout_threshold: int = Field(
+        2000, ge=1, description="Past this many running bots a schedule tick fans out by market shard."
+    )
+    evaluator_shards: int = Field(8, ge=1, le=1024, description="Market shards of a fanned-out tick.")
     paper_taker_fee_pct: Decimal = Field(Decimal("0.1"), ge=0, lt=10)
     paper_maker_fee_pct: Decimal = Field(Decimal("0.1"), ge=0, lt=10)
     paper_slippage_pct: Decimal = Field(Decimal("0.05"), ge=0, lt=10)

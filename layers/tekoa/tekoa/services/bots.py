@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tekoa.db import activity as activity_rows
 from tekoa.db import bots as rows
 from tekoa.db import credentials as credential_rows
+from tekoa.db import evaluations as evaluation_rows
 from tekoa.db import strategies as strategy_rows
 from tekoa.db.connection import BeforeCommit, Database, tenant_transaction
 from tekoa.domain.bots import BotAction, BotStatus, RiskSettings, TradingMode, transition
@@ -42,6 +43,7 @@ from tekoa.domain.symbols import Symbol
 from tekoa.domain.text import Name
 from tekoa.domain.timeframes import Timeframe
 from tekoa.errors import TekoaError, ValidationFailed
+from tekoa.settings import get_settings
 from tekoa.strategies.models import ensure_tradable_on, strategy_timeframe
 
 VersionCheck = Callable[[int], None]
@@ -265,7 +267,18 @@ def change_status(
         target = transition(bot.status, action)
         if action is BotAction.START:
             _check_startable(conn, user_id, bot)
+            evaluation_rows.start_runtime(conn, user_id, bot.id)
         return _apply_status(conn, user_id, bot, action, target, reason=reason)
+
+
+def fail_bot(conn: Any, user_id: UUID, bot_id: UUID, reason: str) -> bool:
+    """The system's `fail` transition (the evaluator gave up on the bot), in the caller's
+    transaction; False when the bot is no longer running or paused."""
+    bot = rows.get_bot(conn, user_id, bot_id, for_update=True)
+    if bot is None or bot.status not in (BotStatus.RUNNING, BotStatus.PAUSED):
+        return False
+    _apply_status(conn, user_id, bot, BotAction.FAIL, transition(bot.status, BotAction.FAIL), reason=reason)
+    return True
 
 
 def stop_all(database: Database, user_id: UUID, *, reason: str | None = None) -> list[Bot]:
@@ -325,6 +338,7 @@ def _check_startable(conn: Any, user_id: UUID, bot: Bot) -> None:
     strategy = strategy_rows.get_strategy(conn, user_id, bot.strategy_id, for_update=True)
     if strategy is None or not strategy.enabled:
         raise StrategyDisabled()
+    _check_symbol(conn, bot.exchange, bot.symbol)
     if bot.mode is TradingMode.LIVE:
         credential = (
             credential_rows.get_credential(conn, user_id, bot.credential_id) if bot.credential_id else None
@@ -344,6 +358,7 @@ def _check_plan(conn: Any, user_id: UUID, plan: _Plan, *, confirm_needed: bool, 
         ensure_tradable_on(strategy.definition, plan.symbol)
     except TekoaError as exc:
         raise ValidationFailed(exc.message, field="symbol") from None
+    _check_symbol(conn, plan.exchange, plan.symbol)
     credential = None
     if plan.credential_id is not None:
         credential = credential_rows.get_credential(conn, user_id, plan.credential_id, for_share=True)
@@ -381,3 +396,15 @@ def _timeframe_for(strategy: Strategy, requested: Timeframe | None) -> Timeframe
             field="timeframe",
         )
     return expected
+
+
+def _check_symbol(conn: Any, exchange: str, symbol: str) -> None:
+    """422 on `symbol` when Tekoa knows the exchange's markets and this is not one of them."""
+    listed = evaluation_rows.listed_symbols(conn, exchange)
+    if exchange == SIMULATED_EXCHANGE:
+        listed |= set(get_settings().market_symbol_list)
+    if listed and symbol not in listed:
+        raise ValidationFailed(
+            f"unknown symbol: {exchange} does not list {symbol} (it lists {', '.join(sorted(listed)[:10])})",
+            field="symbol",
+        )

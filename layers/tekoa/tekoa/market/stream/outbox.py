@@ -15,6 +15,7 @@ from tekoa.aws.events import BusEvent, EventPublisher
 from tekoa.db import candles as candle_store
 from tekoa.db.connection import Database, service_transaction
 from tekoa.domain.candles import Candle, decimal_text
+from tekoa.domain.events import CandleClosed
 from tekoa.names import EventType
 from tekoa.observability import logger, traced
 
@@ -22,21 +23,26 @@ ANNOUNCE_BATCH = 500
 
 
 def candle_event(candle: Candle) -> BusEvent:
-    """The `candle.closed` event of a stored candle: ms timestamps, decimals as strings."""
+    """The `candle.closed` event of a stored candle (`tekoa.domain.events.CandleClosed`, which
+    the evaluator parses): ms timestamps, decimals as strings."""
+    detail = CandleClosed(
+        exchange=candle.exchange,
+        symbol=candle.symbol,
+        timeframe=candle.timeframe,
+        open_time=candle.open_time,
+        close_time=candle.close_time,
+        open=candle.open,
+        high=candle.high,
+        low=candle.low,
+        close=candle.close,
+        volume=candle.volume,
+        trades=candle.trades,
+    )
     return BusEvent(
         detail_type=EventType.CANDLE_CLOSED,
         detail={
-            "exchange": candle.exchange,
-            "symbol": candle.symbol,
-            "timeframe": candle.timeframe.value,
-            "open_time": candle.open_time,
-            "close_time": candle.close_time,
-            "open": decimal_text(candle.open),
-            "high": decimal_text(candle.high),
-            "low": decimal_text(candle.low),
-            "close": decimal_text(candle.close),
-            "volume": decimal_text(candle.volume),
-            "trades": candle.trades,
+            **detail.model_dump(mode="json"),
+            **{f: decimal_text(getattr(candle, f)) for f in ("open", "high", "low", "close", "volume")},
         },
     )
 
