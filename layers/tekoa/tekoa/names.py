@@ -52,6 +52,16 @@ class ResourceNames:
         return self._name("events")
 
     @property
+    def candle_closed_rule(self) -> str:
+        """The bus rule that sends `candle.closed` to the evaluator."""
+        return self._name("candle-closed")
+
+    @property
+    def evaluator_events_queue(self) -> str:
+        """Local only: where the `candle.closed` rule delivers (AWS targets the function)."""
+        return self._name("evaluator-events")
+
+    @property
     def broker_key_alias(self) -> str:
         """KMS key that wraps the data keys of users' broker-key envelopes (and nothing else)."""
         return f"alias/{self._name('broker-keys')}"
@@ -86,3 +96,7 @@ class EventType:
     ORDER_FILLED = "order.filled"
     BOT_STATUS_CHANGED = "bot.status_changed"
     RISK_TRIPPED = "risk.tripped"
+
+
+CANDLE_CLOSED_PATTERN = {"source": [EVENT_SOURCE], "detail-type": [EventType.CANDLE_CLOSED]}
+"""The event pattern of the rule that invokes the evaluator on every closed candle."""

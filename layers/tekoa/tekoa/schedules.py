@@ -40,6 +40,14 @@ class Schedule:
 
 
 SCHEDULES: tuple[Schedule, ...] = (
+    # Every minute: each running bot is due on its timeframe's newest closed candle (the
+    # candle.closed rule usually got there first; then this tick finds nothing due).
+    Schedule(
+        "evaluate",
+        "rate(1 minute)",
+        "functions.evaluator.handler.handler",
+        "Evaluate running bots on their newest closed candle",
+    ),
     # Daily: the rows it deletes only take space (they no longer count for anything), and each
     # run wakes a paused dev database (see `make cost`).
     Schedule(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tekoa.aws.clients import aws_client
+from tekoa.names import CANDLE_CLOSED_PATTERN
 from tekoa.observability import logger
 from tekoa.settings import Settings
 
@@ -154,6 +155,21 @@ def provision(settings: Settings, *, jwt_signing_key: str | None = None) -> Prov
         event_bus_arn = events.describe_event_bus(Name=names.event_bus)["Arn"]
     except events.exceptions.ResourceNotFoundException:
         event_bus_arn = events.create_event_bus(Name=names.event_bus)["EventBusArn"]
+
+    # candle.closed reaches the evaluator as in AWS (a rule on the bus), through a queue the
+    # local `evaluator` part polls: the event it hands the handler is the one the rule matched.
+    evaluator_queue_url = sqs.create_queue(QueueName=names.evaluator_events_queue)["QueueUrl"]
+    events.put_rule(
+        Name=names.candle_closed_rule,
+        EventBusName=names.event_bus,
+        EventPattern=json.dumps(CANDLE_CLOSED_PATTERN),
+        State="ENABLED",
+    )
+    events.put_targets(
+        Rule=names.candle_closed_rule,
+        EventBusName=names.event_bus,
+        Targets=[{"Id": "evaluator", "Arn": _queue_arn(sqs, evaluator_queue_url)}],
+    )
 
     kms_key_id = _ensure_kms_key(kms, names.broker_key_alias)
     jwt_secret_arn = _ensure_secret(

@@ -147,6 +147,12 @@ PARTS: tuple[Part, ...] = (
         stop_timeout_s=35,  # a batch in hand finishes (the handler has no deadline locally)
     ),
     Part(
+        "evaluator",
+        "functions.evaluator.local:serve",
+        after=("setup",),
+        where=lambda s: f"candle.closed from {s.names.event_bus}",
+    ),
+    Part(
         "scheduler",
         "tekoa.local.scheduler:main",
         after=("setup",),
