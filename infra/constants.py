@@ -61,6 +61,9 @@ EXECUTOR_TIMEOUT_S = 30
 EXECUTOR_BATCH_SIZE = 10
 RECONCILER_MEMORY_MB = 1024
 RECONCILER_TIMEOUT = Duration.minutes(2)
+# One tick for thousands of bots is a few seconds; fanned-out shards each take a part.
+EVALUATOR_MEMORY_MB = 2048
+EVALUATOR_TIMEOUT_S = 120
 
 # --- Messaging
 # Poison orders stop after a handful of tries instead of blocking their message group forever.

@@ -140,8 +140,22 @@ RECONCILER = Workload(
     image_command=("functions.reconciler.handler.handler",),
 )
 
+EVALUATOR = Workload(
+    name="evaluator",
+    module="functions.evaluator.handler",
+    # The engine: indicators and kernels (numpy/numba).
+    extras=("compute",),
+    package="image",
+    dockerfile="functions/evaluator/Dockerfile",
+    sources={**_FUNCTIONS, "functions/evaluator": "functions/evaluator", **_TEKOA},
+    # Works across tenants (every running bot): the service role only.
+    database_login=DatabaseLogin("tekoa_evaluator", (SERVICE_ROLE,), connection_limit=20),
+    # Named, not left to the Dockerfile's CMD: the schedule test finds the function by it.
+    image_command=("functions.evaluator.handler.handler",),
+)
+
 WORKLOADS: dict[str, Workload] = {
-    w.name: w for w in (API, MIGRATE, INGEST, MARKET_STREAM, MAINTENANCE, EXECUTOR, RECONCILER)
+    w.name: w for w in (API, MIGRATE, INGEST, MARKET_STREAM, MAINTENANCE, EXECUTOR, RECONCILER, EVALUATOR)
 }
 DATABASE_LOGINS: tuple[DatabaseLogin, ...] = tuple(
     w.database_login for w in WORKLOADS.values() if w.database_login is not None

@@ -67,9 +67,12 @@ def test_every_schedule_of_the_table_invokes_its_handler_under_the_local_rule_na
     functions = resources_of_type(workers_template, "AWS::Lambda::Function")
     for entry in SCHEDULES:
         (function_id,) = [
-            fid for fid, f in functions.items() if f["Properties"].get("Handler") == entry.handler
+            fid
+            for fid, f in functions.items()
+            if entry.handler
+            in (f["Properties"].get("Handler"), *f["Properties"].get("ImageConfig", {}).get("Command", []))
         ]
-        (rule,) = _rules_targeting(workers_template, function_id)
+        (rule,) = [r for r in _rules_targeting(workers_template, function_id) if "ScheduleExpression" in r]
         if entry.name != "reconcile":  # its rate follows the stage (test_infra_execution)
             assert rule["ScheduleExpression"] == entry.rate
         assert rule["Name"] == f"tekoa-dev-{entry.name}"  # what the local scheduler calls it
@@ -105,10 +108,12 @@ def test_image_assets_are_staged_for_the_cli_to_build_not_built_at_synth(platfor
     assert set(sources) == {
         "functions/ingest/Dockerfile",
         "functions/executor/Dockerfile",
+        "functions/evaluator/Dockerfile",
         "fargate/market-stream/Dockerfile",
         "fargate/xray-daemon/Dockerfile",
     }
-    for workload in (WORKLOADS["ingest"], WORKLOADS["market-stream"], WORKLOADS["executor"]):
+    for name in ("ingest", "market-stream", "executor", "evaluator"):
+        workload = WORKLOADS[name]
         source = sources[str(workload.dockerfile)]
         assert source["platform"] == "linux/arm64"
         # The Dockerfile installs exactly the extras the registry (and the import test) names.
