@@ -17,12 +17,14 @@ from functions.api.routes import (
     activity,
     api_tokens,
     auth,
+    bot_trading,
     bots,
     credentials,
     health,
     market,
     orders,
     positions,
+    risk,
     strategies,
     trades,
 )
@@ -60,4 +62,6 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(orders.router)
     app.include_router(positions.router)
     app.include_router(trades.router)
+    app.include_router(bot_trading.router)
+    app.include_router(risk.router)
     return app

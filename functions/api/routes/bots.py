@@ -25,6 +25,7 @@ from tekoa.domain.bots import BotAction, BotStatus
 from tekoa.domain.resources import Bot, BotStatusChange
 from tekoa.domain.text import Reason
 from tekoa.services import bots as service
+from tekoa.services.bot_trading import BotHealth, health
 from tekoa.services.bots import BotCreate, BotUpdate
 
 router = APIRouter(prefix="/v1/bots", tags=["bots"])
@@ -100,12 +101,18 @@ def stop_all_bots(principal: TradingUser, context: Context, body: StatusChangeBo
     return StopAllResult(stopped=service.stop_all(context.database, principal.user_id, reason=reason))
 
 
-@router.get("/{bot_id}", response_model=Bot, responses=error_responses(401, 404, 422))
-def get_bot(bot_id: UUID, principal: CurrentUser, context: Context, response: Response) -> Bot:
-    """One bot; the `ETag` header is its version, for `If-Match` on updates."""
+class BotDetail(Bot):
+    """A bot with its health: the strategy version it runs, its last and next evaluation."""
+
+    health: BotHealth
+
+
+@router.get("/{bot_id}", response_model=BotDetail, responses=error_responses(401, 404, 422))
+def get_bot(bot_id: UUID, principal: CurrentUser, context: Context, response: Response) -> BotDetail:
+    """One bot and its health; the `ETag` header is its version, for `If-Match` on updates."""
     bot = service.get_bot(context.database, principal.user_id, bot_id)
     response.headers["ETag"] = etag(bot.version)
-    return bot
+    return BotDetail(**bot.model_dump(), health=health(context.database, principal.user_id, bot))
 
 
 @router.patch("/{bot_id}", response_model=Bot, responses=error_responses(401, 403, 404, 409, 412, 422, 428))

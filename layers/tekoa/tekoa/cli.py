@@ -1,5 +1,6 @@
 """Command line: `tekoa up` starts the local platform, `tekoa migrate` applies migrations,
-`tekoa backtest` runs a strategy over history."""
+`tekoa backtest` runs a strategy over history, `tekoa halt` / `tekoa resume` stop and restart
+trading for every user (operators)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import argparse
 import sys
 
 from tekoa.backtest.cli import add_parser as add_backtest_parser
-from tekoa.settings import SettingsError, get_settings
+from tekoa.settings import Settings, SettingsError, get_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,6 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start the whole platform locally (embedded defaults)")
     commands.add_parser("migrate", help="apply pending database migrations (DATABASE_URL)")
+    halt = commands.add_parser(
+        "halt", help="halt trading for every user (operators; DATABASE_URL or tekoa up's)"
+    )
+    halt.add_argument("--reason", required=True, help="why (users see it on GET /v1/risk)")
+    commands.add_parser("resume", help="let every user trade again after `tekoa halt`")
     add_backtest_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "backtest":
@@ -37,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
 
+    if args.command in ("halt", "resume"):
+        return _platform_switch(settings, args)
+
     from tekoa.db.migrate import migrate
 
     if settings.database_url is None:
@@ -47,6 +56,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     applied = migrate(settings.database_url)
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def _platform_switch(settings: Settings, args: argparse.Namespace) -> int:
+    from tekoa.db.connection import PooledDatabase
+    from tekoa.domain.execution import TradingState
+    from tekoa.local.platform import local_database_url
+    from tekoa.services.risk import set_platform_state
+
+    url = settings.database_url or local_database_url(settings)
+    database = PooledDatabase(url, max_size=1)
+    try:
+        if args.command == "halt":
+            set_platform_state(database, TradingState.HALTED, reason=f"platform halted: {args.reason}")
+            print(f"trading halted for every user: {args.reason}")
+        else:
+            set_platform_state(database, TradingState.ACTIVE, reason=None)
+            print("trading resumed")
+    finally:
+        database.close()
     return 0
 
 
