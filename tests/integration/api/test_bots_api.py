@@ -40,7 +40,15 @@ def test_a_new_bot_is_a_stopped_paper_bot_on_its_strategys_timeframe(api: httpx.
     )
     assert bot["risk"]["max_position_notional"] == "1000"
     assert response.headers["ETag"] == '"1"'
-    assert api.get(f"/v1/bots/{bot['id']}", headers=alice.headers).json() == bot
+    detail = api.get(f"/v1/bots/{bot['id']}", headers=alice.headers).json()
+    assert detail == {**bot, "health": detail["health"]}
+    assert detail["health"] == {
+        "strategy_version": None,
+        "last_evaluation_at": None,
+        "last_candle_open_time": None,
+        "next_evaluation_at": None,
+        "consecutive_skips": 0,
+    }
 
 
 @pytest.mark.parametrize(

@@ -122,6 +122,11 @@ def _bodies(world: dict[str, str]) -> dict[tuple[str, str], list[dict[str, Any]]
         ],
         ("put", "/v1/accounts/{account_id}/starting-balance"): [{"starting_balance": "20000"}],
         ("post", "/v1/accounts/{account_id}/reset"): [{"confirm": True}],
+        ("post", "/v1/bots/{bot_id}/force-entry"): [{"quote_amount": "100", "stop_loss_pct": "2"}],
+        ("put", "/v1/risk/limits"): [
+            {"max_open_positions": 5, "daily_loss_limit": {"type": "quote", "amount": "50"}}
+        ],
+        ("post", "/v1/risk/kill-switch"): [{"reason": "fuzz"}],
         ("post", "/v1/orders"): [
             {"exchange": "simulated", "symbol": "BTC/USDT", "side": "buy", "quantity": "0.01"},
             {

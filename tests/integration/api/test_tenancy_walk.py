@@ -33,6 +33,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("patch", "/v1/bots/{bot_id}"): {"name": "hijacked", "version": 1},
     ("put", "/v1/accounts/{account_id}/starting-balance"): {"starting_balance": "1"},
     ("post", "/v1/accounts/{account_id}/reset"): {"confirm": True},
+    ("post", "/v1/bots/{bot_id}/force-entry"): {"quote_amount": "100"},
 }
 
 TENANT_TABLES = (

@@ -173,17 +173,19 @@ def force_exit(
     with database.connection() as conn, tenant_transaction(conn, user_id):
         if bot_rows.get_bot(conn, user_id, bot_id) is None:
             raise BotNotFound()
+    orders = position_service.close_all(database, settings, queue, user_id, bot_id=bot_id)
+    if not orders:
+        raise Conflict("the bot holds no open position", field="bot_id")
+    with database.connection() as conn, tenant_transaction(conn, user_id):
         record_audit(
             conn,
             user_id=user_id,
             action="bot.force_exit",
             target_type="bot",
             target_id=str(bot_id),
+            detail={"orders": [str(order.id) for order in orders]},
             request_id=request_id,
         )
-    orders = position_service.close_all(database, settings, queue, user_id, bot_id=bot_id)
-    if not orders:
-        raise Conflict("the bot holds no open position", field="bot_id")
     return orders
 
 
