@@ -1,5 +1,6 @@
 """What the market stream does for trading: market rules, each market's last trade, and
-paper matching (`StreamTrading` bundles them for the service).
+paper matching, and the position manager's protective exits (`tekoa.market.stream.positions`;
+`StreamTrading` bundles them for the service).
 
 * Each followed market's rules (steps and limits, from the source) are stored when the
   stream starts following it; the executor and the API check every order with them.
@@ -37,6 +38,7 @@ from tekoa.domain.orders import OrderSide, OrderType
 from tekoa.exchanges.rules import MarketRules
 from tekoa.execution.messages import OrderMessage, TriggerMessage
 from tekoa.market.sources import MarketSource, TradeBatch
+from tekoa.market.stream.positions import PositionGuard
 from tekoa.observability import logger
 
 
@@ -223,6 +225,7 @@ class StreamTrading:
         self.database = database
         self.last_trades = LastTrades(exchange, database)
         self.matcher = PaperMatcher(exchange, database, queue) if queue is not None else None
+        self.guard = PositionGuard(exchange, database, queue) if queue is not None else None
         self._ruled: set[str] = set()
 
     async def follow(self, source: MarketSource, symbols: Sequence[str]) -> None:
@@ -250,13 +253,19 @@ class StreamTrading:
         self.last_trades.observe(batch)
         if self.matcher is not None:
             self.matcher.observe(batch)
+        if self.guard is not None:
+            self.guard.observe(batch)
 
     async def tick(self, symbols: Sequence[str]) -> None:
-        """The clock tick: write last trades, refresh the resting orders, send triggers."""
+        """The clock tick: write last trades, refresh the resting orders and protected positions,
+        send triggers and protective exits."""
         await self.last_trades.flush()
         if self.matcher is not None:
             await self.matcher.refresh(symbols)
             await self.matcher.send()
+        if self.guard is not None:
+            await self.guard.send()
+            await self.guard.refresh(symbols)
 
     @property
     def triggers_sent(self) -> int:
