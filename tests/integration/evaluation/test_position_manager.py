@@ -104,3 +104,37 @@ def test_a_take_profit_target_closes_its_fraction_and_is_remembered(floor: Floor
     assert isinstance(message, PlaceMessage) and message.intent.leg.startswith("target-1-")
     assert message.intent.quantity == entry.filled_quantity * Decimal("0.5")
     assert floor.queued() == []  # the target's hit was written back: it does not fire twice
+
+
+def test_the_candle_close_is_the_fallback_with_the_same_exit_ids(floor: Floor) -> None:
+    from tests.integration.evaluation.test_evaluator import DCA_1M
+
+    user = floor.desk.user()
+    bot = floor.running_bot(user, DCA_1M)
+    account = floor.desk.paper_account(user)
+    floor.desk.market("60000")
+    spec = ProtectionSpec(stop=StopSpec(kind="percent", value=Decimal(2)))
+    entry = place(str(bot), 0, "entry", OrderSide.BUY, OrderType.MARKET, Decimal("0.01"), protection=spec)
+    floor.desk.executor().handle(
+        PlaceMessage(
+            user_id=user,
+            account_id=account.id,
+            bot_id=bot,
+            exchange="simulated",
+            symbol=SYMBOL,
+            intent=entry,
+            enqueued_at=now_ms(),
+        )
+    )
+    guard = _guard(floor)  # the stream saw no trade: it was down
+    floor.candles([60_000.0] * 50 + [58_000.0])
+    floor.price("58000")
+
+    report = floor.tick()
+
+    (message,) = [
+        m for m in floor.queued() if isinstance(m, PlaceMessage) and m.intent.leg.startswith("stop-")
+    ]
+    (guarded,) = guard.markets[SYMBOL].rows
+    assert report.evaluated == 1
+    assert message.intent.client_order_id == exit_intent(guarded, "stop", 1.0, 58_000.0).client_order_id

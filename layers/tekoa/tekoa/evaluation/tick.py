@@ -10,6 +10,8 @@
    are not final, fills not shown to it yet, memory, money) into `tekoa.engine.decide`.
 4. **Check**: the pre-trade risk checks (`tekoa.risk.checks`) on every intent, after the
    circuit breaker assessed each user (`tekoa.risk.breaker`). Unreadable risk state rejects.
+   The candle's path also runs through an open position's protection: the position manager's
+   candle-close fallback (the market stream checks every trade), with the same exit ids.
 5. **Record**: one evaluation per (bot, candle) — UNIQUE, so a repeated tick inserts nothing
    — with the runtime (memory, orders) in the same transaction; only the bots whose row went
    in go on.
@@ -32,6 +34,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import numpy as np
 from pydantic import TypeAdapter
 
 from tekoa.aws.events import BusEvent, EventPublisher
@@ -58,14 +61,16 @@ from tekoa.domain.trading import (
     RestingOrder,
 )
 from tekoa.engine import MarketData, decide
+from tekoa.engine import protection as pr
 from tekoa.engine.decision import Decision
 from tekoa.execution.accounts import PaperDefaults, open_account
 from tekoa.execution.messages import CancelMessage, OrderMessage, PlaceMessage
 from tekoa.market.frame import CandleFrame
+from tekoa.market.stream.positions import Guarded, exit_intent
 from tekoa.names import EventType
 from tekoa.observability import logger
 from tekoa.risk import breaker
-from tekoa.risk.checks import Checked, RiskContext, check_intents
+from tekoa.risk.checks import Checked, RiskContext, Verdict, check_intents
 from tekoa.risk.limits import RiskLimits, RiskTracking, stricter
 from tekoa.strategies.models import STRATEGY_ADAPTER, RulesStrategy, StrategyDefinition
 from tekoa.strategies.rules import lookback_by_timeframe
@@ -132,6 +137,7 @@ class _Bot:
     candle: int
     lookback: int
     close: Decimal = Decimal(0)
+    exits: list[Intent] = field(default_factory=list)
     account_id: UUID | None = None
     orders: list[RestingOrder] = field(default_factory=list)
     decision: Decision | None = None
@@ -197,7 +203,8 @@ class Evaluator:
                 users = self._assess_users(conn, bots, facts, events)
                 for bot in bots:
                     if bot.decision is not None:
-                        bot.checked = check_intents(
+                        # Protective exits pass as they are (an exit must never be held back).
+                        bot.checked = [Checked(i, Verdict.APPROVED) for i in bot.exits] + check_intents(
                             bot.decision.intents, self._risk_context(bot, facts, users)
                         )
             with report.phase("evaluations written"), service_transaction(conn):
@@ -357,12 +364,52 @@ class Evaluator:
             bot.skip = f"stale data: the last trade was recorded {int(age)} s ago"
             return
         bot.close = Decimal(repr(float(frame.close[-1])))
+        bot.exits = self._protective_exits(bot, frame, facts["positions"].get(bot.id))
         try:
             state = self._state(bot, facts)
             bot.decision = decide(bot.strategy, market.last(bot.timeframe), state)
         except Exception as exc:  # a bug or bad data in one bot must not stop the others
             logger.exception("a bot's decision failed", extra={"bot_id": str(bot.id)})
             bot.skip = f"the decision failed: {type(exc).__name__}: {exc}"[:500]
+
+    def _protective_exits(
+        self, bot: _Bot, frame: CandleFrame, position: dict[str, Any] | None
+    ) -> list[Intent]:
+        """The candle-close fallback of the position manager: the candle's path through the
+        position's protection. Its exits carry the ids the stream's would, so an exit the
+        stream already sent is not placed twice."""
+        if position is None or position["protection"] is None or bot.account_id is None:
+            return []
+        vector = pr.from_state(ProtectionState.model_validate_json(position["protection"]), PositionSide.LONG)
+        size = pr.MAX_TARGETS + 1
+        kinds, points = np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int64)
+        refs, fractions = np.zeros(size), np.zeros(size)
+        written = pr.on_candle(
+            vector,
+            float(frame.open[-1]),
+            float(frame.high[-1]),
+            float(frame.low[-1]),
+            float(frame.close[-1]),
+            kinds,
+            refs,
+            fractions,
+            points,
+        )
+        guarded = Guarded(
+            position_id=position["id"],
+            user_id=bot.user_id,
+            account_id=bot.account_id,
+            bot_id=bot.id,
+            exchange=bot.market[0],
+            symbol=bot.market[1],
+            quantity=position["quantity"],
+            entry_quantity=position["entry_quantity"],
+            opened_ms=position["opened_ms"],
+        )
+        return [
+            exit_intent(guarded, pr.exit_leg(int(kinds[k])), float(fractions[k]), float(refs[k]))
+            for k in range(written)
+        ]
 
     def _state(self, bot: _Bot, facts: dict[str, Any]) -> BotState:
         tf = bot.timeframe.ms
