@@ -66,8 +66,12 @@ def test_every_schedule_of_the_table_invokes_its_handler_under_the_local_rule_na
 ) -> None:
     functions = resources_of_type(workers_template, "AWS::Lambda::Function")
     for entry in SCHEDULES:
+        # A zip function names its handler; an image function (the reconciler) its command.
         (function_id,) = [
-            fid for fid, f in functions.items() if f["Properties"].get("Handler") == entry.handler
+            fid
+            for fid, f in functions.items()
+            if entry.handler
+            in (f["Properties"].get("Handler"), *f["Properties"].get("ImageConfig", {}).get("Command", []))
         ]
         (rule,) = _rules_targeting(workers_template, function_id)
         if entry.name != "reconcile":  # its rate follows the stage (test_infra_execution)
