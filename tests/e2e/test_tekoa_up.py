@@ -271,7 +271,7 @@ def _order(base: str, auth: dict[str, str], order: dict[str, str]) -> str:
 def _status(base: str, auth: dict[str, str], order_id: str) -> str:
     response = httpx.get(f"{base}/v1/orders/{order_id}", headers=auth, timeout=10)
     assert response.status_code == 200, response.text
-    status: str = response.json()["status"]
+    status: str = response.json()["order"]["status"]
     return status
 
 

@@ -66,6 +66,7 @@ def test_every_schedule_of_the_table_invokes_its_handler_under_the_local_rule_na
 ) -> None:
     functions = resources_of_type(workers_template, "AWS::Lambda::Function")
     for entry in SCHEDULES:
+        # A zip function names its handler; an image function (the reconciler) its command.
         (function_id,) = [
             fid
             for fid, f in functions.items()

@@ -21,13 +21,13 @@ from functions.api.errors import error_responses
 from functions.api.pagination import Page, PageParams, PageRequest
 from functions.api.security import CurrentUser
 from tekoa.domain.execution import Position
-from tekoa.domain.wire import DecimalText, from_millis, to_millis
+from tekoa.domain.wire import DecimalText, EpochMillisInput, to_millis
 from tekoa.services import trades as service
 from tekoa.services.trades import Stats
 
 router = APIRouter(prefix="/v1/trades", tags=["trades"])
 
-Since = Query(None, ge=0, le=2**53, description="Only trades closed at or after this time (UTC ms).")
+Since = Query(None, description="Only trades closed at or after this time (UTC ms).")
 
 
 class TradeOut(BaseModel):
@@ -138,14 +138,14 @@ def daily_stats(
     principal: CurrentUser,
     context: Context,
     bot_id: UUID | None = Query(None, description="Only this bot's trades."),
-    since: int | None = Since,
+    since: EpochMillisInput | None = Since,
 ) -> list[DayOut]:
     """Statistics per UTC day, oldest first."""
     days = service.daily_stats(
         context.database,
         principal.user_id,
         bot_id=bot_id,
-        since=None if since is None else from_millis(since),
+        since=since,
     )
     return [DayOut(day=d.day, stats=StatsOut.of(d.stats)) for d in days]
 
@@ -155,14 +155,14 @@ def overall_stats(
     principal: CurrentUser,
     context: Context,
     bot_id: UUID | None = Query(None, description="Only this bot's trades."),
-    since: int | None = Since,
+    since: EpochMillisInput | None = Since,
 ) -> OverallOut:
     """Statistics over all your trades, and per bot."""
     overall = service.overall_stats(
         context.database,
         principal.user_id,
         bot_id=bot_id,
-        since=None if since is None else from_millis(since),
+        since=since,
     )
     return OverallOut(
         total=StatsOut.of(overall.total),
