@@ -28,7 +28,7 @@ from tests.conftest import free_port, private_directory
 
 pytestmark = pytest.mark.xdist_group("e2e")
 ROOT = Path(__file__).resolve().parents[2]
-PARTS = {"postgres", "aws", "api", "market-stream", "executor", "scheduler"}
+PARTS = {"postgres", "aws", "api", "market-stream", "executor", "evaluator", "scheduler"}
 PASSWORD = "correct horse battery staple"
 _TABLE_ROW = re.compile(r"^  (\S+)\s+pid (\d+)\s")
 
