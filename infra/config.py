@@ -196,6 +196,13 @@ class StageConfig:
         return Duration.minutes(1) if self.runs_market_stream else self.profile.ingest_every
 
     @property
+    def evaluate_every(self) -> Duration:
+        """The evaluator's schedule: every minute while candles arrive (the market stream runs;
+        `candle.closed` invokes it at each close besides); otherwise as rarely as reconciliation,
+        so an idle stage's database pauses (without the stream its bots only skip)."""
+        return self.reconcile_every
+
+    @property
     def monthly_budget_usd(self) -> int:
         """The budget alarm's threshold (0: no budget)."""
         return self.profile.budget_usd if self.budget_usd is None else self.budget_usd

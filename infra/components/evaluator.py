@@ -7,6 +7,8 @@ schedule tick past `evaluator_fanout_threshold` bots fans out by market shard).
 
 from __future__ import annotations
 
+import dataclasses
+
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
@@ -19,6 +21,7 @@ from infra.components.database import Database
 from infra.components.functions import workload_function
 from infra.components.schedules import ScheduleRule
 from infra.constants import EVALUATOR_MEMORY_MB, EVALUATOR_TIMEOUT_S
+from infra.nag import acknowledge
 from infra.workloads import EVALUATOR
 from tekoa.names import CANDLE_CLOSED_PATTERN, ResourceNames
 from tekoa.schedules import Schedule
@@ -39,6 +42,7 @@ class EvaluatorFunction(Construct):
         order_queue: sqs.IQueue,
         event_bus: events.IEventBus,
         schedule: Schedule,
+        every: Duration,
     ) -> None:
         super().__init__(scope, construct_id)
         assert schedule.handler == EVALUATOR.handler, "the schedule must invoke the evaluator"
@@ -89,7 +93,21 @@ class EvaluatorFunction(Construct):
                 ],
             )
         )
-        self.schedule = ScheduleRule(self, "Schedule", stage=stage, schedule=schedule, function=self.function)
+        acknowledge(
+            self.function,
+            "Invokes only this stack's evaluator (fan-out by market shard); its own ARN would be a cycle.",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:"
+            f"{stack.stack_name}-Evaluator*]",
+        )
+        # The table's rate is the local one; a deployment's follows whether candles arrive.
+        rate = events.Schedule.rate(every).expression_string
+        self.schedule = ScheduleRule(
+            self,
+            "Schedule",
+            stage=stage,
+            schedule=dataclasses.replace(schedule, rate=rate),
+            function=self.function,
+        )
         self.candle_closed = events.Rule(
             self,
             "CandleClosed",

@@ -80,6 +80,7 @@ class WorkersStack(Stack):
             order_queue=messaging.order_queue,
             event_bus=messaging.event_bus,
             schedule=schedule("evaluate"),
+            every=config.evaluate_every,
         )
         self.maintenance = MaintenanceFunction(
             self,

@@ -50,7 +50,8 @@ def test_the_schedule_and_candle_closed_rules_invoke_it(
     rules = list(_rules_targeting(workers_template, function_id).values())
     (schedule,) = [r for r in rules if "ScheduleExpression" in r]
     (candle_closed,) = [r for r in rules if "EventPattern" in r]
-    assert schedule["ScheduleExpression"] == "rate(1 minute)" and schedule["Name"] == "tekoa-dev-evaluate"
+    # dev runs no market stream: no candles arrive, so the schedule keeps the database's pauses.
+    assert schedule["ScheduleExpression"] == "rate(1 hour)" and schedule["Name"] == "tekoa-dev-evaluate"
     assert candle_closed["Name"] == "tekoa-dev-candle-closed"
     assert candle_closed["EventPattern"] == CANDLE_CLOSED_PATTERN
     assert "EventBusName" in candle_closed
