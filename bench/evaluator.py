@@ -12,7 +12,7 @@ PostgreSQL 16 in a temp dir and a moto server (SQS) in its own process, on this 
   are serialised as for SQS, not sent: moto's FIFO queue takes a few dozen a second); the
   second (the next candle, intents sent to SQS on moto) is the figure. Target: at most 1 s on
   one core.
-* **stop path**: 200 protected positions on one market in the stream's position manager;
+* **stop path**: 100 protected positions on one market in the stream's position manager;
   single trades each crossing one position's stop, timed from the trade's arrival
   (`PositionGuard.observe`) to its exit intent accepted by SQS (`send`): p50 and p99.
   Target: p99 at most 50 ms.
@@ -61,7 +61,7 @@ BOTS_PER_USER = 100
 MARKETS = 100
 BARS = 500
 M = 60_000
-STOPS = 200
+STOPS = BOTS_PER_USER  # one position per bot (one open position per bot and market)
 QUOTE = {"amount": "20", "unit": "quote"}
 
 
