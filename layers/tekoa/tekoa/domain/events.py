@@ -11,7 +11,6 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tekoa.domain.exchanges import ExchangeId
 from tekoa.domain.symbols import Symbol
 from tekoa.domain.timeframes import Timeframe
 
@@ -25,7 +24,8 @@ class CandleClosed(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    exchange: ExchangeId
+    # The stream's own exchange name (the stored candle's), not checked against ccxt's list.
+    exchange: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
     symbol: Symbol
     timeframe: Timeframe
     open_time: Millis

@@ -27,6 +27,7 @@ from tekoa.db.connection import Database, service_transaction, tenant_transactio
 from tekoa.domain.bots import TradingMode
 from tekoa.domain.execution import OrderAction, TradingState
 from tekoa.domain.resources import ActivityLevel
+from tekoa.domain.text import Reason
 from tekoa.domain.wire import DecimalText
 from tekoa.execution import booking
 from tekoa.execution.messages import CancelMessage, OrderMessage
@@ -56,7 +57,7 @@ class RiskView(BaseModel):
 class KillSwitchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field("kill switch", min_length=1, max_length=200)
+    reason: Reason = Field("kill switch", min_length=1, max_length=200)
 
 
 class KillSwitchResult(BaseModel):
