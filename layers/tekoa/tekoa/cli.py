@@ -1,10 +1,12 @@
-"""Command line: `tekoa up` starts the local platform, `tekoa migrate` applies migrations."""
+"""Command line: `tekoa up` starts the local platform, `tekoa migrate` applies migrations,
+`tekoa backtest` runs a strategy over history."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from tekoa.backtest.cli import add_parser as add_backtest_parser
 from tekoa.settings import SettingsError, get_settings
 
 
@@ -14,7 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start the whole platform locally (embedded defaults)")
     commands.add_parser("migrate", help="apply pending database migrations (DATABASE_URL)")
+    add_backtest_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "backtest":
+        return int(args.handler(args))
 
     try:
         settings = get_settings()

@@ -66,7 +66,7 @@ def _shift(values: Series, bars: int) -> Series:
     """values[t - bars] at t (the bar `bars` back); NaN / False where there is none."""
     out = np.empty_like(values)
     out[:bars] = False if values.dtype == np.bool_ else np.nan
-    out[bars:] = values[: values.shape[0] - bars]
+    out[bars:] = values[: max(values.shape[0] - bars, 0)]
     return out
 
 

@@ -188,6 +188,7 @@ class DcaParams(StrictModel):
     `safety_order_size × volume_scale^(i-1)`. The deepest order must trigger above zero, so
     the total deviation stays below 100 %. `stop_loss_pct` is measured from the base order
     price and must lie beyond the deepest safety order, or that order could never fill.
+    After a deal closes (take profit or stop), the next base order waits `cooldown_bars` bars.
     """
 
     timeframe: _Timeframe = Timeframe.H1
@@ -208,6 +209,12 @@ class DcaParams(StrictModel):
         gt=0, le=100, description="Take profit above the average entry, in percent."
     )
     stop_loss_pct: OpenPct | None = Field(None, description="Stop below the base order price, in percent.")
+    cooldown_bars: int = Field(
+        0,
+        ge=0,
+        le=10000,
+        description="Bars to wait after a deal closes before the next base order (0-10000).",
+    )
 
     @model_validator(mode="after")
     def _ladder_fits(self) -> DcaParams:
