@@ -305,6 +305,21 @@ def test_equity_curve_with_drawdown() -> None:
             assert matches(image, theme.equity)[row - 2 : row + 3, column - 1 : column + 2].any()
 
 
+def test_a_long_equity_curve_is_drawn_by_its_extremes() -> None:
+    rng = np.random.default_rng(5)
+    n = 300_000
+    equity = 10_000 * np.exp(np.cumsum(rng.normal(0, 0.001, n)))
+    equity[123_457] = equity[123_456] * 0.5  # one bar's crash: the worst drawdown, one point wide
+    times = np.arange(n, dtype=np.int64) * Timeframe.M1.ms
+    chart = render_equity(times, equity, title="1m over 7 months")
+    image = pixels(chart)
+    theme = THEMES[ChartStyle.LIGHT]
+    worst = float((equity / np.maximum.accumulate(equity) - 1).min() * 100)
+    assert worst < -50
+    column, row = chart.panels["drawdown"].pixel(123_457, worst)
+    assert matches(image, theme.drawdown)[row - 3 : row + 4, column - 2 : column + 3].any()
+
+
 def test_nothing_to_draw_is_an_error_not_a_blank_image() -> None:
     frame = hourly()
     with pytest.raises(ValueError, match="no candles"):
