@@ -6,7 +6,7 @@ UV := $(BIN)/uv
 STAMP := $(VENV)/.synced
 UV_VERSION := 0.13.8
 
-.PHONY: run test test-fast lint format bench synth deploy openapi clean
+.PHONY: run test test-fast lint format bench synth deploy cost openapi clean
 STAGE ?= dev
 
 $(STAMP): pyproject.toml uv.lock
@@ -45,10 +45,14 @@ bench: $(STAMP)
 synth: $(STAMP)
 	$(BIN)/python -m infra.app
 
-# Needs AWS credentials and network: installs the API's dependencies for Lambda (bundle=true)
+# Needs AWS credentials and network: bundles each zip function with its locked dependencies
 # and builds the container images.
 deploy: $(STAMP)
-	npx --yes aws-cdk@2 deploy --all -c stage=$(STAGE) -c bundle=true --require-approval broadening
+	npx --yes aws-cdk@2 deploy --all -c stage=$(STAGE) --require-approval broadening
+
+# The README's idle-cost table, recomputed from freshly synthesised templates (and written back).
+cost: $(STAMP)
+	$(BIN)/python -m infra.cost --write-readme
 
 openapi: $(STAMP)
 	$(BIN)/python -m functions.api.openapi > openapi.json

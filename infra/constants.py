@@ -33,18 +33,21 @@ LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_12
 
 # --- Network
 VPC_CIDR = "10.40.0.0/16"
-MAX_AZS = 2
+MAX_AZS = 2  # Aurora's subnet group needs two AZs even when compute uses one
 SUBNET_CIDR_MASK = 22
+# The dev profile's NAT: the smallest Graviton instance forwards a dev stage's API calls easily.
+NAT_INSTANCE_TYPE = "t4g.nano"
 
 # --- Database
 DB_ENGINE_VERSION = rds.AuroraPostgresEngineVersion.VER_16_6
 DB_NAME = "tekoa"
 DB_USERNAME = "tekoa_admin"
 DB_PORT = 5432
-# 0.5 ACU keeps an idle dev stage cheap; 8 ACU absorbs the evaluator's once-a-minute burst.
-DB_MIN_CAPACITY = 0.5
-DB_MAX_CAPACITY = 8
+# Capacity (min, max, auto-pause) is per cost profile: see infra/config.py.
 DB_BACKUP_RETENTION = Duration.days(7)
+DB_DEV_BACKUP_RETENTION = Duration.days(1)
+# How long a client waits for a connection (RDS Proxy borrow, or Aurora resuming from a pause).
+DB_CONNECT_TIMEOUT_S = 30
 
 # --- Storage
 CHART_IMAGE_EXPIRY = Duration.days(90)  # charts are re-renderable from candles; keep 3 months
@@ -59,39 +62,42 @@ CHART_MAX_RECEIVE_COUNT = 3
 QUEUE_VISIBILITY_TIMEOUT = Duration.seconds(180)
 DLQ_RETENTION = Duration.days(14)
 
+# --- Lambda concurrency. Reservations are off unless `-c reserved_concurrency=true`: an account
+# with the default quota of 10 refuses any. When on, the API is capped (it cannot starve the
+# account's other functions) and ingest and migrations run one at a time.
+API_RESERVED_CONCURRENCY = 100
+ONE_AT_A_TIME = 1
+
 # --- API
 API_MEMORY_MB = 1024  # more memory = more CPU = faster cold start of FastAPI + pydantic
 API_TIMEOUT = Duration.seconds(29)  # API Gateway integrations stop waiting at 30 s
-API_HANDLER = "functions.api.handler.handler"
-API_EXTRAS = ("api",)
 API_THROTTLE_RATE = 100  # requests per second, per stage
 API_THROTTLE_BURST = 200
 WS_STAGE_NAME = "live"
 
 # --- Migrations (a trigger runs them on deploy)
-MIGRATE_HANDLER = "functions.migrate.handler.handler"
 MIGRATE_MEMORY_MB = 512
 MIGRATE_TIMEOUT = Duration.minutes(5)  # also how long the deploy waits for the answer
 
 # --- Ingest
-INGEST_DOCKERFILE = "functions/ingest/Dockerfile"
 INGEST_MEMORY_MB = 2048
 INGEST_TIMEOUT = Duration.minutes(10)
-INGEST_SCHEDULE = Duration.minutes(15)
-# Backfills of the same market must not race each other: one run at a time.
-INGEST_RESERVED_CONCURRENCY = 1
 
 # --- Market stream (Fargate)
-MARKET_STREAM_DOCKERFILE = "fargate/market-stream/Dockerfile"
 MARKET_STREAM_CPU = 512
 MARKET_STREAM_MEMORY_MB = 1024
 MARKET_STREAM_HEALTH_URL = "http://127.0.0.1:8080/health"
+# The X-Ray daemon sidecar: the task's segments go to it over UDP on the task's loopback.
+XRAY_DAEMON_DOCKERFILE = "fargate/xray-daemon/Dockerfile"
+XRAY_DAEMON_ADDRESS = "127.0.0.1:2000"
+XRAY_DAEMON_MEMORY_MB = 64
 # Long enough to flush the open candle and close the exchange socket after SIGTERM.
 MARKET_STREAM_STOP_TIMEOUT = Duration.seconds(45)
 
 # Files that never belong in an asset: they are large (.venv), secret-prone (.tekoa) or irrelevant.
 ASSET_EXCLUDES = (
     ".venv",
+    ".cache",
     ".git",
     "cdk.out",
     ".tekoa",
@@ -109,3 +115,16 @@ ASSET_EXCLUDES = (
     "build",
     "dist",
 )
+
+# --- Alarms: evaluated over ALARM_PERIOD; each fires after ALARM_EVALUATION_PERIODS breaching
+# periods (one for counts that should be zero).
+ALARM_PERIOD = Duration.minutes(5)
+ALARM_EVALUATION_PERIODS = 3
+API_5XX_ALARM = 5  # server errors per period
+API_LATENCY_P95_ALARM_MS = 3_000
+DB_CPU_ALARM_PERCENT = 80
+DB_ACU_ALARM_PERCENT = 90  # of the profile's max capacity
+# Connections alarm at this share of the sum of the workloads' connection limits.
+DB_CONNECTIONS_ALARM_SHARE = 0.8
+# The stream publishes candle age every minute: beyond this the newest candle is overdue.
+CANDLE_AGE_ALARM_S = 300

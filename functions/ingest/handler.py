@@ -27,14 +27,19 @@ database = LambdaDatabase(partial(database_conninfo, settings), timeout_s=settin
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Backfill one series on demand, or repair every followed market on schedule."""
     request = parse_event(event)
-    if isinstance(request, BackfillRequest):
-        result = asyncio.run(run_backfill(request, database))
-    else:
-        result = asyncio.run(
-            run_scheduled_repair(
-                database,
-                history_days=settings.market_history_days,
-                deadline=lambda: context.get_remaining_time_in_millis() < _SAFETY_MS,
+    try:
+        if isinstance(request, BackfillRequest):
+            result = asyncio.run(run_backfill(request, database))
+        else:
+            result = asyncio.run(
+                run_scheduled_repair(
+                    database,
+                    history_days=settings.market_history_days,
+                    deadline=lambda: context.get_remaining_time_in_millis() < _SAFETY_MS,
+                )
             )
-        )
+    finally:
+        # Runs are minutes apart: a connection kept open in the frozen environment would only
+        # keep an auto-pausing (dev) Aurora awake, so each run opens its own.
+        database.close()
     return result.as_dict()

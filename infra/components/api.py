@@ -5,44 +5,35 @@ from __future__ import annotations
 import json
 
 import jsii
-from aws_cdk import Annotations, CfnElement, RemovalPolicy, Stack
+from aws_cdk import Aws, CfnElement, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.bundling import python_lambda_code
 from infra.components.database import Database
+from infra.components.encryption import BrokerKey
+from infra.components.functions import workload_function
 from infra.components.secrets import grant_secret_read
 from infra.constants import (
-    API_EXTRAS,
-    API_HANDLER,
     API_MEMORY_MB,
+    API_RESERVED_CONCURRENCY,
     API_THROTTLE_BURST,
     API_THROTTLE_RATE,
     API_TIMEOUT,
-    LAMBDA_ARCHITECTURE,
-    LAMBDA_RUNTIME,
     LOG_RETENTION,
     WS_STAGE_NAME,
 )
 from infra.nag import acknowledge
-
-# Repo path -> path inside the zip. The handler is imported as `functions.api.handler`, and
-# `tekoa` must sit at the zip's root to be importable without a layer.
-API_SOURCES = {
-    "functions/__init__.py": "functions/__init__.py",
-    "functions/api": "functions/api",
-    "layers/tekoa/tekoa": "tekoa",
-}
+from infra.workloads import API
+from tekoa.names import ResourceNames
 
 _HTTP_ACCESS_LOG_FORMAT = json.dumps(
     {
@@ -57,27 +48,6 @@ _HTTP_ACCESS_LOG_FORMAT = json.dumps(
         "integrationError": "$context.integrationErrorMessage",
     }
 )
-
-
-LAMBDA_MANAGED_POLICY_FINDINGS = (
-    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]",
-)
-
-
-def acknowledge_lambda_runtime(function: lambda_.Function) -> None:
-    """Accept the findings every VPC Lambda of the platform shares, with the reason."""
-    acknowledge(
-        function,
-        "AWS-managed basic-execution and VPC-access policies only allow writing the function's "
-        "logs and managing its own network interfaces.",
-        *LAMBDA_MANAGED_POLICY_FINDINGS,
-    )
-    acknowledge(
-        function,
-        "X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level scope.",
-        "AwsSolutions-IAM5[Resource::*]",
-    )
 
 
 @jsii.implements(apigwv2.IAccessLogSettings)
@@ -100,8 +70,13 @@ class _AccessLogs:
 class ApiFunction(Construct):
     """The FastAPI app (via Mangum) as one zip Lambda in the VPC, with exactly the grants it uses.
 
-    It reads the DB and JWT secrets, envelope-encrypts broker keys with the data key, enqueues
-    orders, publishes platform events, presigns chart URLs, and pushes WebSocket messages.
+    It logs in to the database as `tekoa_api`, reads the JWT secret, makes and opens broker-key
+    envelopes (only under their encryption context), enqueues orders, publishes platform
+    events, presigns chart URLs, and pushes WebSocket messages.
+
+    Its concurrency is bounded three ways: API Gateway admits API_THROTTLE_RATE requests per
+    second (burst API_THROTTLE_BURST), its database role may hold at most its connection limit,
+    and with `reserved_concurrency` it is capped at API_RESERVED_CONCURRENCY executions.
     """
 
     def __init__(
@@ -111,74 +86,57 @@ class ApiFunction(Construct):
         *,
         stage: str,
         bundle: bool,
+        reserved_concurrency: bool,
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
         database: Database,
         jwt_secret: secretsmanager.ISecret,
-        key: kms.IKey,
+        broker_key: BrokerKey,
         order_queue: sqs.IQueue,
         event_bus: events.IEventBus,
-        charts_bucket_name: str,
+        names: ResourceNames,
     ) -> None:
         super().__init__(scope, construct_id)
         self.security_group = ec2.SecurityGroup(
-            self, "SecurityGroup", vpc=vpc, description="API Lambda: no ingress; egress to proxy/endpoints"
+            self, "SecurityGroup", vpc=vpc, description="API Lambda: no ingress; egress to database/AWS APIs"
         )
-        log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
-        self.function = lambda_.Function(
+        self.function = workload_function(
             self,
-            "Function",
+            API,
+            bundle=bundle,
             description="Tekoa REST + WebSocket API (FastAPI via Mangum)",
-            runtime=LAMBDA_RUNTIME,
-            architecture=LAMBDA_ARCHITECTURE,
-            handler=API_HANDLER,
-            code=python_lambda_code(extras=API_EXTRAS, sources=API_SOURCES, bundle=bundle),
-            memory_size=API_MEMORY_MB,
+            memory_mb=API_MEMORY_MB,
             timeout=API_TIMEOUT,
             vpc=vpc,
-            vpc_subnets=subnets,
-            security_groups=[self.security_group],
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
-            environment={
-                **database.client_environment(stage),
-                "POWERTOOLS_SERVICE_NAME": "tekoa-api",
-            },
+            subnets=subnets,
+            security_group=self.security_group,
+            environment=database.client_environment(stage, API.database_login),
+            reserved_concurrency=API_RESERVED_CONCURRENCY if reserved_concurrency else None,
         )
-        if not bundle:
-            Annotations.of(self.function).add_warning_v2(
-                "tekoa:api-unbundled",
-                "The API asset holds sources only (no dependencies): fine for synth and tests, "
-                "broken if deployed. Deploy with `-c bundle=true`.",
-            )
-        database.grant_connect(self, self.security_group, self.function, "API Lambda to RDS Proxy")
-        grant_secret_read(jwt_secret, key, self.function)
-        key.grant_encrypt_decrypt(self.function)
+        database.grant_connect(
+            self, self.security_group, self.function, "API Lambda to the database", API.database_login
+        )
+        grant_secret_read(jwt_secret, database.key, self.function)
+        broker_key.grant_envelope_use(self.function)
         order_queue.grant_send_messages(self.function)
         event_bus.grant_put_events_to(self.function)
         # Presigning a chart URL needs only s3:GetObject on the objects (not grant_read's
         # List*/GetBucket*); the ARN is built from the bucket's name, known from ResourceNames.
         charts_objects = Stack.of(self).format_arn(
-            service="s3", region="", account="", resource=charts_bucket_name, resource_name="*"
+            service="s3",
+            region="",
+            account="",
+            resource=names.charts_bucket_in(Aws.ACCOUNT_ID, Aws.REGION),
+            resource_name="*",
         )
         iam.Grant.add_to_principal(
             grantee=self.function, actions=["s3:GetObject"], resource_arns=[charts_objects]
         )
-
-        acknowledge_lambda_runtime(self.function)
+        charts_finding = names.charts_bucket_in("<AWS::AccountId>", "<AWS::Region>")
         acknowledge(
             self.function,
-            "Pinned to python3.12, the interpreter the bundled wheels and the test suite target; "
-            "moved deliberately, not by whatever is newest.",
-            "AwsSolutions-L1",
-        )
-        acknowledge(
-            self.function,
-            "Wildcards scoped to one resource: the KMS data-key operation families on the data key, "
-            "and GetObject on any chart in the charts bucket (chart keys are per evaluation).",
-            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-            "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
-            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{charts_bucket_name}/*]",
+            "GetObject on any chart in the charts bucket: chart keys are per evaluation.",
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{charts_finding}/*]",
         )
 
     def allow_websocket_push(self, stage: apigwv2.WebSocketStage) -> None:

@@ -1,41 +1,29 @@
-"""Schema migrations on deploy: a VPC Lambda that runs `tekoa.db.migrate`, invoked by a CDK trigger."""
+"""Schema migrations on deploy: a VPC Lambda that runs `tekoa.db.migrate` and creates the
+workloads' database logins, invoked by a CDK trigger."""
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, triggers
+from collections.abc import Sequence
+
+from aws_cdk import Stack, triggers
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.bundling import python_lambda_code
-from infra.components.api import acknowledge_lambda_runtime
 from infra.components.database import Database
-from infra.constants import (
-    LAMBDA_ARCHITECTURE,
-    LAMBDA_RUNTIME,
-    LOG_RETENTION,
-    MIGRATE_HANDLER,
-    MIGRATE_MEMORY_MB,
-    MIGRATE_TIMEOUT,
-)
-from infra.nag import acknowledge
-
-# Repo path -> path inside the zip (the handler is `functions.migrate.handler`; `tekoa` at the
-# root, migrations included, so a new migration changes the code and re-runs the trigger).
-MIGRATE_SOURCES = {
-    "functions/__init__.py": "functions/__init__.py",
-    "functions/migrate": "functions/migrate",
-    "layers/tekoa/tekoa": "tekoa",
-}
+from infra.components.functions import workload_function
+from infra.components.secrets import grant_secret_read
+from infra.constants import MIGRATE_MEMORY_MB, MIGRATE_TIMEOUT, ONE_AT_A_TIME
+from infra.workloads import MIGRATE, DatabaseLogin
 
 
 class DatabaseMigrations(Construct):
     """Applies pending migrations during every deploy that changes them, before the code that needs them.
 
-    The trigger runs after the database and proxy exist and waits for the function's answer:
+    The trigger runs after the database (and proxy) exist and waits for the function's answer:
     a failing migration fails the deployment (each migration is its own transaction, so the
-    schema stays as it was). Stacks that depend on the Data stack deploy after it.
+    schema stays as it was). Then the function makes each workload's login role match the
+    registry: exists, may switch into exactly its group roles, has its secret's password and
+    its connection limit. Stacks that depend on the Data stack deploy after it.
     """
 
     def __init__(
@@ -45,56 +33,57 @@ class DatabaseMigrations(Construct):
         *,
         stage: str,
         bundle: bool,
+        reserved_concurrency: bool,
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
         database: Database,
+        logins: Sequence[DatabaseLogin],
     ) -> None:
         super().__init__(scope, construct_id)
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
             vpc=vpc,
-            description="Migrations Lambda: no ingress; egress to proxy/endpoints",
+            description="Migrations Lambda: no ingress; egress to the database and AWS APIs",
         )
-        log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
-        self.function = lambda_.Function(
+        login_config = [
+            {
+                "role": login.role,
+                "secret_arn": database.login_secret(login).secret_arn,
+                "member_of": list(login.member_of),
+                "connection_limit": login.connection_limit,
+            }
+            for login in logins
+        ]
+        self.function = workload_function(
             self,
-            "Function",
-            description="Tekoa database migrations (run on deploy)",
-            runtime=LAMBDA_RUNTIME,
-            architecture=LAMBDA_ARCHITECTURE,
-            handler=MIGRATE_HANDLER,
-            code=python_lambda_code(extras=(), sources=MIGRATE_SOURCES, bundle=bundle),
-            memory_size=MIGRATE_MEMORY_MB,
+            MIGRATE,
+            bundle=bundle,
+            description="Tekoa database migrations and workload logins (run on deploy)",
+            memory_mb=MIGRATE_MEMORY_MB,
             timeout=MIGRATE_TIMEOUT,
-            # One at a time: migrate() serialises runs with an advisory lock anyway.
-            reserved_concurrent_executions=1,
             vpc=vpc,
-            vpc_subnets=subnets,
-            security_groups=[self.security_group],
-            log_group=log_group,
+            subnets=subnets,
+            security_group=self.security_group,
             environment={
-                **database.client_environment(stage),
-                "POWERTOOLS_SERVICE_NAME": "tekoa-migrate",
+                **database.client_environment(stage, None),
+                "TEKOA_DATABASE_LOGINS": Stack.of(self).to_json_string(login_config),
             },
+            # migrate() serialises runs with an advisory lock; a reservation is only a courtesy.
+            reserved_concurrency=ONE_AT_A_TIME if reserved_concurrency else None,
         )
         ingress = database.grant_connect(
-            self, self.security_group, self.function, "Migrations Lambda to RDS Proxy"
+            self, self.security_group, self.function, "Migrations Lambda to the database", None
         )
+        for login in logins:
+            grant_secret_read(database.login_secret(login), database.key, self.function)
         self.trigger = triggers.Trigger(
             self,
             "OnDeploy",
             handler=self.function,
             invocation_type=triggers.InvocationType.REQUEST_RESPONSE,
             timeout=MIGRATE_TIMEOUT,
-            # The proxy, and the rule that lets this function reach it.
+            # The database (proxy, login secrets), and the rule that lets this function reach it.
             execute_after=[database, ingress],
             execute_on_handler_change=True,
-        )
-        acknowledge_lambda_runtime(self.function)
-        acknowledge(
-            self.function,
-            "Pinned to python3.12, the interpreter the bundled wheels and the test suite target; "
-            "moved deliberately, not by whatever is newest.",
-            "AwsSolutions-L1",
         )

@@ -16,7 +16,9 @@ JWT_KEY_LENGTH = 64
 class JwtSigningSecret(Construct):
     """Random HMAC key with which the API signs and verifies users' access tokens."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, secret_name: str, key: kms.IKey) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, secret_name: str, key: kms.IKey, protect: bool
+    ) -> None:
         super().__init__(scope, construct_id)
         self.secret = secretsmanager.Secret(
             self,
@@ -27,7 +29,9 @@ class JwtSigningSecret(Construct):
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 password_length=JWT_KEY_LENGTH, exclude_punctuation=True
             ),
-            removal_policy=RemovalPolicy.RETAIN,
+            # Retained once created (a new key would sign every user out), but a failed first
+            # deploy rolls it back, so the retry can create it again under the same name.
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if protect else RemovalPolicy.DESTROY,
         )
         acknowledge(
             self.secret,

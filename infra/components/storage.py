@@ -17,7 +17,7 @@ class ChartsBucket(Construct):
     signer, and the images hold no secrets (they are renderings of public market data).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, bucket_name: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, bucket_name: str, protect: bool) -> None:
         super().__init__(scope, construct_id)
         self.bucket = s3.Bucket(
             self,
@@ -28,7 +28,10 @@ class ChartsBucket(Construct):
             enforce_ssl=True,
             versioned=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=RemovalPolicy.RETAIN,
+            # prod: retained once created (a failed first deploy still removes it, so the retry
+            # can create it again); dev: emptied and deleted with the stack.
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if protect else RemovalPolicy.DESTROY,
+            auto_delete_objects=not protect,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-old-charts",

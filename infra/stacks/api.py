@@ -29,27 +29,28 @@ class ApiStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        api_function = ApiFunction(
+        self.api_function = ApiFunction(
             self,
             "ApiFunction",
             stage=config.stage,
             bundle=config.bundle,
+            reserved_concurrency=config.reserved_concurrency,
             vpc=network.vpc,
             subnets=network.compute_subnets,
             database=data.database,
             jwt_secret=data.jwt_secret,
-            key=data.key,
+            broker_key=data.broker_key,
             order_queue=messaging.order_queue,
             event_bus=messaging.event_bus,
-            charts_bucket_name=config.names.charts_bucket,
+            names=config.names,
         )
-        http_api = HttpApi(
-            self, "HttpApi", api_name=f"tekoa-{config.stage}-api", handler=api_function.function
+        self.http_api = HttpApi(
+            self, "HttpApi", api_name=f"tekoa-{config.stage}-api", handler=self.api_function.function
         )
         websocket_api = WebSocketApi(
-            self, "WebSocketApi", api_name=f"tekoa-{config.stage}-ws", handler=api_function.function
+            self, "WebSocketApi", api_name=f"tekoa-{config.stage}-ws", handler=self.api_function.function
         )
-        api_function.allow_websocket_push(websocket_api.stage)
+        self.api_function.allow_websocket_push(websocket_api.stage)
 
-        CfnOutput(self, "HttpApiUrl", value=http_api.url, description="REST API base URL")
+        CfnOutput(self, "HttpApiUrl", value=self.http_api.url, description="REST API base URL")
         CfnOutput(self, "WebSocketUrl", value=websocket_api.url, description="WebSocket URL")

@@ -1,4 +1,5 @@
-"""The CDK app, built and synthesised ONCE per test session: jsii makes every build cost seconds.
+"""The CDK app, built and synthesised ONCE per profile per test session: jsii makes every build
+cost seconds.
 
 All infra tests join one xdist group, so under `pytest -n 2 --dist loadgroup` a single worker
 builds the app. Templates are read back from the synthesised cloud assembly as plain JSON, and
@@ -7,10 +8,7 @@ the assertions wrap them in `aws_cdk.assertions.Template`.
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,74 +17,77 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 # jsii starts on this import, hence after the line above.
-from infra.config import StageConfig
+from synthesis import SynthesisedPlatform, synthesise
 
-STAGE = "dev"
-
-
-@dataclass(frozen=True)
-class SynthesisedPlatform:
-    """The synthesised app: its output directory, and the error synthesis raised, if any."""
-
-    outdir: Path
-    stack_ids: dict[str, str]  # concern -> artifact id
-    synth_error: Exception | None
-
-    def template_json(self, concern: str) -> dict[str, Any]:
-        template: dict[str, Any] = json.loads(
-            (self.outdir / f"{self.stack_ids[concern]}.template.json").read_text()
-        )
-        return template
-
-    def manifest(self) -> dict[str, Any]:
-        manifest: dict[str, Any] = json.loads((self.outdir / "manifest.json").read_text())
-        return manifest
-
-    def assets(self, concern: str) -> dict[str, Any]:
-        assets: dict[str, Any] = json.loads(
-            (self.outdir / f"{self.stack_ids[concern]}.assets.json").read_text()
-        )
-        return assets
-
-    def validation_violations(self) -> list[str]:
-        report = self.outdir / "validation-report.json"
-        if not report.exists():
-            return []
-        lines = []
-        for plugin in json.loads(report.read_text())["pluginReports"]:
-            for violation in plugin["violations"]:
-                for construct in violation["violatingConstructs"]:
-                    lines.append(
-                        f"[{violation['severity']}] {violation['ruleName']} at {construct['constructPath']}"
-                    )
-        return lines
+from infra.app import CONCERNS
 
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesisedPlatform:
-    """The whole app for stage `dev`, with the AWS Solutions cdk-nag pack as a validation plugin."""
-    from aws_cdk import App, Validations
-    from cdk_nag import AwsSolutionsChecks
+    """The app for stage `dev` exactly as cdk.json configures it (the dev cost profile)."""
+    return synthesise(tmp_path_factory.mktemp("cdk.out"))
 
-    from infra.app import build
 
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app = App(outdir=str(outdir))
-    stacks = build(app, StageConfig(stage=STAGE))
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    synth_error: Exception | None = None
-    try:
-        app.synth()
-    except Exception as error:  # cdk-nag failures surface here; the templates are written anyway
-        synth_error = error
-    stack_ids = {
-        "network": stacks.network.artifact_id,
-        "data": stacks.data.artifact_id,
-        "messaging": stacks.messaging.artifact_id,
-        "api": stacks.api.artifact_id,
-        "workers": stacks.workers.artifact_id,
-    }
-    return SynthesisedPlatform(outdir=outdir, stack_ids=stack_ids, synth_error=synth_error)
+@pytest.fixture(scope="session")
+def prod_platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesisedPlatform:
+    """The app for stage `prod` (the prod cost profile), otherwise as cdk.json configures it."""
+    return synthesise(tmp_path_factory.mktemp("cdk.out.prod"), stage="prod")
+
+
+@pytest.fixture(scope="session")
+def dev_stream_platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesisedPlatform:
+    """The dev profile with the market stream and reserved concurrency asked for, not bundled.
+
+    One synthesis serves two kinds of test: neither switch nor bundling changes what is billed
+    (the README's "dev + market stream" column), and reserved concurrency is visible here."""
+    return synthesise(
+        tmp_path_factory.mktemp("cdk.out.dev-stream"),
+        market_stream="true",
+        reserved_concurrency="true",
+        bundle="false",
+    )
+
+
+@pytest.fixture(scope="session")
+def extended_platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesisedPlatform:
+    """The real app plus what a later change might add, built the usual way: a queue with its
+    DLQ, a Python function, and one careless queue (no DLQ, no TLS) that cdk-nag must reject."""
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_sqs as sqs
+    from constructs import Construct
+
+    from infra.components.functions import workload_function
+    from infra.components.messaging import QueueWithDeadLetters
+    from infra.constants import API_MEMORY_MB, API_TIMEOUT
+    from infra.workloads import WORKLOADS
+
+    def extend(stacks: Any) -> None:
+        QueueWithDeadLetters(
+            stacks.messaging,
+            "Notifications",
+            queue_name="n",
+            dlq_name="n-dlq",
+            fifo=False,
+            max_receive_count=3,
+        )
+        network = stacks.network.network
+        later = Construct(stacks.workers, "Later")
+        workload_function(
+            later,
+            WORKLOADS["migrate"],
+            bundle=False,
+            description="a function added later",
+            memory_mb=API_MEMORY_MB,
+            timeout=API_TIMEOUT,
+            vpc=network.vpc,
+            subnets=network.compute_subnets,
+            security_group=ec2.SecurityGroup(later, "Group", vpc=network.vpc),
+            environment={},
+            reserved_concurrency=None,
+        )
+        sqs.Queue(stacks.messaging, "QueueWithoutDlqOrTls")
+
+    return synthesise(tmp_path_factory.mktemp("cdk.out.extended"), extend=extend, bundle="false")
 
 
 def _template(platform: SynthesisedPlatform, concern: str) -> Any:
@@ -118,3 +119,14 @@ def api_template(platform: SynthesisedPlatform) -> Any:
 @pytest.fixture(scope="session")
 def workers_template(platform: SynthesisedPlatform) -> Any:
     return _template(platform, "workers")
+
+
+@pytest.fixture(scope="session")
+def monitoring_template(platform: SynthesisedPlatform) -> Any:
+    return _template(platform, "monitoring")
+
+
+@pytest.fixture(scope="session")
+def prod_templates(prod_platform: SynthesisedPlatform) -> dict[str, Any]:
+    """Concern -> Template of the prod profile."""
+    return {concern: _template(prod_platform, concern) for concern in CONCERNS}

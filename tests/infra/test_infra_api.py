@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from cdk_helpers import actions_of, only_resource, policy_statements, resources_of_type
 
+from infra.constants import API_THROTTLE_RATE
+from infra.workloads import WORKLOADS
 from tekoa.names import ResourceNames
 
 pytestmark = pytest.mark.xdist_group("infra")
@@ -17,7 +19,7 @@ NAMES = ResourceNames("dev")
 
 @pytest.fixture(scope="module")
 def api_function(api_template: Any) -> tuple[str, dict[str, Any]]:
-    return only_resource(api_template, "AWS::Lambda::Function", Handler="functions.api.handler.handler")
+    return only_resource(api_template, "AWS::Lambda::Function", Handler=WORKLOADS["api"].handler)
 
 
 def test_api_lambda_runs_the_handler_on_python_312_arm64(api_function: tuple[str, dict[str, Any]]) -> None:
@@ -29,25 +31,29 @@ def test_api_lambda_runs_the_handler_on_python_312_arm64(api_function: tuple[str
     assert props["TracingConfig"] == {"Mode": "Active"}
 
 
-def test_api_lambda_runs_in_the_vpc_subnets_from_the_network_stack(
-    api_function: tuple[str, dict[str, Any]],
+@pytest.mark.parametrize(("profile", "subnets"), [("dev", "computeSubnet"), ("prod", "isolatedSubnet")])
+def test_api_lambda_runs_in_the_compute_subnets_of_its_profile(
+    profile: str, subnets: str, api_template: Any, prod_templates: dict[str, Any]
 ) -> None:
-    _, function = api_function
+    template = api_template if profile == "dev" else prod_templates["api"]
+    _, function = only_resource(template, "AWS::Lambda::Function", Handler=WORKLOADS["api"].handler)
     vpc_config = function["Properties"]["VpcConfig"]
     assert len(vpc_config["SubnetIds"]) == 2
     assert all("Fn::ImportValue" in subnet for subnet in vpc_config["SubnetIds"])
-    assert all("isolatedSubnet" in json.dumps(subnet) for subnet in vpc_config["SubnetIds"])
+    assert all(subnets in json.dumps(subnet) for subnet in vpc_config["SubnetIds"])
     assert len(vpc_config["SecurityGroupIds"]) == 1
 
 
-def test_api_lambda_settings_point_at_the_stage_database_proxy_and_websocket(
-    api_function: tuple[str, dict[str, Any]],
+@pytest.mark.parametrize(("profile", "host"), [("dev", "DatabaseCluster"), ("prod", "Proxy")])
+def test_api_lambda_logs_in_as_its_own_role_at_the_profile_database_endpoint(
+    profile: str, host: str, api_template: Any, prod_templates: dict[str, Any]
 ) -> None:
-    _, function = api_function
+    template = api_template if profile == "dev" else prod_templates["api"]
+    _, function = only_resource(template, "AWS::Lambda::Function", Handler=WORKLOADS["api"].handler)
     variables = function["Properties"]["Environment"]["Variables"]
-    assert variables["TEKOA_STAGE"] == "dev"
-    assert "DatabaseClusterSecret" in json.dumps(variables["TEKOA_DATABASE_SECRET_ARN"])
-    assert "Proxy" in json.dumps(variables["TEKOA_DATABASE_HOST"])
+    assert variables["TEKOA_STAGE"] == profile
+    assert "DatabaseLogintekoaapi" in json.dumps(variables["TEKOA_DATABASE_SECRET_ARN"])
+    assert host in json.dumps(variables["TEKOA_DATABASE_HOST"])
     assert "/live" in json.dumps(variables["TEKOA_WEBSOCKET_ENDPOINT"])
 
 
@@ -63,9 +69,7 @@ def test_api_lambda_permissions_are_exactly_what_the_api_uses(
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
         "kms:Decrypt",
-        "kms:Encrypt",
-        "kms:ReEncrypt*",
-        "kms:GenerateDataKey*",
+        "kms:GenerateDataKey",
         "sqs:SendMessage",
         "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl",
@@ -76,9 +80,52 @@ def test_api_lambda_permissions_are_exactly_what_the_api_uses(
     by_action = {
         a: s for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     }
-    assert by_action["s3:GetObject"]["Resource"]["Fn::Join"][1][-1] == f":s3:::{NAMES.charts_bucket}/*"
+    charts = by_action["s3:GetObject"]["Resource"]["Fn::Join"][1]
+    assert charts[2:] == [
+        f":s3:::{NAMES.charts_bucket}-",
+        {"Ref": "AWS::AccountId"},
+        "-",
+        {"Ref": "AWS::Region"},
+        "/*",
+    ]
     assert "Orders" in json.dumps(by_action["sqs:SendMessage"]["Resource"])
     assert "EventBus" in json.dumps(by_action["events:PutEvents"]["Resource"])
+    secrets = json.dumps(by_action["secretsmanager:GetSecretValue"]["Resource"])
+    assert "DatabaseLogintekoaapi" in secrets and "JwtSigningKey" in secrets
+    assert "DatabaseClusterSecret" not in secrets  # never the master credentials
+
+
+def test_api_lambda_uses_the_broker_key_only_with_the_envelope_context(
+    api_template: Any, api_function: tuple[str, dict[str, Any]]
+) -> None:
+    from tekoa.services.credentials import ENCRYPTION_CONTEXT_KEYS
+
+    _, function = api_function
+    statements = policy_statements(api_template, function["Properties"]["Role"]["Fn::GetAtt"][0])
+    (envelope,) = [s for s in statements if "BrokerKey" in json.dumps(s["Resource"])]
+    assert sorted(envelope["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert envelope["Condition"] == {
+        "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": list(ENCRYPTION_CONTEXT_KEYS)},
+        "Null": {f"kms:EncryptionContext:{key}": "false" for key in ENCRYPTION_CONTEXT_KEYS},
+    }
+    # The data key (database, secrets) is reachable only through Secrets Manager.
+    (data_key,) = [s for s in statements if "DataKey" in json.dumps(s["Resource"])]
+    assert data_key["Action"] == "kms:Decrypt"
+    assert "kms:ViaService" in json.dumps(data_key["Condition"])
+
+
+def test_api_concurrency_is_bounded_without_reserving_any_by_default(
+    api_template: Any, api_function: tuple[str, dict[str, Any]]
+) -> None:
+    _, function = api_function
+    assert "ReservedConcurrentExecutions" not in function["Properties"]
+    # API Gateway admits a bounded request rate, and the API's database role a bounded number of
+    # connections, so a flood can neither exhaust the database nor run unbounded.
+    api_id, _ = only_resource(api_template, "AWS::ApiGatewayV2::Api", ProtocolType="HTTP")
+    _, stage = only_resource(api_template, "AWS::ApiGatewayV2::Stage", ApiId={"Ref": api_id})
+    assert stage["Properties"]["DefaultRouteSettings"]["ThrottlingRateLimit"] == API_THROTTLE_RATE
+    assert WORKLOADS["api"].database_login is not None
+    assert WORKLOADS["api"].database_login.connection_limit <= 100
 
 
 def test_http_api_sends_every_route_to_the_api_lambda(

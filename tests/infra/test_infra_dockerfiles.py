@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra.constants import REPO_ROOT
+from infra.workloads import WORKLOADS, Workload
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -30,8 +31,25 @@ def test_market_stream_image_runs_the_service_as_a_non_root_user() -> None:
     assert any("NUMBA_CACHE_DIR=" in line for line in lines)
 
 
-@pytest.mark.parametrize("dockerfile", ["functions/ingest/Dockerfile", "fargate/market-stream/Dockerfile"])
-def test_images_install_dependencies_from_the_lock(dockerfile: str) -> None:
-    text = " ".join(_instructions(dockerfile))
+IMAGES = [w for w in WORKLOADS.values() if w.package == "image"]
+
+
+@pytest.mark.parametrize("workload", IMAGES, ids=lambda w: w.name)
+def test_images_install_the_registry_extras_from_the_lock(workload: Workload) -> None:
+    text = " ".join(_instructions(str(workload.dockerfile)))
+    assert "ARG EXTRAS" in text
+    assert 'test -n "$EXTRAS"' in text  # a build without the argument fails
     assert "uv export --frozen" in text
+    assert "$(printf -- '--extra %s ' $EXTRAS)" in text
     assert "--no-deps ." in text
+
+
+@pytest.mark.parametrize("workload", IMAGES, ids=lambda w: w.name)
+def test_images_copy_every_source_the_import_test_lays_out(workload: Workload) -> None:
+    copied = [
+        line.split()[1]
+        for line in _instructions(str(workload.dockerfile))
+        if line.startswith("COPY ") and "--from" not in line
+    ]
+    for source in workload.sources:
+        assert any(source.startswith(path.rstrip("/")) for path in copied), source

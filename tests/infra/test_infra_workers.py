@@ -1,4 +1,4 @@
-"""WorkersStack: the ingest image Lambda on a schedule, and exactly one market-stream task."""
+"""WorkersStack: the ingest image Lambda on a schedule, and at most one market-stream task."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from cdk_helpers import actions_of, only_resource, policy_statements, resources_of_type
 
+from infra.workloads import WORKLOADS
+
 pytestmark = pytest.mark.xdist_group("infra")
 
 
@@ -16,7 +18,7 @@ def ingest_function(workers_template: Any) -> tuple[str, dict[str, Any]]:
     return only_resource(workers_template, "AWS::Lambda::Function", PackageType="Image")
 
 
-def test_ingest_is_an_arm64_image_function_with_bounded_runtime(
+def test_ingest_is_a_traced_arm64_image_function_with_bounded_runtime(
     ingest_function: tuple[str, dict[str, Any]],
 ) -> None:
     _, function = ingest_function
@@ -24,17 +26,23 @@ def test_ingest_is_an_arm64_image_function_with_bounded_runtime(
     assert "ImageUri" in props["Code"]
     assert props["Architectures"] == ["arm64"]
     assert 300 <= props["Timeout"] <= 900
-    assert props["ReservedConcurrentExecutions"] == 1
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert "ReservedConcurrentExecutions" not in props
     assert props["Environment"]["Variables"]["NUMBA_CACHE_DIR"] == "/tmp"
+    assert "DatabaseLogintekoaingest" in json.dumps(
+        props["Environment"]["Variables"]["TEKOA_DATABASE_SECRET_ARN"]
+    )
     assert len(props["VpcConfig"]["SubnetIds"]) == 2
 
 
-def test_ingest_runs_every_15_minutes(
-    workers_template: Any, ingest_function: tuple[str, dict[str, Any]]
+@pytest.mark.parametrize(("profile", "rate"), [("prod", "rate(15 minutes)"), ("dev", "rate(1 hour)")])
+def test_ingest_runs_on_the_profile_schedule(
+    profile: str, rate: str, workers_template: Any, prod_templates: dict[str, Any]
 ) -> None:
-    function_id, _ = ingest_function
-    _, rule = only_resource(workers_template, "AWS::Events::Rule")
-    assert rule["Properties"]["ScheduleExpression"] == "rate(15 minutes)"
+    template = workers_template if profile == "dev" else prod_templates["workers"]
+    function_id, _ = only_resource(template, "AWS::Lambda::Function", PackageType="Image")
+    _, rule = only_resource(template, "AWS::Events::Rule")
+    assert rule["Properties"]["ScheduleExpression"] == rate
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
 
@@ -42,14 +50,21 @@ def test_ingest_runs_every_15_minutes(
 def test_image_assets_are_staged_for_the_cli_to_build_not_built_at_synth(platform: Any) -> None:
     images = platform.assets("workers")["dockerImages"].values()
     sources = {image["source"]["dockerFile"]: image["source"] for image in images}
-    assert set(sources) == {"functions/ingest/Dockerfile", "fargate/market-stream/Dockerfile"}
-    for source in sources.values():
+    assert set(sources) == {
+        "functions/ingest/Dockerfile",
+        "fargate/market-stream/Dockerfile",
+        "fargate/xray-daemon/Dockerfile",
+    }
+    for workload in (WORKLOADS["ingest"], WORKLOADS["market-stream"]):
+        source = sources[str(workload.dockerfile)]
         assert source["platform"] == "linux/arm64"
+        # The Dockerfile installs exactly the extras the registry (and the import test) names.
+        assert source["dockerBuildArgs"] == {"EXTRAS": " ".join(workload.extras)}
         context = platform.outdir / source["directory"]
         assert (context / "pyproject.toml").exists()
         assert (context / "layers" / "tekoa" / "tekoa").is_dir()
-        assert not (context / ".venv").exists()
-        assert not (context / "tests").exists()
+        for excluded in (".venv", ".cache", "tests"):
+            assert not (context / excluded).exists()
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +75,23 @@ def service(workers_template: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def container(workers_template: Any) -> dict[str, Any]:
     _, task = only_resource(workers_template, "AWS::ECS::TaskDefinition")
-    (definition,) = task["Properties"]["ContainerDefinitions"]
+    (definition,) = [c for c in task["Properties"]["ContainerDefinitions"] if c["Name"] == "market-stream"]
     return dict(definition)
 
 
-def test_market_stream_runs_one_task_and_never_two_during_deploys(service: dict[str, Any]) -> None:
+def test_prod_market_stream_runs_one_task_and_never_two_during_deploys(
+    prod_templates: dict[str, Any],
+) -> None:
+    service = only_resource(prod_templates["workers"], "AWS::ECS::Service")[1]["Properties"]
     assert service["DesiredCount"] == 1
     assert service["LaunchType"] == "FARGATE"
     assert service["DeploymentConfiguration"]["MinimumHealthyPercent"] == 0
+    assert service["DeploymentConfiguration"]["MaximumPercent"] == 100
+
+
+def test_dev_market_stream_runs_only_when_asked(service: dict[str, Any]) -> None:
+    # A running stream writes every minute and would keep the dev database from pausing.
+    assert service["DesiredCount"] == 0
     assert service["DeploymentConfiguration"]["MaximumPercent"] == 100
 
 
@@ -95,7 +119,7 @@ def test_market_stream_health_check_probes_the_service_and_allows_a_graceful_sto
     assert 30 <= container["StopTimeout"] <= 60
 
 
-def test_market_stream_task_role_may_only_publish_events_and_read_the_db_secret(
+def test_market_stream_task_role_may_only_publish_events_read_its_login_and_trace(
     workers_template: Any,
 ) -> None:
     _, task = only_resource(workers_template, "AWS::ECS::TaskDefinition")
@@ -106,14 +130,33 @@ def test_market_stream_task_role_may_only_publish_events_and_read_the_db_secret(
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
         "kms:Decrypt",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
     }
-    assert all(statement["Resource"] != "*" for statement in statements)
+    # Only X-Ray, which has no resource-level scope, gets "*".
+    assert all(s["Resource"] != "*" for s in statements if not str(s["Action"][0]).startswith("xray:"))
+    (secret,) = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
+    assert "DatabaseLogintekoamarketstream" in json.dumps(secret["Resource"])
     (decrypt,) = [s for s in statements if s["Action"] == "kms:Decrypt"]
     assert "secretsmanager." in json.dumps(decrypt["Condition"]["StringEquals"]["kms:ViaService"])
     managed = resources_of_type(workers_template, "AWS::IAM::Role")[role_id]["Properties"].get(
         "ManagedPolicyArns"
     )
     assert not managed
+
+
+def test_market_stream_traces_through_a_daemon_beside_it(workers_template: Any) -> None:
+    _, task = only_resource(workers_template, "AWS::ECS::TaskDefinition")
+    containers = {c["Name"]: c for c in task["Properties"]["ContainerDefinitions"]}
+    daemon = containers["xray-daemon"]
+    assert daemon["Essential"] is False  # tracing must not take the stream down
+    assert daemon["PortMappings"] == [{"ContainerPort": 2000, "Protocol": "udp"}]
+    environment = {v["Name"]: v["Value"] for v in containers["market-stream"]["Environment"]}
+    assert environment["AWS_XRAY_DAEMON_ADDRESS"] == "127.0.0.1:2000"
+    # ... and publishes the candle-age metric the freshness alarm evaluates each minute.
+    assert environment["TEKOA_MARKET_METRICS_EVERY_S"] == "60"
 
 
 def test_market_stream_is_told_which_exchange_to_follow(container: dict[str, Any]) -> None:

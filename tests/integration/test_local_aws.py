@@ -19,7 +19,7 @@ def test_provisioning_creates_every_platform_resource(aws_settings: Any) -> None
     attributes = sqs.get_queue_attributes(QueueUrl=order_queue, AttributeNames=["All"])["Attributes"]
     redrive = json.loads(attributes["RedrivePolicy"])
     bus = aws_client("events", aws_settings).describe_event_bus(Name=names.event_bus)
-    key = aws_client("kms", aws_settings).describe_key(KeyId=names.kms_key_alias)
+    key = aws_client("kms", aws_settings).describe_key(KeyId=names.broker_key_alias)
     secret = aws_client("secretsmanager", aws_settings).get_secret_value(SecretId=names.jwt_secret)
 
     assert all(block.values())
@@ -44,7 +44,7 @@ def test_provisioning_again_keeps_what_exists(aws_settings: Any) -> None:
     assert first_secret == second_secret
     assert (
         again.kms_key_id
-        == aws_client("kms", aws_settings).describe_key(KeyId=aws_settings.names.kms_key_alias)[
+        == aws_client("kms", aws_settings).describe_key(KeyId=aws_settings.names.broker_key_alias)[
             "KeyMetadata"
         ]["KeyId"]
     )

@@ -22,7 +22,13 @@ class ResourceNames:
 
     @property
     def charts_bucket(self) -> str:
+        """The local cloud's bucket; in AWS bucket names are global, see `charts_bucket_in`."""
         return self._name("charts")
+
+    def charts_bucket_in(self, account: str, region: str) -> str:
+        """The bucket's name in an AWS account and region: S3 names are global, so the same
+        stage deployed twice (two accounts, two regions) must not collide."""
+        return f"{self.charts_bucket}-{account}-{region}"
 
     @property
     def order_queue(self) -> str:
@@ -46,7 +52,13 @@ class ResourceNames:
         return self._name("events")
 
     @property
-    def kms_key_alias(self) -> str:
+    def broker_key_alias(self) -> str:
+        """KMS key that wraps the data keys of users' broker-key envelopes (and nothing else)."""
+        return f"alias/{self._name('broker-keys')}"
+
+    @property
+    def data_key_alias(self) -> str:
+        """KMS key of the platform's own data at rest: database storage, secrets, alarm topic."""
         return f"alias/{self._name('data')}"
 
     @property
@@ -55,7 +67,12 @@ class ResourceNames:
 
     @property
     def db_secret(self) -> str:
+        """The cluster's master credentials (schema migrations only)."""
         return f"{SERVICE}/{self.stage}/db-credentials"
+
+    def db_login_secret(self, role: str) -> str:
+        """The credentials one workload logs in with (its own database role)."""
+        return f"{SERVICE}/{self.stage}/db-login/{role}"
 
 
 EVENT_SOURCE = "tekoa"

@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         30.0, gt=0, le=3600, description="Silence after which a feed is stale."
     )
     market_simulated_speed: float = Field(1.0, gt=0, description="Simulated seconds per wall second.")
+    market_metrics_every_s: float | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        description="Publish the candle-age metric (CloudWatch EMF on stdout) this often; unset: never.",
+    )
     candle_retention_days: dict[str, int | None] = Field(
         default_factory=lambda: dict[str, int | None]({"1m": 30, "5m": 180, "15m": 365}),
         description="Days of candles kept per timeframe (JSON); a missing or null entry keeps them forever.",

@@ -142,3 +142,18 @@ def test_the_schedule_stops_starting_work_near_the_lambda_timeout(handler: Modul
 def test_a_malformed_request_is_refused_before_any_work(handler: ModuleType, event: dict[str, Any]) -> None:
     with pytest.raises(pydantic.ValidationError):
         handler.handler(event, FakeLambdaContext())
+
+
+def test_a_run_leaves_no_connection_open_so_an_idle_database_can_pause(
+    handler: ModuleType, settings: Any
+) -> None:
+    # Given a scheduled run that used the database
+    handler.handler({"source": "aws.events", "detail-type": "Scheduled Event"}, FakeLambdaContext())
+
+    # Then, between runs, the frozen environment holds no session (Aurora auto-pause waits for none)
+    with connect(settings.database_url) as conn:
+        others = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert others == (0,)

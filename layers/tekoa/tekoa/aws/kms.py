@@ -1,7 +1,7 @@
 """KMS as the key provider of envelope encryption (tekoa.security.envelope).
 
 GenerateDataKey makes one AES-256 data key per secret under the stage's key
-(`ResourceNames.kms_key_alias`); the encryption context travels with both calls, and KMS
+(`ResourceNames.broker_key_alias`); the encryption context travels with both calls, and KMS
 refuses to decrypt a data key under any other context (and logs the context in CloudTrail,
 so every use of a user's secret is attributable).
 """
@@ -33,7 +33,7 @@ class KmsKeyProvider:
     @classmethod
     def from_settings(cls, settings: Settings) -> KmsKeyProvider:
         """The provider for the stage's KMS key, on the configured endpoint."""
-        return cls(aws_client("kms", settings), settings.names.kms_key_alias)
+        return cls(aws_client("kms", settings), settings.names.broker_key_alias)
 
     def generate_data_key(self, context: Mapping[str, str]) -> tuple[bytearray, bytes, str]:
         try:

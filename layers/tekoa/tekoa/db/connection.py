@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -22,7 +22,10 @@ from psycopg import pq
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
+from tekoa.observability import logger
 from tekoa.settings import Settings
+
+T = TypeVar("T")
 
 APP_ROLE = "tekoa_app"
 """Role for requests made on behalf of one user: row-level security applies."""
@@ -68,6 +71,37 @@ def resolve_conninfo(settings: Settings, fetch_secret: Callable[[str], str] | No
             sslmode="require",
         )
     raise RuntimeError("No database configured: set DATABASE_URL or TEKOA_DATABASE_SECRET_ARN")
+
+
+def retry_while_unreachable(
+    action: Callable[[], T],
+    *,
+    deadline: float,
+    first_delay_s: float = 1.0,
+    max_delay_s: float = 10.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run `action`, again after a growing pause while the database cannot be reached, until
+    `deadline` (a `time.monotonic()` value); then let the last error through.
+
+    For one-shot work against a database that may be starting: a proxy just created, or an
+    Aurora instance resuming from auto-pause. Only connection failures are retried.
+    """
+    delay = first_delay_s
+    attempt = 1
+    while True:
+        try:
+            return action()
+        except psycopg.OperationalError as exc:
+            if time.monotonic() + delay >= deadline:
+                raise
+            logger.warning(
+                "database not reachable yet; retrying",
+                extra={"attempt": attempt, "retry_in_s": delay, "error_type": type(exc).__name__},
+            )
+            sleep(delay)
+            delay = min(delay * 2, max_delay_s)
+            attempt += 1
 
 
 class LambdaDatabase:

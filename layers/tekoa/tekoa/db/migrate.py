@@ -64,11 +64,18 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
-def migrate(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply pending migrations; return the names applied (empty when up to date)."""
+def migrate(conninfo: str, directory: Path = MIGRATIONS_DIR, *, connect_timeout_s: int = 10) -> list[str]:
+    """Apply pending migrations; return the names applied (empty when up to date).
+
+    A lost or refused connection raises psycopg.OperationalError, and running again is safe
+    (what was applied is recorded); a failing migration raises MigrationError and leaves the
+    schema as it was.
+    """
     migrations = discover(directory)
     applied_now: list[str] = []
-    with psycopg.connect(conninfo, autocommit=True, prepare_threshold=None) as conn:
+    with psycopg.connect(
+        conninfo, autocommit=True, prepare_threshold=None, connect_timeout=connect_timeout_s
+    ) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             conn.execute(_CREATE_HISTORY)

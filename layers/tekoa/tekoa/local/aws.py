@@ -138,7 +138,7 @@ def provision(settings: Settings) -> ProvisionedResources:
     except events.exceptions.ResourceNotFoundException:
         event_bus_arn = events.create_event_bus(Name=names.event_bus)["EventBusArn"]
 
-    kms_key_id = _ensure_kms_key(kms, names.kms_key_alias)
+    kms_key_id = _ensure_kms_key(kms, names.broker_key_alias)
     jwt_secret_arn = _ensure_secret(secretsmanager, names.jwt_secret)
     logger.info("local aws resources ready", extra={"stage": settings.stage})
     return ProvisionedResources(

@@ -13,7 +13,10 @@ One asyncio process (the Fargate task, or a thread of `tekoa up`) that:
   every `backfill_every_s` (see `tekoa.market.backfill`), and applies candle retention;
 * keeps a `fresh` flag per market: false from start, while a feed is silent for
   `stale_after_s` and until the repair after it; true once history is whole and data flows;
-* serves `GET /health` (JSON: per-market freshness, newest candle, counters);
+* serves `GET /health` (JSON: per-market freshness, newest candle, counters), and every
+  `metrics_every_s` publishes the age of the stalest market's newest closed candle as a
+  CloudWatch metric (the candle-freshness alarm watches it);
+* traces each candle write and event batch (`tekoa.observability.traced`);
 * on SIGTERM: stops the sources, closes only candles whose time is over, writes and
   announces them, and exits within `stop_budget_s` (Fargate's stop timeout is 45 s).
 
@@ -39,6 +42,7 @@ from typing import Any
 
 import psycopg
 from aiohttp import web
+from aws_lambda_powertools.metrics import MetricUnit
 
 from tekoa.aws.events import BusEvent, EventPublisher
 from tekoa.db import candles as candle_store
@@ -50,7 +54,7 @@ from tekoa.market.backfill import DEFAULT_PAGE_LIMIT, repair_series
 from tekoa.market.sources import MarketSource, TradeBatch
 from tekoa.market.streaming import StreamingAggregator
 from tekoa.names import EventType
-from tekoa.observability import logger
+from tekoa.observability import CANDLE_AGE_METRIC, logger, metrics, start_process_tracing, traced
 
 DAY_MS = 86_400_000
 
@@ -96,6 +100,8 @@ class StreamConfig:
     """None: no health server; 0: any free port (see `MarketStreamService.health_url`)."""
     stop_budget_s: float = 25.0
     retry_after_s: float = 5.0
+    metrics_every_s: float | None = None
+    """None: publish no metrics (locally, in tests); in AWS every minute."""
 
 
 @dataclass(slots=True)
@@ -163,6 +169,8 @@ class MarketStreamService:
         self._stop = asyncio.Event()
         self._repair_wakeup = asyncio.Event()
         self._last_tick_wall = time.monotonic()
+        self._started_ms = self.clock_ms()
+        self._last_metrics_wall = 0.0
         self._health_runner: web.AppRunner | None = None
         self.health_url: str | None = None
         self.counters: dict[str, int] = {
@@ -377,6 +385,30 @@ class MarketStreamService:
             except Exception:
                 logger.exception("writing candles failed; retrying on the next tick")
             await self._publish_freshness()
+            self._emit_metrics()
+
+    def candle_age_s(self) -> float:
+        """Seconds since the newest 1m (finest) candle of the stalest followed market closed.
+
+        A market with no candle yet counts from when the service started following markets; with
+        no market followed there is nothing to be stale (0).
+        """
+        now_ms = self.clock_ms()
+        finest_ms = self.config.timeframes[0].ms
+        ages = [
+            now_ms
+            - (m.last_candle_open_ms + finest_ms if m.last_candle_open_ms is not None else self._started_ms)
+            for m in self.markets.values()
+        ]
+        return max(0.0, max(ages, default=0) / 1000)
+
+    def _emit_metrics(self) -> None:
+        every = self.config.metrics_every_s
+        if every is None or time.monotonic() - self._last_metrics_wall < every:
+            return
+        self._last_metrics_wall = time.monotonic()
+        metrics.add_metric(name=CANDLE_AGE_METRIC, unit=MetricUnit.Seconds, value=self.candle_age_s())
+        metrics.flush_metrics()
 
     def _watch_staleness(self) -> None:
         now = time.monotonic()
@@ -405,8 +437,17 @@ class MarketStreamService:
                 await self._announce()
 
     def _write(self, candles: list[Candle]) -> None:
-        with self.database.connection() as conn, service_transaction(conn):
+        with (
+            traced("market-stream.write-candles"),
+            self.database.connection() as conn,
+            service_transaction(conn),
+        ):
             candle_store.upsert_candles(conn, candles, announced=False)
+
+    @staticmethod
+    def _publish(publisher: EventPublisher, events: list[BusEvent]) -> None:
+        with traced("market-stream.publish-events"):
+            publisher.publish(events)
 
     async def _announce(self) -> None:
         publisher = self.publisher
@@ -417,7 +458,7 @@ class MarketStreamService:
                 self._announce_due = False
                 return
             try:
-                await asyncio.to_thread(publisher.publish, [candle_event(c) for c in pending])
+                await asyncio.to_thread(self._publish, publisher, [candle_event(c) for c in pending])
             except Exception:
                 self.counters["publish_failures"] += 1
                 logger.exception(
@@ -622,6 +663,7 @@ def config_from_settings(settings: Any, **overrides: Any) -> StreamConfig:
         "retention_days": dict(settings.candle_retention_days),
         "health_host": settings.market_health_host,
         "health_port": settings.market_health_port,
+        "metrics_every_s": settings.market_metrics_every_s,
     }
     values.update(overrides)
     return StreamConfig(**values)
@@ -673,6 +715,7 @@ def main() -> None:
 
     settings = get_settings()
     logger.setLevel(settings.log_level)
+    start_process_tracing("tekoa-market-stream")
     asyncio.run(serve(settings))
 
 

@@ -80,9 +80,13 @@ def key_hint(api_key: str) -> str:
     return "…" + api_key[-(len(api_key) // 4) :] if len(api_key) >= 4 else "…"
 
 
+ENCRYPTION_CONTEXT_KEYS = ("user_id", "credential_id")
+"""The keys of every broker-key envelope's context: the KMS key's policy refuses any other shape."""
+
+
 def encryption_context(user_id: UUID, credential_id: UUID) -> dict[str, str]:
     """The context a credential's data key and payload are bound to."""
-    return {"user_id": str(user_id), "credential_id": str(credential_id)}
+    return dict(zip(ENCRYPTION_CONTEXT_KEYS, (str(user_id), str(credential_id)), strict=True))
 
 
 def create_credential(

@@ -1,0 +1,106 @@
+"""Every process the platform runs in AWS, in one registry: what it imports, how it is packaged,
+and which database role it logs in as.
+
+Constructs build their functions and images from these entries, the runtime-dependency test
+imports every entry's start module in a clean interpreter that sees only its bundle, and the
+Data stack creates one database login (and secret) per entry that has one. A new function is
+one more entry here plus its construct; tests/infra fails while the two disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from tekoa.db.connection import APP_ROLE, SERVICE_ROLE
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseLogin:
+    """The PostgreSQL role a workload logs in as: no privileges of its own (NOINHERIT), only the
+    right to switch into the group roles it needs per transaction, and a cap on its connections
+    so that no single workload can exhaust the database (or the proxy's pool)."""
+
+    role: str
+    member_of: tuple[str, ...]
+    connection_limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """One deployable process.
+
+    - `module`: imported at start (a Lambda's handler module, or the container's main module).
+    - `extras`: pyproject extras installed beside the base dependencies (each function installs
+      only what it imports; the API must never pull numpy).
+    - `package`: a zip built on this machine, or a container image built from `dockerfile`.
+    - `sources`: repo path -> path inside the bundle (for images: what the Dockerfile copies
+      into the interpreter's path).
+    """
+
+    name: str
+    module: str
+    extras: tuple[str, ...]
+    package: Literal["zip", "image"]
+    sources: dict[str, str] = field(default_factory=dict)
+    dockerfile: str | None = None
+    database_login: DatabaseLogin | None = None
+    lambda_handler: bool = True
+
+    @property
+    def handler(self) -> str:
+        """Lambda handler string (`module.handler`)."""
+        return f"{self.module}.handler"
+
+    @property
+    def build_args(self) -> dict[str, str]:
+        """Docker build arguments: the Dockerfile installs exactly these extras."""
+        return {"EXTRAS": " ".join(self.extras)}
+
+
+# The shared package sits at the root of every bundle so `import tekoa` works without a layer.
+_TEKOA = {"layers/tekoa/tekoa": "tekoa"}
+_FUNCTIONS = {"functions/__init__.py": "functions/__init__.py"}
+
+API = Workload(
+    name="api",
+    module="functions.api.handler",
+    extras=("api",),
+    package="zip",
+    sources={**_FUNCTIONS, "functions/api": "functions/api", **_TEKOA},
+    # Requests act for one user (tekoa_app); sign-in look-ups act for the platform (tekoa_service).
+    database_login=DatabaseLogin("tekoa_api", (APP_ROLE, SERVICE_ROLE), connection_limit=100),
+)
+MIGRATE = Workload(
+    name="migrate",
+    module="functions.migrate.handler",
+    extras=(),
+    package="zip",
+    sources={**_FUNCTIONS, "functions/migrate": "functions/migrate", **_TEKOA},
+    # Migrations own the schema: they run as the cluster's master user, and create the logins.
+    database_login=None,
+)
+INGEST = Workload(
+    name="ingest",
+    module="functions.ingest.handler",
+    extras=("compute", "exchange", "llm"),
+    package="image",
+    dockerfile="functions/ingest/Dockerfile",
+    sources={**_FUNCTIONS, "functions/ingest": "functions/ingest", **_TEKOA},
+    database_login=DatabaseLogin("tekoa_ingest", (SERVICE_ROLE,), connection_limit=10),
+)
+MARKET_STREAM = Workload(
+    name="market-stream",
+    module="tekoa.market.service",
+    extras=("compute", "exchange"),
+    package="image",
+    dockerfile="fargate/market-stream/Dockerfile",
+    sources=dict(_TEKOA),
+    database_login=DatabaseLogin("tekoa_market_stream", (SERVICE_ROLE,), connection_limit=10),
+    lambda_handler=False,
+)
+
+WORKLOADS: dict[str, Workload] = {w.name: w for w in (API, MIGRATE, INGEST, MARKET_STREAM)}
+DATABASE_LOGINS: tuple[DatabaseLogin, ...] = tuple(
+    w.database_login for w in WORKLOADS.values() if w.database_login is not None
+)
