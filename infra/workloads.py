@@ -89,6 +89,16 @@ INGEST = Workload(
     sources={**_FUNCTIONS, "functions/ingest": "functions/ingest", **_TEKOA},
     database_login=DatabaseLogin("tekoa_ingest", (SERVICE_ROLE,), connection_limit=10),
 )
+CHARTS = Workload(
+    name="charts",
+    module="functions.charts.handler",
+    extras=("compute", "charts"),
+    package="image",
+    dockerfile="functions/charts/Dockerfile",
+    sources={**_FUNCTIONS, "functions/charts": "functions/charts", **_TEKOA},
+    # Every chart is read and written as its owner: render requests and trade events name the user.
+    database_login=DatabaseLogin("tekoa_charts", (APP_ROLE,), connection_limit=10),
+)
 MARKET_STREAM = Workload(
     name="market-stream",
     module="tekoa.market.service",
@@ -100,7 +110,7 @@ MARKET_STREAM = Workload(
     lambda_handler=False,
 )
 
-WORKLOADS: dict[str, Workload] = {w.name: w for w in (API, MIGRATE, INGEST, MARKET_STREAM)}
+WORKLOADS: dict[str, Workload] = {w.name: w for w in (API, MIGRATE, INGEST, CHARTS, MARKET_STREAM)}
 DATABASE_LOGINS: tuple[DatabaseLogin, ...] = tuple(
     w.database_login for w in WORKLOADS.values() if w.database_login is not None
 )

@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
+from infra.components.charts import ChartsFunction
 from infra.components.ingest import IngestFunction
 from infra.components.market_stream import MarketStreamService
 from infra.components.network import PlatformNetwork
@@ -16,7 +17,7 @@ from infra.stacks.messaging import MessagingStack
 
 
 class WorkersStack(Stack):
-    """Image-based workloads; the evaluator, executor and charts functions will join here."""
+    """Image-based workloads: ingest, charts, the market stream; the evaluator and executor join here."""
 
     def __init__(
         self,
@@ -50,4 +51,14 @@ class WorkersStack(Stack):
             database=data.database,
             event_bus=messaging.event_bus,
             market_environment=config.market_environment,
+        )
+        self.charts = ChartsFunction(
+            self,
+            "Charts",
+            stage=config.stage,
+            vpc=network.vpc,
+            subnets=network.compute_subnets,
+            database=data.database,
+            chart_queue=messaging.chart_queue,
+            names=config.names,
         )

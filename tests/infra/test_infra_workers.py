@@ -1,4 +1,5 @@
-"""WorkersStack: the ingest image Lambda on a schedule, and at most one market-stream task."""
+"""WorkersStack: the ingest image Lambda on a schedule, the chart image Lambda on the chart
+queue, and at most one market-stream task."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import pytest
 from cdk_helpers import actions_of, only_resource, policy_statements, resources_of_type
 
 from infra.workloads import WORKLOADS
+from tekoa.names import ResourceNames
+
+NAMES = ResourceNames("dev")
 
 pytestmark = pytest.mark.xdist_group("infra")
 
 
 @pytest.fixture(scope="module")
 def ingest_function(workers_template: Any) -> tuple[str, dict[str, Any]]:
-    return only_resource(workers_template, "AWS::Lambda::Function", PackageType="Image")
+    return only_resource(workers_template, "AWS::Lambda::Function", Description="Tekoa candle backfill")
 
 
 def test_ingest_is_a_traced_arm64_image_function_with_bounded_runtime(
@@ -40,7 +44,7 @@ def test_ingest_runs_on_the_profile_schedule(
     profile: str, rate: str, workers_template: Any, prod_templates: dict[str, Any]
 ) -> None:
     template = workers_template if profile == "dev" else prod_templates["workers"]
-    function_id, _ = only_resource(template, "AWS::Lambda::Function", PackageType="Image")
+    function_id, _ = only_resource(template, "AWS::Lambda::Function", Description="Tekoa candle backfill")
     _, rule = only_resource(template, "AWS::Events::Rule")
     assert rule["Properties"]["ScheduleExpression"] == rate
     (target,) = rule["Properties"]["Targets"]
@@ -52,10 +56,11 @@ def test_image_assets_are_staged_for_the_cli_to_build_not_built_at_synth(platfor
     sources = {image["source"]["dockerFile"]: image["source"] for image in images}
     assert set(sources) == {
         "functions/ingest/Dockerfile",
+        "functions/charts/Dockerfile",
         "fargate/market-stream/Dockerfile",
         "fargate/xray-daemon/Dockerfile",
     }
-    for workload in (WORKLOADS["ingest"], WORKLOADS["market-stream"]):
+    for workload in (WORKLOADS["ingest"], WORKLOADS["charts"], WORKLOADS["market-stream"]):
         source = sources[str(workload.dockerfile)]
         assert source["platform"] == "linux/arm64"
         # The Dockerfile installs exactly the extras the registry (and the import test) names.
@@ -65,6 +70,81 @@ def test_image_assets_are_staged_for_the_cli_to_build_not_built_at_synth(platfor
         assert (context / "layers" / "tekoa" / "tekoa").is_dir()
         for excluded in (".venv", ".cache", "tests"):
             assert not (context / excluded).exists()
+
+
+@pytest.fixture(scope="module")
+def charts_function(workers_template: Any) -> tuple[str, dict[str, Any]]:
+    return only_resource(workers_template, "AWS::Lambda::Function", Description="Tekoa chart rendering")
+
+
+def test_charts_is_an_arm64_image_function_sized_for_rendering(
+    charts_function: tuple[str, dict[str, Any]],
+) -> None:
+    _, function = charts_function
+    props = function["Properties"]
+    assert "ImageUri" in props["Code"]
+    assert props["Architectures"] == ["arm64"]
+    assert props["MemorySize"] >= 1769  # a full vCPU
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    variables = props["Environment"]["Variables"]
+    assert "DatabaseLogintekoacharts" in json.dumps(variables["TEKOA_DATABASE_SECRET_ARN"])
+    assert variables["TEKOA_CHARTS_BUCKET"]["Fn::Join"][1][0] == f"{NAMES.charts_bucket}-"
+    assert len(props["VpcConfig"]["SubnetIds"]) == 2
+
+
+def test_charts_consumes_the_chart_queue_with_partial_batch_responses(
+    workers_template: Any, charts_function: tuple[str, dict[str, Any]], messaging_template: Any
+) -> None:
+    function_id, function = charts_function
+    _, mapping = only_resource(workers_template, "AWS::Lambda::EventSourceMapping")
+    props = mapping["Properties"]
+    assert props["FunctionName"] == {"Ref": function_id}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 1 <= props["BatchSize"] <= 10
+    assert "ChartRequests" in json.dumps(props["EventSourceArn"])
+    # In-flight messages must not reappear while a batch is still being handled.
+    (queue,) = [
+        q
+        for q in resources_of_type(messaging_template, "AWS::SQS::Queue").values()
+        if q["Properties"]["QueueName"] == NAMES.chart_queue
+    ]
+    assert queue["Properties"]["VisibilityTimeout"] >= 6 * function["Properties"]["Timeout"]
+
+
+def test_charts_may_only_put_and_get_objects_under_the_chart_prefix(
+    workers_template: Any, charts_function: tuple[str, dict[str, Any]]
+) -> None:
+    _, function = charts_function
+    statements = policy_statements(workers_template, function["Properties"]["Role"]["Fn::GetAtt"][0])
+    s3 = [s for s in statements if any(a.startswith("s3:") for a in _actions(s))]
+    assert {a for s in s3 for a in _actions(s)} == {"s3:PutObject", "s3:GetObject"}
+    for statement in s3:
+        assert statement["Resource"]["Fn::Join"][1][2:] == [
+            f":s3:::{NAMES.charts_bucket}-",
+            {"Ref": "AWS::AccountId"},
+            "-",
+            {"Ref": "AWS::Region"},
+            "/charts/*",
+        ]
+    assert actions_of(statements) <= {
+        "s3:PutObject",
+        "s3:GetObject",
+        "sqs:ReceiveMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueUrl",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+        "kms:Decrypt",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tekoa.aws.clients import aws_client
+from tekoa.names import TRADE_CHART_EVENTS
 from tekoa.observability import logger
 from tekoa.settings import Settings
 
@@ -137,6 +138,19 @@ def provision(settings: Settings) -> ProvisionedResources:
         event_bus_arn = events.describe_event_bus(Name=names.event_bus)["Arn"]
     except events.exceptions.ResourceNotFoundException:
         event_bus_arn = events.create_event_bus(Name=names.event_bus)["EventBusArn"]
+
+    # What the CDK app's Messaging stack routes to the chart queue, by the same pattern.
+    events.put_rule(
+        Name=names.trade_chart_rule,
+        EventBusName=names.event_bus,
+        EventPattern=json.dumps(TRADE_CHART_EVENTS.pattern()),
+        State="ENABLED",
+    )
+    events.put_targets(
+        Rule=names.trade_chart_rule,
+        EventBusName=names.event_bus,
+        Targets=[{"Id": "chart-queue", "Arn": _queue_arn(sqs, chart_queue_url)}],
+    )
 
     kms_key_id = _ensure_kms_key(kms, names.broker_key_alias)
     jwt_secret_arn = _ensure_secret(secretsmanager, names.jwt_secret)
