@@ -38,7 +38,7 @@ def test_candles_stored_before_the_series_table_move_over_unchanged(
         )
 
     # When the rest of the migrations run
-    assert migrate(empty_database_url) == ["0005_candle_series"]
+    assert migrate(empty_database_url)[0] == "0005_candle_series"
 
     # Then every candle reads back as it was, under its own series, announced or not
     with connect(empty_database_url) as conn, service_transaction(conn):
