@@ -10,10 +10,14 @@ else (database, S3) raises, and the queue retries it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
+
+import psycopg
 
 from tekoa.aws.charts import ChartObjects
 from tekoa.charts.messages import FilledOrder
@@ -22,6 +26,8 @@ from tekoa.charts.spec import Chart, ChartDocument, ChartSize, ChartStyle
 from tekoa.db import candles as candle_rows
 from tekoa.db import charts as rows
 from tekoa.db.connection import Database, tenant_transaction
+from tekoa.domain.trading import PositionSide, ProtectionState
+from tekoa.engine.protection import from_state, stop_level
 from tekoa.errors import NotFound, ValidationFailed
 from tekoa.market.frame import CandleFrame
 from tekoa.observability import logger
@@ -88,7 +94,7 @@ class ChartWorker:
         if filled.bot_id is None:
             return None
         with self.database.connection() as conn, tenant_transaction(conn, filled.user_id):
-            closed = trade_closed_by(conn, filled.user_id, filled.order_id)
+            closed = rows.order_closed_its_position(conn, filled.user_id, filled.order_id)
         if not closed:
             return None
         request = bot_chart_request(filled.bot_id, style=ChartStyle.LIGHT, size=ChartSize.WEB, bars=None)
@@ -117,11 +123,29 @@ class ChartWorker:
         return CandleFrame.from_candles(document.timeframe, candles), marks
 
 
-def bot_marks(conn: object, user_id: UUID, document: ChartDocument) -> BotMarks:
-    """The bot's trades that overlap the chart's range, and its open position."""
-    return BotMarks()
-
-
-def trade_closed_by(conn: object, user_id: UUID, order_id: UUID) -> bool:
-    """Whether the order's fill closed its position (a round trip ended)."""
-    return False
+def bot_marks(conn: psycopg.Connection[Any], user_id: UUID, document: ChartDocument) -> BotMarks:
+    """The bot's trades that traded in the chart's range, as entry and exit markers (the
+    first buy's time at the average entry, the last sell's at the average exit), and its
+    open position's entry, stop in force and targets not yet hit."""
+    assert document.bot_id is not None
+    trades: list[TradeMark] = []
+    position: PositionMark | None = None
+    for row in rows.bot_positions(conn, user_id, document.bot_id, document.start, document.end):
+        entry = float(row["average_entry"])
+        if row["closed"]:
+            exit_price = float(row["exit_value"] / row["exit_quantity"])
+            trades.append(TradeMark("long", row["entry_time"], entry, row["exit_time"], exit_price))
+            continue
+        trades.append(TradeMark("long", row["entry_time"], entry))
+        protection = None if row["protection"] is None else ProtectionState.model_validate(row["protection"])
+        stop = math.nan if protection is None else stop_level(from_state(protection, PositionSide.LONG))
+        position = PositionMark(
+            "long",
+            entry,
+            opened_time=row["entry_time"],
+            stop=None if math.isnan(stop) else stop,
+            targets=()
+            if protection is None
+            else tuple(float(t.price) for t in protection.targets if not t.hit),
+        )
+    return BotMarks(trades, position)

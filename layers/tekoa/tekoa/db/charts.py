@@ -110,3 +110,52 @@ def candle_stamp(
     ).fetchone()
     assert row is not None
     return DataStamp(candles=int(row[0]), first=row[1], last=row[2])
+
+
+_BOT_TRADES = """
+SELECT p.average_entry, p.exit_quantity, p.exit_value, p.closed_at IS NOT NULL AS closed, p.protection,
+       min(f.executed_at) FILTER (WHERE o.side = 'buy') AS entry_time,
+       max(f.executed_at) FILTER (WHERE o.side = 'sell') AS exit_time
+FROM positions p
+JOIN orders o ON o.position_id = p.id AND o.user_id = p.user_id
+JOIN fills f ON f.order_id = o.id AND f.user_id = o.user_id
+WHERE p.user_id = %(user_id)s AND p.bot_id = %(bot_id)s
+GROUP BY p.id
+HAVING min(f.executed_at) < %(end)s
+   AND (p.closed_at IS NULL OR max(f.executed_at) FILTER (WHERE o.side = 'sell') >= %(start)s)
+ORDER BY entry_time
+"""
+
+
+def bot_positions(
+    conn: psycopg.Connection[Any], user_id: UUID, bot_id: UUID, start_ms: int, end_ms: int
+) -> list[dict[str, Any]]:
+    """The bot's positions that traded in `[start, end)`: average entry and exit, the first
+    buy's and last sell's execution times (ms), whether closed, and the armed protection."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(_BOT_TRADES, {"user_id": user_id, "bot_id": bot_id, "start": start_ms, "end": end_ms})
+        return list(cur.fetchall())
+
+
+def bot_stamp(conn: psycopg.Connection[Any], user_id: UUID, bot_id: UUID) -> tuple[int, int]:
+    """(fills, last change of its positions in ms) of a bot: what its chart's trades depend on."""
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM fills f JOIN orders o ON o.id = f.order_id AND o.user_id = f.user_id"
+        "        WHERE o.user_id = %(user_id)s AND o.bot_id = %(bot_id)s),"
+        " (SELECT coalesce(floor(extract(epoch FROM max(updated_at)) * 1000), 0)::bigint FROM positions"
+        "        WHERE user_id = %(user_id)s AND bot_id = %(bot_id)s)",
+        {"user_id": user_id, "bot_id": bot_id},
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def order_closed_its_position(conn: psycopg.Connection[Any], user_id: UUID, order_id: UUID) -> bool:
+    """Whether the position this order moved is closed (its fills ended a round trip)."""
+    row = conn.execute(
+        "SELECT p.closed_at IS NOT NULL AND p.exit_quantity > 0 FROM orders o"
+        " JOIN positions p ON p.id = o.position_id AND p.user_id = o.user_id"
+        " WHERE o.user_id = %s AND o.id = %s",
+        (user_id, order_id),
+    ).fetchone()
+    return bool(row and row[0])
