@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -326,3 +328,14 @@ def test_nothing_to_draw_is_an_error_not_a_blank_image() -> None:
         render_candles(frame, ChartLayout(), title="empty", start=int(frame.open_time[-1]) + 1)
     with pytest.raises(ValueError, match="no equity"):
         render_equity(np.empty(0, dtype=np.int64), np.empty(0), title="empty")
+
+
+def test_rendering_never_loads_pyplot() -> None:
+    code = (
+        "import sys\nfrom tests.unit.charts.test_chart_render import hourly\n"
+        "from tekoa.charts.render import render_candles\nfrom tekoa.charts.spec import ChartLayout\n"
+        "render_candles(hourly(), ChartLayout(), title='x')\nprint(' '.join(sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "matplotlib.backends.backend_agg" in loaded.split()
+    assert "matplotlib.pyplot" not in loaded.split()
