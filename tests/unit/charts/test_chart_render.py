@@ -322,6 +322,22 @@ def test_a_long_equity_curve_is_drawn_by_its_extremes() -> None:
     assert matches(image, theme.drawdown)[row - 3 : row + 4, column - 2 : column + 3].any()
 
 
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_a_few_flat_candles_without_volume_still_make_a_chart(n: int) -> None:
+    flat = np.full(n, 100.0)
+    times = np.arange(n, dtype=np.int64) * Timeframe.M1.ms
+    frame = CandleFrame.from_arrays(Timeframe.M1, times, flat, flat, flat, flat, np.zeros(n))
+    layout = ChartLayout.model_validate(
+        {"overlays": [{"name": "sma", "params": {"period": 3}}], "panels": [{"name": "macd"}]}
+    )
+    chart = render_candles(frame, layout, title="flat")
+    image = pixels(chart)
+    box = chart.panels["price"]
+    _, row = box.pixel(0, 100.0)
+    assert box.ylim[0] < 100.0 < box.ylim[1]
+    assert matches(image, THEMES[ChartStyle.LIGHT].up)[row - 1 : row + 2].any()  # a doji is a line
+
+
 def test_nothing_to_draw_is_an_error_not_a_blank_image() -> None:
     frame = hourly()
     with pytest.raises(ValueError, match="no candles"):

@@ -309,7 +309,7 @@ def render_candles(
         # pixels would snap to 0 or 1 px at random: smooth those.
         bar_px = price_ax.get_position().width * canvas.pixels.width / (xlim[1] - xlim[0])
         smooth = bar_px < 4.0
-        _candles(price_ax, x, view, colours, smooth)
+        _candles(price_ax, x, view, colours, smooth, canvas.pixels.dpi)
 
         prices = [view.low.min(), view.high.max()]
         palette = iter(theme.palette * 2)
@@ -396,17 +396,24 @@ def _bar_boxes(x: F64, bottom: F64, top: F64, half_width: float) -> F64:
     return verts
 
 
-def _candles(ax: Axes, x: F64, view: CandleFrame, colours: npt.NDArray[np.float64], smooth: bool) -> None:
+def _candles(
+    ax: Axes, x: F64, view: CandleFrame, colours: npt.NDArray[np.float64], smooth: bool, dpi: int
+) -> None:
     wicks = np.empty((x.shape[0], 2, 2), dtype=np.float64)
     wicks[:, 0, 0] = wicks[:, 1, 0] = x
     wicks[:, 0, 1] = view.low
     wicks[:, 1, 1] = view.high
     ax.add_collection(LineCollection(_vertices(wicks), colors=colours, linewidths=0.8, antialiaseds=smooth))
     bodies = _bar_boxes(x, np.minimum(view.open, view.close), np.maximum(view.open, view.close), 0.36)
-    # An edge in the body's colour keeps a doji (open == close) visible as a line.
+    # An edge in the body's colour, one pixel wide, keeps a doji (open == close) visible as a
+    # full-colour line (Agg fades a thinner one).
     ax.add_collection(
         PolyCollection(
-            _vertices(bodies), facecolors=colours, edgecolors=colours, linewidths=0.5, antialiaseds=smooth
+            _vertices(bodies),
+            facecolors=colours,
+            edgecolors=colours,
+            linewidths=72 / dpi,
+            antialiaseds=smooth,
         )
     )
 
@@ -660,7 +667,10 @@ def _fixed_y_ticks(ax: Axes, bins: int, fmt: YFormat = "price", ticks: Sequence[
     if ticks is None:
         ticks = [float(t) for t in MaxNLocator(nbins=bins).tick_values(low, high) if low < t < high]
     step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else abs(high - low) or 1.0
-    decimals = _decimals(step)
+    # As many decimals as the ticks need (a 0.025 step needs three), no more.
+    decimals = next(
+        (d for d in range(9) if all(abs(round(t, d) - t) <= step * 1e-6 for t in ticks)), _decimals(step)
+    )
     if fmt == "compact":
         labels = [_compact(t, max(decimals, 1) if abs(t) >= 1000 else decimals) for t in ticks]
     elif fmt == "percent":
