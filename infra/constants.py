@@ -80,6 +80,10 @@ WS_STAGE_NAME = "live"
 MIGRATE_MEMORY_MB = 512
 MIGRATE_TIMEOUT = Duration.minutes(5)  # also how long the deploy waits for the answer
 
+# --- Maintenance (scheduled housekeeping; the schedule is in tekoa.schedules)
+MAINTENANCE_MEMORY_MB = 256
+MAINTENANCE_TIMEOUT = Duration.minutes(5)
+
 # --- Ingest
 INGEST_MEMORY_MB = 2048
 INGEST_TIMEOUT = Duration.minutes(10)

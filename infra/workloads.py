@@ -101,7 +101,7 @@ CHARTS = Workload(
 )
 MARKET_STREAM = Workload(
     name="market-stream",
-    module="tekoa.market.service",
+    module="tekoa.market.stream.service",
     extras=("compute", "exchange"),
     package="image",
     dockerfile="fargate/market-stream/Dockerfile",
@@ -110,7 +110,19 @@ MARKET_STREAM = Workload(
     lambda_handler=False,
 )
 
-WORKLOADS: dict[str, Workload] = {w.name: w for w in (API, MIGRATE, INGEST, CHARTS, MARKET_STREAM)}
+MAINTENANCE = Workload(
+    name="maintenance",
+    module="functions.maintenance.handler",
+    extras=(),
+    package="zip",
+    sources={**_FUNCTIONS, "functions/maintenance": "functions/maintenance", **_TEKOA},
+    # Purges platform bookkeeping (idempotency keys, sign-in and sign-up attempts): service role.
+    database_login=DatabaseLogin("tekoa_maintenance", (SERVICE_ROLE,), connection_limit=2),
+)
+
+WORKLOADS: dict[str, Workload] = {
+    w.name: w for w in (API, MIGRATE, INGEST, CHARTS, MARKET_STREAM, MAINTENANCE)
+}
 DATABASE_LOGINS: tuple[DatabaseLogin, ...] = tuple(
     w.database_login for w in WORKLOADS.values() if w.database_login is not None
 )

@@ -4,11 +4,14 @@ database cloned per test, a real moto server on loopback, and the API served ove
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +37,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextmanager
+def private_directory(prefix: str) -> Iterator[Path]:
+    """A directory of this process alone, outside pytest's temp root.
+
+    pytest's root is shared by every session on the machine: each new session makes it private
+    again (mode 0700) and rotates old sessions out, which cuts off a server another session
+    runs there as the `pgserver` user. A database of its own must not live there.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def pg_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin() -> Iterator[str]:
     """Admin conninfo of a throwaway embedded PostgreSQL 16 for this test worker."""
     from tekoa.local.postgres import EmbeddedPostgres
 
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
-    admin = server.start()
-    yield admin
-    server.stop()
+    with private_directory("tekoa-test-pg-") as directory:
+        server = EmbeddedPostgres(directory / "data", durable=False)
+        admin = server.start()
+        yield admin
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -104,6 +123,13 @@ def settings(aws_settings: Any, database_url: str) -> Any:
     return aws_settings.model_copy(update={"database_url": database_url})
 
 
+def use_verifier(api: Any, verifier: Any) -> None:
+    """Have the running API (`api` fixture) verify broker credentials with `verifier`."""
+    import dataclasses
+
+    api.app.state.context = dataclasses.replace(api.app.state.context, credential_verifier=verifier)
+
+
 class LiveServer:
     """An ASGI app served by uvicorn on a loopback port in a background thread."""
 
@@ -136,10 +162,11 @@ def api(settings: Any) -> Iterator[Any]:
     import httpx
 
     from functions.api.app import create_app
+    from functions.api.context import ApiContext
     from tekoa.db.connection import PooledDatabase
 
     database = PooledDatabase(settings.database_url, max_size=4)
-    app = create_app(settings, database)
+    app = create_app(ApiContext.build(settings, database))
     with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as client:
         client.app = app  # type: ignore[attr-defined]
         yield client

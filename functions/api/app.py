@@ -1,28 +1,38 @@
-"""The FastAPI application factory, shared by the Lambda handler and the local runtime."""
+"""The FastAPI application factory, shared by the Lambda handler and the local API workers."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from functions.api.deps import AppContext
+from functions.api.context import ApiContext
+from functions.api.docs import install_docs
 from functions.api.errors import install_error_handlers
-from functions.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from functions.api.middleware import (
+    BodySizeLimitMiddleware,
+    RequestIdMiddleware,
+    StorableParametersMiddleware,
+)
 from functions.api.routes import activity, api_tokens, auth, bots, credentials, health, market, strategies
-from tekoa.db.connection import Database
-from tekoa.settings import Settings
 
 MAX_BODY_BYTES = 256 * 1024
 
 
-def create_app(settings: Settings, database: Database) -> FastAPI:
-    """Build the API wired to `database` and the AWS endpoint named in `settings`."""
+def create_app(context: ApiContext) -> FastAPI:
+    """Build the API on `context` (built once per process by the entry point)."""
     app = FastAPI(
         title="Tekoa API",
         version="1.0.0",
         description="Multi-user trading-bot platform: accounts, strategies, bots, market data.",
+        docs_url=None,
+        redoc_url=None,
+        # One schema per model (no `-Input`/`-Output` pairs under one title): client
+        # generators such as openapi-python-client need unique model names.
+        separate_input_output_schemas=False,
     )
-    app.state.context = AppContext(settings=settings, database=database)
+    app.state.context = context
+    install_docs(app)
     install_error_handlers(app)
+    app.add_middleware(StorableParametersMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)

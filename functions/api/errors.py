@@ -10,10 +10,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tekoa.errors import TekoaError
-from tekoa.observability import logger
 
 _HTTP_CODES = {
     400: "BAD_REQUEST",
@@ -77,14 +77,45 @@ async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
 
-async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
-    return error_response(500, "INTERNAL_ERROR", "internal error")
-
-
 def install_error_handlers(app: FastAPI) -> None:
-    """Map every exception type to the error shape, once."""
+    """Map every exception type to the error shape, once. Unexpected exceptions become a 500
+    in `functions.api.middleware.RequestIdMiddleware`, which knows the request id."""
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(TekoaError, _on_domain_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(Exception, _on_unexpected)
+
+
+# --- documented error responses --------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. VALIDATION_ERROR.")
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error: `{"detail": {"code", "message", "field"}}`."""
+
+    detail: ErrorDetail
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "Missing or invalid credentials",
+    403: "Not allowed for these credentials",
+    404: "Not found (also another user's resource)",
+    409: "Conflict",
+    412: "The resource changed since it was read",
+    422: "Invalid input",
+    428: "If-Match or version required",
+    429: "Too many requests; see Retry-After",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the error statuses a route can answer."""
+    return {
+        status: {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS.get(status, "Error")}
+        for status in statuses
+    }

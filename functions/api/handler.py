@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
 from functions.api.app import create_app
+from functions.api.context import ApiContext
 from tekoa.aws.secrets import database_conninfo
 from tekoa.db.connection import LambdaDatabase
 from tekoa.observability import logger, tracer
@@ -18,7 +19,10 @@ settings = get_settings()
 
 
 app = create_app(
-    settings, LambdaDatabase(partial(database_conninfo, settings), timeout_s=settings.db_connect_timeout_s)
+    ApiContext.build(
+        settings,
+        LambdaDatabase(partial(database_conninfo, settings), timeout_s=settings.db_connect_timeout_s),
+    )
 )
 _asgi = Mangum(app, lifespan="off")
 

@@ -9,6 +9,7 @@ import json
 from typing import Any, NoReturn
 
 from functions.api.app import create_app
+from functions.api.context import ApiContext
 from tekoa.settings import Settings
 
 
@@ -19,7 +20,7 @@ class _NoDatabase:
 
 def build_schema() -> dict[str, Any]:
     """The OpenAPI document of the app as `create_app` builds it."""
-    return create_app(Settings(), _NoDatabase()).openapi()
+    return create_app(ApiContext.build(Settings(), _NoDatabase())).openapi()
 
 
 def render_schema() -> str:

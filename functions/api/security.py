@@ -15,7 +15,9 @@ Use one of these as a parameter type in a route; FastAPI resolves it before the 
   (for managing credentials, e.g. minting API tokens).
 
 Sessions from sign-in carry both scopes ("read", "trading"); an API token carries "read"
-or both. Access tokens are verified without I/O; API tokens cost one indexed look-up.
+or both. An access token is verified by its signature and the account's token generation
+(read at most once per `token_state_cache_s` per process); an API token costs one indexed
+look-up.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
-from functions.api.deps import Context
+from functions.api.context import Context
 from tekoa.auth.models import READ, TRADING, Principal
-from tekoa.auth.service import Accounts, accounts_for
 from tekoa.errors import AuthenticationFailed, InsufficientScope
 
 __all__ = [
@@ -38,7 +40,6 @@ __all__ = [
     "SessionUser",
     "TradingUser",
     "authenticate",
-    "get_accounts",
     "require_session",
     "require_trading",
 ]
@@ -50,31 +51,34 @@ _bearer = HTTPBearer(
 )
 
 
-def get_accounts(context: Context) -> Accounts:
-    """The process's account service for the app's settings."""
-    return accounts_for(context.settings)
-
-
-def authenticate(
+async def authenticate(
     context: Context, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    """The caller, or 401 when the bearer credential is missing or not valid."""
+    """The caller, or 401 when the bearer credential is missing or not valid.
+
+    On the event loop when no I/O is needed (an access token whose account state is cached:
+    most requests), in a worker thread otherwise.
+    """
     if credentials is None or not credentials.credentials:
         raise AuthenticationFailed("missing bearer token", challenge='Bearer realm="tekoa"')
-    return accounts_for(context.settings).authenticate(context.database, credentials.credentials)
+    accounts, bearer = context.accounts, credentials.credentials
+    principal = accounts.authenticate_from_cache(bearer)
+    if principal is None:
+        principal = await run_in_threadpool(accounts.authenticate, context.database, bearer)
+    return principal
 
 
 CurrentUser = Annotated[Principal, Depends(authenticate)]
 
 
-def require_trading(principal: CurrentUser) -> Principal:
+async def require_trading(principal: CurrentUser) -> Principal:
     """The caller, when allowed to change state and trade (not a read-only API token)."""
     if TRADING not in principal.scopes:
         raise InsufficientScope("this API token is read-only; this action needs the trading scope")
     return principal
 
 
-def require_session(principal: CurrentUser) -> Principal:
+async def require_session(principal: CurrentUser) -> Principal:
     """The caller, when signed in with a session (API tokens cannot manage credentials)."""
     if principal.via != "session":
         raise InsufficientScope("this action needs a signed-in session, not an API token")

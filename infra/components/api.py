@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import jsii
 from aws_cdk import Aws, CfnElement, RemovalPolicy, Stack
@@ -97,6 +98,7 @@ class ApiFunction(Construct):
         chart_queue: sqs.IQueue,
         event_bus: events.IEventBus,
         names: ResourceNames,
+        market_environment: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
         self.security_group = ec2.SecurityGroup(
@@ -112,7 +114,11 @@ class ApiFunction(Construct):
             vpc=vpc,
             subnets=subnets,
             security_group=self.security_group,
-            environment=database.client_environment(stage, API.database_login),
+            environment={
+                **database.client_environment(stage, API.database_login),
+                # The markets the stream follows: /health reports whether their data is ready.
+                **market_environment,
+            },
             reserved_concurrency=API_RESERVED_CONCURRENCY if reserved_concurrency else None,
         )
         database.grant_connect(

@@ -44,6 +44,7 @@ class ApiStack(Stack):
             chart_queue=messaging.chart_queue,
             event_bus=messaging.event_bus,
             names=config.names,
+            market_environment=config.market_environment,
         )
         self.http_api = HttpApi(
             self, "HttpApi", api_name=f"tekoa-{config.stage}-api", handler=self.api_function.function

@@ -1,4 +1,5 @@
-"""WorkersStack: the background compute (ingest Lambda, market-stream Fargate service)."""
+"""WorkersStack: the background compute (ingest Lambda, market-stream Fargate service, scheduled
+housekeeping)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from infra.components.charts import ChartsFunction
 from infra.components.ingest import IngestFunction
 from infra.components.market_stream import MarketStreamService
 from infra.components.network import PlatformNetwork
+from infra.components.schedules import MaintenanceFunction
 from infra.config import StageConfig
 from infra.stacks.data import DataStack
 from infra.stacks.messaging import MessagingStack
+from tekoa.schedules import schedule
 
 
 class WorkersStack(Stack):
-    """Image-based workloads: ingest, charts, the market stream; the evaluator and executor join here."""
+    """Background workloads: ingest, charts, maintenance and the market stream; the evaluator
+    and the executor join here."""
 
     def __init__(
         self,
@@ -51,6 +55,17 @@ class WorkersStack(Stack):
             database=data.database,
             event_bus=messaging.event_bus,
             market_environment=config.market_environment,
+        )
+        self.maintenance = MaintenanceFunction(
+            self,
+            "Maintenance",
+            stage=config.stage,
+            bundle=config.bundle,
+            reserved_concurrency=config.reserved_concurrency,
+            vpc=network.vpc,
+            subnets=network.compute_subnets,
+            database=data.database,
+            schedule=schedule("maintenance"),
         )
         self.charts = ChartsFunction(
             self,

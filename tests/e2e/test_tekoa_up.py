@@ -1,145 +1,273 @@
-"""`tekoa up` for real: a subprocess on free ports, driven over HTTP, stopped by signal."""
+"""`tekoa up` for real: a subprocess on free ports, driven over HTTP, stopped by signals and kills.
+
+Starting the platform costs seconds, so one test walks a whole life: start, crash two parts
+(each restarted alone), Ctrl-C, start again at once, kill -9 the supervisor, start again at
+once; the data, the sign-in and the list cursors of the first run still work in the last.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, private_directory
 
 pytestmark = pytest.mark.xdist_group("e2e")
 ROOT = Path(__file__).resolve().parents[2]
+PARTS = {"postgres", "aws", "api", "market-stream", "scheduler"}
+PASSWORD = "correct horse battery staple"
+_TABLE_ROW = re.compile(r"^  (\S+)\s+pid (\d+)\s")
 
 
-def _env(data_dir: Path, api_port: int, aws_port: int) -> dict[str, str]:
+class Platform:
+    """A running `tekoa up`: its process, its output so far and the pids it printed."""
+
+    def __init__(self, process: subprocess.Popen[str], base: str) -> None:
+        self.process = process
+        self.base = base
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def pids(self) -> dict[str, int]:
+        return {m[1]: int(m[2]) for line in self.lines if (m := _TABLE_ROW.match(line))}
+
+    def restarted_pid(self, part: str) -> int | None:
+        found = [re.search(rf"\| {part} restarted \(pid (\d+)\)", line) for line in self.lines]
+        hits = [int(m[1]) for m in found if m]
+        return hits[-1] if hits else None
+
+
+def _env(data_dir: Path, ports: dict[str, int], **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "AWS_ENDPOINT_URL"}}
     env.update(
         TEKOA_DATA_DIR=str(data_dir),
-        TEKOA_API_PORT=str(api_port),
-        TEKOA_AWS_PORT=str(aws_port),
-        TEKOA_MARKET_HEALTH_PORT=str(free_port()),
+        TEKOA_API_PORT=str(ports["api"]),
+        TEKOA_AWS_PORT=str(ports["aws"]),
+        TEKOA_MARKET_HEALTH_PORT=str(ports["market"]),
+        TEKOA_MARKET_SYMBOLS="BTC/USDT",
+        TEKOA_MARKET_HISTORY_DAYS="0.05",
+        TEKOA_PASSWORD_HASH_MEMORY_KIB="8192",
         PYTHONUNBUFFERED="1",
+        **settings,
     )
     return env
 
 
+def _eventually(condition: Callable[[], Any], what: str, timeout_s: float = 60) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            result = condition()
+        except (httpx.TransportError, OSError):
+            result = None
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
+        time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @contextmanager
-def running_platform(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    api_port, aws_port = free_port(), free_port()
+def running_platform(data_dir: Path, ports: dict[str, int], **settings: str) -> Iterator[Platform]:
     process = subprocess.Popen(
         [sys.executable, "-m", "tekoa.cli", "up"],
         cwd=ROOT,
-        env=_env(data_dir, api_port, aws_port),
+        env=_env(data_dir, ports, **settings),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    base = f"http://127.0.0.1:{api_port}"
+    platform = Platform(process, f"http://127.0.0.1:{ports['api']}")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"tekoa up exited early:\n{process.stdout.read() if process.stdout else ''}"
-                )
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("tekoa up did not become healthy within 60 s")
-            time.sleep(0.2)
-        yield base, process
+
+        def ready() -> bool:
+            assert process.poll() is None, f"tekoa up exited early:\n{platform.output()}"
+            return "Press Ctrl-C to stop." in platform.lines
+
+        _eventually(ready, "tekoa up printed its table", timeout_s=120)
+        yield platform
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=30)
+                process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
                 raise
+        platform.reader.join(10)
 
 
-def test_up_serves_health_stops_on_sigterm_and_keeps_its_data(tmp_path: Path) -> None:
-    data_dir = tmp_path / "state"
-    with running_platform(data_dir) as (base, process):
-        health = httpx.get(f"{base}/health").json()
-        registered = httpx.post(
-            f"{base}/v1/auth/register",
-            json={"email": "keep@example.com", "password": "correct horse battery staple"},
-            timeout=30,
-        )
-        auth = {"Authorization": f"Bearer {registered.json()['tokens']['access_token']}"}
-        credential = httpx.post(
-            f"{base}/v1/broker-credentials",
-            json={"exchange": "simulated", "label": "sim", "api_key": "KEY-1234-abcd", "secret": "s" * 32},
-            headers=auth,
-            timeout=30,
-        )
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    assert health["database"]["ok"] and health["aws"]["ok"]
-    assert registered.status_code == 201
-    assert credential.status_code == 201
+def test_the_platform_survives_crashes_ctrl_c_and_kill_9_and_keeps_sessions_and_data() -> None:
+    ports = {"api": free_port(), "aws": free_port(), "market": free_port()}
+    with private_directory("tekoa-e2e-") as state:
+        data_dir = state / "data"
 
-    with running_platform(data_dir) as (base, _):
-        login = httpx.post(
-            f"{base}/v1/auth/login",
-            json={"email": "keep@example.com", "password": "correct horse battery staple"},
-            timeout=30,
-        )
-        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
-        # Verifying decrypts the stored secret: the local AWS endpoint was restarted since.
-        verified = httpx.post(
-            f"{base}/v1/broker-credentials/{credential.json()['id']}/verify", headers=auth, timeout=30
-        )
-        candles = _first_candles(base, auth)
-    assert login.status_code == 200
-    assert verified.status_code == 200, verified.text
-    assert candles.status_code == 200, candles.text
-    assert candles.json()["items"], "the simulated market stream should have stored candles"
+        # Run 1: every part its own process; a user, a stored key and a paged list.
+        with running_platform(data_dir, ports) as first:
+            pids = first.pids()
+            assert set(pids) == PARTS, first.output()
+            cores = len(os.sched_getaffinity(0))
+            assert f"({cores} workers" in next(line for line in first.lines if line.startswith("  api "))
+            assert len(set(pids.values())) == len(PARTS) and first.process.pid not in pids.values()
+            health = httpx.get(f"{first.base}/health", timeout=10)
+            assert health.status_code == 200, health.text  # market data ready once the table shows
+            session = httpx.post(
+                f"{first.base}/v1/auth/register",
+                json={"email": "keep@example.com", "password": PASSWORD},
+                timeout=30,
+            ).json()["tokens"]
+            auth = {"Authorization": f"Bearer {session['access_token']}"}
+            credential = httpx.post(
+                f"{first.base}/v1/broker-credentials",
+                json={
+                    "exchange": "simulated",
+                    "label": "sim",
+                    "api_key": "KEY-1234-abcd",
+                    "secret": "s" * 32,
+                },
+                headers=auth,
+                timeout=30,
+            ).json()
+            for name in ("a", "b"):
+                created = httpx.post(
+                    f"{first.base}/v1/strategies",
+                    json={"name": name, "definition": _grid()},
+                    headers=auth,
+                    timeout=30,
+                )
+                assert created.status_code == 201, created.text
+            cursor = httpx.get(f"{first.base}/v1/strategies?limit=1", headers=auth, timeout=30).json()[
+                "next_cursor"
+            ]
+            candles = _candles(first.base, auth)
+            assert candles, "the simulated market stream should have stored candles"
+
+            # A crashed part is restarted alone: the others keep their processes.
+            crashed = ("market-stream", "api")
+            for part in crashed:
+                os.kill(pids[part], signal.SIGKILL)
+            restarted = {
+                part: _eventually(lambda part=part: first.restarted_pid(part), f"{part} restarted")
+                for part in crashed
+            }
+            assert all(_alive(pid) for name, pid in pids.items() if name not in crashed), first.output()
+            assert all(restarted[part] != pids[part] for part in crashed)
+            pids = {**pids, **restarted}
+            _eventually(
+                lambda: httpx.get(f"{first.base}/v1/me", headers=auth, timeout=5).status_code == 200,
+                "the restarted API serves the session",
+            )
+            _eventually(
+                lambda: httpx.get(f"http://127.0.0.1:{ports['market']}/health", timeout=5).status_code == 200,
+                "the restarted market stream serves its health",
+            )
+
+            # Ctrl-C: everything stops, in order, and the supervisor exits cleanly.
+            first.process.send_signal(signal.SIGINT)
+            assert first.process.wait(timeout=60) == 0, first.output()
+        assert not any(_alive(pid) for pid in pids.values())
+
+        # Run 2, started at once: the same data, the same session, the same cursors. (One API
+        # worker from here on: run 1 had one per core, as by default.)
+        with running_platform(data_dir, ports, TEKOA_API_WORKERS="1") as second:
+            me = httpx.get(f"{second.base}/v1/me", headers=auth, timeout=30)
+            page = httpx.get(
+                f"{second.base}/v1/strategies", params={"limit": 1, "cursor": cursor}, headers=auth
+            )
+            verified = httpx.post(
+                f"{second.base}/v1/broker-credentials/{credential['id']}/verify", headers=auth, timeout=30
+            )
+            assert me.status_code == 200, me.text
+            assert [item["name"] for item in page.json()["items"]] == ["a"], page.text
+            assert verified.status_code == 200, verified.text  # decrypts after the AWS endpoint restarted
+
+            # kill -9 of the supervisor: every part goes with it.
+            second_pids = second.pids()
+            second.process.kill()
+            second.process.wait(timeout=30)
+            _eventually(
+                lambda: not any(_alive(pid) for pid in second_pids.values()), "the parts died with it", 30
+            )
+
+        # Run 3, started at once after the kill: the database recovers, the session still works.
+        with running_platform(data_dir, ports, TEKOA_API_WORKERS="1") as third:
+            me = httpx.get(f"{third.base}/v1/me", headers=auth, timeout=30)
+            assert me.status_code == 200, me.text
+            third.process.send_signal(signal.SIGTERM)
+            assert third.process.wait(timeout=60) == 0, third.output()
 
 
-def _first_candles(base: str, auth: dict[str, str]) -> httpx.Response:
-    # The stream backfills recent history from the simulated exchange right after start.
-    deadline = time.monotonic() + 30
-    while True:
-        response = httpx.get(
-            f"{base}/v1/market/candles",
-            params={"exchange": "simulated", "symbol": "BTC/USDT", "timeframe": "1m", "limit": 5},
-            headers=auth,
-            timeout=30,
-        )
-        if response.status_code != 200 or response.json()["items"] or time.monotonic() > deadline:
-            return response
-        time.sleep(0.5)
+def _grid() -> dict[str, Any]:
+    return {
+        "kind": "builtin",
+        "bot_type": "grid",
+        "params": {
+            "lower_price": "50000",
+            "upper_price": "70000",
+            "levels": 11,
+            "spacing": "geometric",
+            "order_size": {"amount": "0.001", "unit": "base"},
+        },
+    }
 
 
-def test_up_refuses_a_taken_port_with_a_clear_message(tmp_path: Path) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+def _candles(base: str, auth: dict[str, str]) -> list[Any]:
+    response = httpx.get(
+        f"{base}/v1/market/candles",
+        params={"exchange": "simulated", "symbol": "BTC/USDT", "timeframe": "1m", "limit": 5},
+        headers=auth,
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    items: list[Any] = response.json()["items"]
+    return items
+
+
+def test_up_refuses_a_taken_port_before_starting_anything() -> None:
+    with private_directory("tekoa-e2e-port-") as state, socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         taken = squatter.getsockname()[1]
         result = subprocess.run(
             [sys.executable, "-m", "tekoa.cli", "up"],
             cwd=ROOT,
-            env=_env(tmp_path / "state", free_port(), taken),
+            env=_env(state / "data", {"api": taken, "aws": free_port(), "market": free_port()}),
             capture_output=True,
             text=True,
             timeout=60,
         )
+        started_database = (state / "data" / "pgdata").exists()
 
     assert result.returncode == 1
-    assert f"127.0.0.1:{taken}" in result.stderr
+    assert f"127.0.0.1:{taken} (TEKOA_API_PORT)" in result.stderr
     assert "already in use" in result.stderr
+    assert not started_database  # the ports are checked first

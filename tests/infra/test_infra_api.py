@@ -55,6 +55,8 @@ def test_api_lambda_logs_in_as_its_own_role_at_the_profile_database_endpoint(
     assert "DatabaseLogintekoaapi" in json.dumps(variables["TEKOA_DATABASE_SECRET_ARN"])
     assert host in json.dumps(variables["TEKOA_DATABASE_HOST"])
     assert "/live" in json.dumps(variables["TEKOA_WEBSOCKET_ENDPOINT"])
+    # /health reports the readiness of the markets the stream follows: the API must know them.
+    assert variables["TEKOA_MARKET_EXCHANGE"] == "simulated"
 
 
 def test_api_lambda_permissions_are_exactly_what_the_api_uses(

@@ -204,11 +204,12 @@ def test_reserved_concurrency_is_only_there_when_asked(platform: Any, dev_stream
 
     # Accounts with the default quota of 10 refuse any reservation: none unless asked ...
     assert reserved(platform.templates()) == {}
-    # ... and when asked (-c reserved_concurrency=true): the API capped, ingest and migrations
-    # one at a time.
+    # ... and when asked (-c reserved_concurrency=true): the API capped, ingest, migrations and
+    # housekeeping one at a time.
     assert dev_stream_platform.synth_error is None
     assert reserved(dev_stream_platform.templates()) == {
         WORKLOADS["api"].handler: API_RESERVED_CONCURRENCY,
         WORKLOADS["migrate"].handler: 1,
+        WORKLOADS["maintenance"].handler: 1,
         "image": 1,
     }

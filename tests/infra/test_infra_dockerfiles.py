@@ -45,7 +45,7 @@ def test_market_stream_image_runs_the_service_as_a_non_root_user() -> None:
     assert all(line.startswith("FROM python:3.12-slim") for line in lines if line.startswith("FROM"))
     users = [line for line in lines if line.startswith("USER ")]
     assert users and users[-1] not in {"USER root", "USER 0"}
-    assert lines[-1] == 'CMD ["python", "-m", "tekoa.market.service"]'
+    assert lines[-1] == 'CMD ["python", "-m", "tekoa.market.stream.service"]'
     assert any("NUMBA_CACHE_DIR=" in line for line in lines)
 
 

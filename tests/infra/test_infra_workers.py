@@ -11,6 +11,7 @@ from cdk_helpers import actions_of, only_resource, policy_statements, resources_
 
 from infra.workloads import WORKLOADS
 from tekoa.names import ResourceNames
+from tekoa.schedules import SCHEDULES
 
 NAMES = ResourceNames("dev")
 
@@ -39,16 +40,66 @@ def test_ingest_is_a_traced_arm64_image_function_with_bounded_runtime(
     assert len(props["VpcConfig"]["SubnetIds"]) == 2
 
 
+def _rules_targeting(template: Any, function_id: str) -> list[dict[str, Any]]:
+    return [
+        rule["Properties"]
+        for rule in resources_of_type(template, "AWS::Events::Rule").values()
+        if {"Fn::GetAtt": [function_id, "Arn"]} in [t["Arn"] for t in rule["Properties"]["Targets"]]
+    ]
+
+
 @pytest.mark.parametrize(("profile", "rate"), [("prod", "rate(15 minutes)"), ("dev", "rate(1 hour)")])
 def test_ingest_runs_on_the_profile_schedule(
     profile: str, rate: str, workers_template: Any, prod_templates: dict[str, Any]
 ) -> None:
     template = workers_template if profile == "dev" else prod_templates["workers"]
     function_id, _ = only_resource(template, "AWS::Lambda::Function", Description="Tekoa candle backfill")
-    _, rule = only_resource(template, "AWS::Events::Rule")
-    assert rule["Properties"]["ScheduleExpression"] == rate
-    (target,) = rule["Properties"]["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    (rule,) = _rules_targeting(template, function_id)
+    assert rule["ScheduleExpression"] == rate
+
+
+@pytest.fixture(scope="module")
+def maintenance_function(workers_template: Any) -> tuple[str, dict[str, Any]]:
+    return only_resource(
+        workers_template, "AWS::Lambda::Function", Handler="functions.maintenance.handler.handler"
+    )
+
+
+def test_every_schedule_of_the_table_invokes_its_handler_under_the_local_rule_name(
+    workers_template: Any,
+) -> None:
+    functions = resources_of_type(workers_template, "AWS::Lambda::Function")
+    for entry in SCHEDULES:
+        (function_id,) = [
+            fid for fid, f in functions.items() if f["Properties"].get("Handler") == entry.handler
+        ]
+        (rule,) = _rules_targeting(workers_template, function_id)
+        assert rule["ScheduleExpression"] == entry.rate
+        assert rule["Name"] == f"tekoa-dev-{entry.name}"  # what the local scheduler calls it
+        assert rule["State"] == "ENABLED"
+        assert rule["Targets"][0]["RetryPolicy"]["MaximumRetryAttempts"] == 0
+
+
+def test_maintenance_is_a_small_vpc_lambda_that_only_reaches_the_database(
+    workers_template: Any, maintenance_function: tuple[str, dict[str, Any]]
+) -> None:
+    _, function = maintenance_function
+    props = function["Properties"]
+    assert props["Architectures"] == ["arm64"]
+    assert len(props["VpcConfig"]["SubnetIds"]) == 2
+    assert props["Environment"]["Variables"]["TEKOA_STAGE"] == "dev"
+    # Its own database login, as every workload has (service role: it purges platform tables).
+    assert "DatabaseLogintekoamaintenance" in json.dumps(
+        props["Environment"]["Variables"]["TEKOA_DATABASE_SECRET_ARN"]
+    )
+    role_id = props["Role"]["Fn::GetAtt"][0]
+    assert actions_of(policy_statements(workers_template, role_id)) <= {
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+        "kms:Decrypt",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
 
 
 def test_image_assets_are_staged_for_the_cli_to_build_not_built_at_synth(platform: Any) -> None:

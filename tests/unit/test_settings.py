@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tekoa.settings import SettingsError, load_settings
@@ -17,6 +19,14 @@ def test_defaults_describe_the_embedded_local_platform(monkeypatch: pytest.Monke
     assert settings.aws_endpoint_url is None
     assert (settings.api_host, settings.api_port, settings.aws_port) == ("127.0.0.1", 8000, 4566)
     assert settings.names.order_queue == "tekoa-local-orders.fifo"
+
+
+def test_the_local_api_runs_a_worker_per_core_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TEKOA_API_WORKERS", raising=False)
+    cores = len(os.sched_getaffinity(0))
+
+    assert load_settings().api_worker_count == cores
+    assert load_settings(api_workers=3).api_worker_count == 3
 
 
 def test_conventional_names_and_prefix_are_read(monkeypatch: pytest.MonkeyPatch) -> None:

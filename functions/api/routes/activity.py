@@ -7,9 +7,9 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
-from functions.api.conventions import Page, PageParams, error_responses
-from functions.api.deps import Context
-from functions.api.routes._cursors import before_number
+from functions.api.context import Context
+from functions.api.errors import error_responses
+from functions.api.pagination import Page, PageParams, before_number
 from functions.api.security import CurrentUser, TradingUser
 from tekoa.domain.resources import ActivityEntry, ActivityLevel
 from tekoa.services import activity as service
@@ -38,7 +38,7 @@ def list_activity(
         before_id=before_number(page, "id"),
         limit=page.limit + 1,
     )
-    return Page[ActivityEntry].build(rows, page.limit, lambda entry: {"id": entry.id})
+    return Page[ActivityEntry].build(rows, page, lambda entry: {"id": entry.id})
 
 
 @router.delete("", status_code=204, response_class=Response, responses=error_responses(401, 403, 422))

@@ -2,33 +2,32 @@
 
 Creating needs a signed-in session (a token cannot mint tokens); revoking needs the trading
 scope; listing works with any credential. Another user's token id answers 404.
+
+The secret exists only in the response to the request that created the token. A replay of
+that request (same `Idempotency-Key` and body) answers the same token with `secret: null`:
+only a hash of the secret is ever stored. A client that lost the first response revokes the
+token and creates another.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from functions.api.conventions import (
-    IdempotencyKey,
-    Page,
-    PageParams,
-    error_responses,
-    idempotent,
-    invalid_cursor,
-)
-from functions.api.deps import Context, request_id
-from functions.api.security import CurrentUser, SessionUser, TradingUser, get_accounts
-from tekoa.auth.models import ApiToken, ApiTokenScope
-from tekoa.auth.service import Accounts
+from functions.api.context import Context, request_id
+from functions.api.errors import error_responses
+from functions.api.idempotency import Created, IdempotencyKey, idempotent
+from functions.api.pagination import Page, PageParams, after_created, created_position
+from functions.api.security import CurrentUser, SessionUser, TradingUser
+from tekoa.auth.models import ApiToken, ApiTokenScope, CreatedApiToken
 
 router = APIRouter(prefix="/v1/api-tokens", tags=["api-tokens"])
-Accounts_ = Annotated[Accounts, Depends(get_accounts)]
+
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 class CreateApiTokenRequest(BaseModel):
@@ -48,7 +47,19 @@ class CreateApiTokenRequest(BaseModel):
 
 class CreatedApiTokenResponse(BaseModel):
     token: ApiToken
-    secret: str = Field(description="`tk_<prefix>_<secret>`: shown only in this response. Store it now.")
+    secret: str | None = Field(
+        description="`tk_<prefix>_<secret>`: shown only in the response that created the token; "
+        "null when an `Idempotency-Key` replays that response. Store it now."
+    )
+
+
+def _created(created: CreatedApiToken) -> Created:
+    return Created(
+        201,
+        CreatedApiTokenResponse(token=created.token, secret=created.secret),
+        _NO_STORE,
+        replay_body=CreatedApiTokenResponse(token=created.token, secret=None),
+    )
 
 
 @router.post(
@@ -62,52 +73,41 @@ def create_api_token(
     request: Request,
     principal: SessionUser,
     context: Context,
-    accounts: Accounts_,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    """Mint a token; honours `Idempotency-Key` (a replay returns the same token and secret)."""
-
-    def create() -> tuple[int, CreatedApiTokenResponse]:
-        with context.database.connection() as conn:
-            created = accounts.create_api_token(
-                conn,
-                principal,
-                name=body.name,
-                scope=body.scope,
-                expires_at=body.expires_at,
-                request_id=request_id(request),
-            )
-        return 201, CreatedApiTokenResponse(token=created.token, secret=created.secret)
-
-    response = idempotent(context, principal, idempotency_key, request.method, request.url.path, body, create)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    """Mint a token; honours `Idempotency-Key` (a replay answers the token without its secret)."""
+    return idempotent(
+        context,
+        principal,
+        idempotency_key,
+        request,
+        body,
+        create=lambda before_commit: context.accounts.create_api_token(
+            context.database,
+            principal,
+            name=body.name,
+            scope=body.scope,
+            expires_at=body.expires_at,
+            request_id=request_id(request),
+            before_commit=before_commit,
+        ),
+        respond=_created,
+    )
 
 
 @router.get("", response_model=Page[ApiToken], responses=error_responses(401, 422))
-def list_api_tokens(
-    principal: CurrentUser, page: PageParams, context: Context, accounts: Accounts_
-) -> Page[ApiToken]:
+def list_api_tokens(principal: CurrentUser, page: PageParams, context: Context) -> Page[ApiToken]:
     """The caller's tokens, newest first (revoked ones included, marked by `revoked_at`)."""
-    position = page.after("created_at", "id")
-    try:
-        after = (datetime.fromisoformat(position[0]), UUID(position[1])) if position else None
-    except (TypeError, ValueError) as exc:
-        raise invalid_cursor() from exc
-    with context.database.connection() as conn:
-        rows = accounts.list_api_tokens(conn, principal, limit=page.limit + 1, after=after)
-    return Page[ApiToken].build(
-        rows, page.limit, lambda t: {"created_at": t.created_at.isoformat(), "id": str(t.id)}
+    rows = context.accounts.list_api_tokens(
+        context.database, principal, limit=page.limit + 1, after=after_created(page)
     )
+    return Page[ApiToken].build(rows, page, created_position)
 
 
 @router.delete(
     "/{token_id}", status_code=204, response_class=Response, responses=error_responses(401, 403, 404, 422)
 )
-def revoke_api_token(
-    token_id: UUID, request: Request, principal: TradingUser, context: Context, accounts: Accounts_
-) -> Response:
+def revoke_api_token(token_id: UUID, request: Request, principal: TradingUser, context: Context) -> Response:
     """Revoke a token at once: requests bearing it answer 401 from now on."""
-    with context.database.connection() as conn:
-        accounts.revoke_api_token(conn, principal, token_id, request_id=request_id(request))
+    context.accounts.revoke_api_token(context.database, principal, token_id, request_id=request_id(request))
     return Response(status_code=204)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from starlette.concurrency import run_in_threadpool
 
-from functions.api.conventions import error_responses
-from functions.api.deps import Context, request_id
-from functions.api.security import CurrentUser, get_accounts
+from functions.api.context import Context, request_id
+from functions.api.errors import error_responses
+from functions.api.security import CurrentUser
 from tekoa.auth.models import TokenPair, User
 from tekoa.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from tekoa.auth.service import Accounts, ClientInfo
+from tekoa.auth.service import ClientInfo
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 
@@ -39,7 +40,6 @@ NewPassword = Annotated[
 ]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 OpaqueToken = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-Accounts_ = Annotated[Accounts, Depends(get_accounts)]
 
 
 class RegisterRequest(BaseModel):
@@ -83,66 +83,65 @@ def _client(request: Request) -> ClientInfo:
 
 
 @router.post(
-    "/auth/register", status_code=201, response_model=Registered, responses=error_responses(409, 422)
+    "/auth/register", status_code=201, response_model=Registered, responses=error_responses(409, 422, 429)
 )
-def register(
-    body: RegisterRequest, request: Request, response: Response, context: Context, accounts: Accounts_
-) -> Registered:
-    """Create an account (email unique, case-insensitive) and sign it in."""
-    with context.database.connection() as conn:
-        user, tokens = accounts.register(
-            conn,
-            email=body.email,
-            password=body.password,
-            display_name=body.display_name,
-            client=_client(request),
-            request_id=request_id(request),
-        )
+def register(body: RegisterRequest, request: Request, response: Response, context: Context) -> Registered:
+    """Create an account (email unique, case-insensitive) and sign it in. Sign-ups are
+    throttled per client address (429 with Retry-After)."""
+    user, tokens = context.accounts.register(
+        context.database,
+        email=body.email,
+        password=body.password,
+        display_name=body.display_name,
+        client=_client(request),
+        request_id=request_id(request),
+    )
     response.headers["Cache-Control"] = "no-store"
     return Registered(user=user, tokens=tokens)
 
 
 @router.post("/auth/login", response_model=TokenPair, responses=error_responses(401, 422, 429))
-def login(
-    body: LoginRequest, request: Request, response: Response, context: Context, accounts: Accounts_
-) -> TokenPair:
+def login(body: LoginRequest, request: Request, response: Response, context: Context) -> TokenPair:
     """Exchange email and password for an access token (15 min) and a refresh token."""
-    with context.database.connection() as conn:
-        tokens = accounts.login(
-            conn,
-            email=body.email,
-            password=body.password,
-            client=_client(request),
-            request_id=request_id(request),
-        )
+    tokens = context.accounts.login(
+        context.database,
+        email=body.email,
+        password=body.password,
+        client=_client(request),
+        request_id=request_id(request),
+    )
     response.headers["Cache-Control"] = "no-store"
     return tokens
 
 
 @router.post("/auth/refresh", response_model=TokenPair, responses=error_responses(401, 422))
-def refresh(
-    body: RefreshRequest, request: Request, response: Response, context: Context, accounts: Accounts_
-) -> TokenPair:
+def refresh(body: RefreshRequest, request: Request, response: Response, context: Context) -> TokenPair:
     """Swap a refresh token for a new pair; the old one is spent (presenting it again signs
     out every session descended from the same sign-in)."""
-    with context.database.connection() as conn:
-        tokens = accounts.refresh(
-            conn, refresh_token=body.refresh_token, client=_client(request), request_id=request_id(request)
-        )
+    tokens = context.accounts.refresh(
+        context.database,
+        refresh_token=body.refresh_token,
+        client=_client(request),
+        request_id=request_id(request),
+    )
     response.headers["Cache-Control"] = "no-store"
     return tokens
 
 
 @router.post("/auth/logout", status_code=204, response_class=Response, responses=error_responses(422))
-def logout(body: RefreshRequest, request: Request, context: Context, accounts: Accounts_) -> Response:
-    """Revoke the refresh token and every token rotated from the same sign-in (idempotent)."""
-    with context.database.connection() as conn:
-        accounts.logout(conn, refresh_token=body.refresh_token, request_id=request_id(request))
+def logout(body: RefreshRequest, request: Request, context: Context) -> Response:
+    """Sign out: revoke the refresh token and every token rotated from the same sign-in, and
+    end every access token of the account issued so far (idempotent)."""
+    context.accounts.logout(
+        context.database, refresh_token=body.refresh_token, request_id=request_id(request)
+    )
     return Response(status_code=204)
 
 
 @router.get("/me", response_model=User, responses=error_responses(401))
-def me(principal: CurrentUser, context: Context, accounts: Accounts_) -> User:
+async def me(principal: CurrentUser, context: Context) -> User:
     """The caller's account."""
-    with context.database.connection() as conn:
-        return accounts.me(conn, principal)
+    accounts = context.accounts
+    # Usually known from authenticating this very request: no I/O, no worker thread.
+    user = accounts.me_from_cache(principal)
+    return user if user is not None else await run_in_threadpool(accounts.me, context.database, principal)

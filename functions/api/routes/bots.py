@@ -15,19 +15,12 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from functions.api.conventions import (
-    IdempotencyKey,
-    IfMatch,
-    Page,
-    PageParams,
-    check_version,
-    error_responses,
-    etag,
-    idempotent,
-)
-from functions.api.deps import Context
-from functions.api.routes._cursors import after_created, before_number, created_position
+from functions.api.context import Context
+from functions.api.errors import error_responses
+from functions.api.idempotency import Created, IdempotencyKey, idempotent
+from functions.api.pagination import Page, PageParams, after_created, before_number, created_position
 from functions.api.security import CurrentUser, TradingUser
+from functions.api.versioning import IfMatch, check_version, etag
 from tekoa.domain.bots import BotAction, BotStatus
 from tekoa.domain.resources import Bot, BotStatusChange
 from tekoa.domain.text import Reason
@@ -63,12 +56,17 @@ def create_bot(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Create a stopped bot. Honours `Idempotency-Key`."""
-
-    def create() -> tuple[int, Bot, dict[str, str]]:
-        bot = service.create_bot(context.database, principal.user_id, body)
-        return 201, bot, {"ETag": etag(bot.version), "Location": f"/v1/bots/{bot.id}"}
-
-    return idempotent(context, principal, idempotency_key, request.method, request.url.path, body, create)
+    return idempotent(
+        context,
+        principal,
+        idempotency_key,
+        request,
+        body,
+        create=lambda before_commit: service.create_bot(
+            context.database, principal.user_id, body, before_commit=before_commit
+        ),
+        respond=lambda bot: Created(201, bot, {"ETag": etag(bot.version), "Location": f"/v1/bots/{bot.id}"}),
+    )
 
 
 @router.get("", response_model=Page[Bot], responses=error_responses(401, 422))
@@ -88,7 +86,7 @@ def list_bots(
         after=after_created(page),
         limit=page.limit + 1,
     )
-    return Page[Bot].build(rows, page.limit, created_position)
+    return Page[Bot].build(rows, page, created_position)
 
 
 @router.post("/stop-all", response_model=StopAllResult, responses=error_responses(401, 403, 422))
@@ -184,4 +182,4 @@ def bot_status_history(
     rows = service.status_history(
         context.database, principal.user_id, bot_id, before_id=before_number(page, "id"), limit=page.limit + 1
     )
-    return Page[BotStatusChange].build(rows, page.limit, lambda change: {"id": change.id})
+    return Page[BotStatusChange].build(rows, page, lambda change: {"id": change.id})

@@ -4,52 +4,30 @@ The secrets are write-only: responses show an id, the exchange, your label and a
 4 … last 4 characters of the API key), never a secret. Create, use (decryption) and delete
 are written to the audit log. `POST /{id}/verify` asks the exchange whether the key works
 (the simulated exchange accepts any key) and marks it verified, which live bots require.
+
+Managing keys (create, delete, verify) needs a signed-in session: a script's API token, even
+one with the trading scope, can read the hints but never add, remove or unlock a key.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from functions.api.conventions import IdempotencyKey, Page, PageParams, error_responses, idempotent
-from functions.api.deps import Context, request_id
-from functions.api.routes._cursors import after_created, created_position
-from functions.api.security import CurrentUser, TradingUser
+from functions.api.context import Context, request_id
+from functions.api.errors import error_responses
+from functions.api.idempotency import Created, IdempotencyKey, idempotent
+from functions.api.pagination import Page, PageParams, after_created, created_position
+from functions.api.security import CurrentUser, SessionUser
 from tekoa.domain.resources import BrokerCredential
-from tekoa.execution.credential_check import ExchangeCredentialVerifier
-from tekoa.security import key_provider_for
-from tekoa.security.envelope import KeyProvider
 from tekoa.services import credentials as service
-from tekoa.services.credentials import CredentialCreate, CredentialVerifier
+from tekoa.services.credentials import CredentialCreate
 
 router = APIRouter(prefix="/v1/broker-credentials", tags=["broker-credentials"])
 
 _NO_STORE = {"Cache-Control": "no-store"}
-
-
-def get_key_provider(request: Request, context: Context) -> KeyProvider:
-    """The app's key provider (`app.state.key_provider`, built from settings on first use)."""
-    provider: KeyProvider | None = getattr(request.app.state, "key_provider", None)
-    if provider is None:
-        provider = key_provider_for(context.settings)
-        request.app.state.key_provider = provider
-    return provider
-
-
-def get_verifier(request: Request) -> CredentialVerifier:
-    """The app's credential verifier (`app.state.credential_verifier`; default: ask the exchange)."""
-    verifier: CredentialVerifier | None = getattr(request.app.state, "credential_verifier", None)
-    if verifier is None:
-        verifier = ExchangeCredentialVerifier()
-        request.app.state.credential_verifier = verifier
-    return verifier
-
-
-KeyProviderDep = Annotated[KeyProvider, Depends(get_key_provider)]
-VerifierDep = Annotated[CredentialVerifier, Depends(get_verifier)]
 
 
 @router.post(
@@ -58,21 +36,28 @@ VerifierDep = Annotated[CredentialVerifier, Depends(get_verifier)]
 def create_credential(
     body: CredentialCreate,
     request: Request,
-    principal: TradingUser,
+    principal: SessionUser,
     context: Context,
-    key_provider: KeyProviderDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Store an exchange API key, encrypted. Honours `Idempotency-Key` (secrets compared by digest)."""
-
-    def create() -> tuple[int, BrokerCredential, dict[str, str]]:
-        credential = service.create_credential(
-            context.database, key_provider, principal.user_id, body, request_id=request_id(request)
-        )
-        return 201, credential, {"Location": f"/v1/broker-credentials/{credential.id}", **_NO_STORE}
-
     return idempotent(
-        context, principal, idempotency_key, request.method, request.url.path, body.fingerprint(), create
+        context,
+        principal,
+        idempotency_key,
+        request,
+        body.fingerprint(),
+        create=lambda before_commit: service.create_credential(
+            context.database,
+            context.key_provider,
+            principal.user_id,
+            body,
+            request_id=request_id(request),
+            before_commit=before_commit,
+        ),
+        respond=lambda credential: Created(
+            201, credential, {"Location": f"/v1/broker-credentials/{credential.id}", **_NO_STORE}
+        ),
     )
 
 
@@ -82,7 +67,7 @@ def list_credentials(principal: CurrentUser, page: PageParams, context: Context)
     rows = service.list_credentials(
         context.database, principal.user_id, after=after_created(page), limit=page.limit + 1
     )
-    return Page[BrokerCredential].build(rows, page.limit, created_position)
+    return Page[BrokerCredential].build(rows, page, created_position)
 
 
 @router.get("/{credential_id}", response_model=BrokerCredential, responses=error_responses(401, 404, 422))
@@ -98,7 +83,7 @@ def get_credential(credential_id: UUID, principal: CurrentUser, context: Context
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def delete_credential(
-    credential_id: UUID, request: Request, principal: TradingUser, context: Context
+    credential_id: UUID, request: Request, principal: SessionUser, context: Context
 ) -> Response:
     """Delete a credential and its ciphertext; 409 while bots use it."""
     service.delete_credential(
@@ -113,18 +98,13 @@ def delete_credential(
     responses=error_responses(401, 403, 404, 409, 422, 503),
 )
 def verify_credential(
-    credential_id: UUID,
-    request: Request,
-    principal: TradingUser,
-    context: Context,
-    key_provider: KeyProviderDep,
-    verifier: VerifierDep,
+    credential_id: UUID, request: Request, principal: SessionUser, context: Context
 ) -> BrokerCredential:
     """Ask the exchange whether the key works; 422 CREDENTIAL_REJECTED if it refuses it."""
     return service.verify_credential(
         context.database,
-        key_provider,
-        verifier,
+        context.key_provider,
+        context.credential_verifier,
         principal.user_id,
         credential_id,
         request_id=request_id(request),

@@ -11,12 +11,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from functions.api.conventions import Page, PageParams, error_responses, invalid_cursor
-from functions.api.deps import Context
+from functions.api.context import Context
+from functions.api.cursors import invalid_cursor
+from functions.api.errors import error_responses
+from functions.api.pagination import Page, PageParams
 from functions.api.security import CurrentUser
 from tekoa.domain.candles import Candle, decimal_text
 from tekoa.domain.timeframes import Timeframe
-from tekoa.services import market as service
+from tekoa.services import market_data as service
 
 router = APIRouter(prefix="/v1/market", tags=["market"])
 
@@ -113,7 +115,7 @@ def list_candles(
         limit=page.limit + 1,
     )
     return Page[CandleOut].build(
-        [CandleOut.of(c) for c in candles], page.limit, lambda c: {"open_time": c.open_time}
+        [CandleOut.of(c) for c in candles], page, lambda c: {"open_time": c.open_time}
     )
 
 

@@ -12,19 +12,12 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from functions.api.conventions import (
-    IdempotencyKey,
-    IfMatch,
-    Page,
-    PageParams,
-    check_version,
-    error_responses,
-    etag,
-    idempotent,
-)
-from functions.api.deps import Context
-from functions.api.routes._cursors import after_created, before_number, created_position
+from functions.api.context import Context
+from functions.api.errors import error_responses
+from functions.api.idempotency import Created, IdempotencyKey, idempotent
+from functions.api.pagination import Page, PageParams, after_created, before_number, created_position
 from functions.api.security import CurrentUser, TradingUser
+from functions.api.versioning import IfMatch, check_version, etag
 from tekoa.domain.resources import Strategy, StrategyVersion
 from tekoa.services import strategies as service
 from tekoa.services.strategies import StrategyCreate, StrategyUpdate
@@ -41,12 +34,19 @@ def create_strategy(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Create a strategy (version 1). Honours `Idempotency-Key`."""
-
-    def create() -> tuple[int, Strategy, dict[str, str]]:
-        strategy = service.create_strategy(context.database, principal.user_id, body)
-        return 201, strategy, {"ETag": etag(strategy.version), "Location": f"/v1/strategies/{strategy.id}"}
-
-    return idempotent(context, principal, idempotency_key, request.method, request.url.path, body, create)
+    return idempotent(
+        context,
+        principal,
+        idempotency_key,
+        request,
+        body,
+        create=lambda before_commit: service.create_strategy(
+            context.database, principal.user_id, body, before_commit=before_commit
+        ),
+        respond=lambda strategy: Created(
+            201, strategy, {"ETag": etag(strategy.version), "Location": f"/v1/strategies/{strategy.id}"}
+        ),
+    )
 
 
 @router.get("", response_model=Page[Strategy], responses=error_responses(401, 422))
@@ -66,7 +66,7 @@ def list_strategies(
         after=after_created(page),
         limit=page.limit + 1,
     )
-    return Page[Strategy].build(rows, page.limit, created_position)
+    return Page[Strategy].build(rows, page, created_position)
 
 
 @router.get("/{strategy_id}", response_model=Strategy, responses=error_responses(401, 404, 422))
@@ -150,4 +150,4 @@ def list_strategy_versions(
         before_version=before_number(page, "version"),
         limit=page.limit + 1,
     )
-    return Page[StrategyVersion].build(rows, page.limit, lambda v: {"version": v.version})
+    return Page[StrategyVersion].build(rows, page, lambda v: {"version": v.version})

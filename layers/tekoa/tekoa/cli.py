@@ -28,10 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if args.command == "up":
-        from tekoa.local.runtime import Platform, StartupError, run_until_signalled
+        from tekoa.local.platform import StartupError, up
 
         try:
-            run_until_signalled(Platform(settings))
+            up(settings)
         except StartupError as exc:
             print(f"tekoa up: {exc}", file=sys.stderr)
             return 1

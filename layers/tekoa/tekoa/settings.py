@@ -6,6 +6,7 @@ their conventional names. A bad value stops the process with a message naming th
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -52,6 +53,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".tekoa"), description="Local state: embedded database, key files.")
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
+    api_workers: int = Field(
+        0, ge=0, le=64, description="API worker processes of `tekoa up` (0: one per CPU core)."
+    )
     aws_port: int = Field(4566, ge=1, le=65535, description="Port of the local AWS endpoint.")
     log_level: LogLevel = "INFO"
     db_pool_max: int = Field(10, ge=1, le=200)
@@ -118,6 +122,16 @@ class Settings(BaseSettings):
     login_failure_window_s: int = Field(900, ge=1, le=86400)
     login_max_failures_per_account: int = Field(5, ge=1, le=1000)
     login_max_failures_per_address: int = Field(20, ge=1, le=100000)
+    # Sign-up throttling: accounts created per client address within the window.
+    signup_window_s: int = Field(3600, ge=1, le=86400)
+    signup_max_per_address: int = Field(10, ge=1, le=100000)
+    token_state_cache_s: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="How long a process trusts what it read of an account's token generation: "
+        "another process's sign-out reaches it within this time.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -169,6 +183,14 @@ class Settings(BaseSettings):
         if any(days is not None and days < 1 for days in value.values()):
             raise ValueError("retention must be at least 1 day (or null: forever)")
         return value
+
+    @property
+    def api_worker_count(self) -> int:
+        """`api_workers`, or the number of CPU cores this process may use."""
+        if self.api_workers:
+            return self.api_workers
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return max(1, cores or 1)
 
     @property
     def market_symbol_list(self) -> tuple[str, ...]:

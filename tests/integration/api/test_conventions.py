@@ -83,7 +83,7 @@ def test_the_same_key_and_body_replay_the_first_response(api: httpx.Client) -> N
     again = _create(api, session, "ci", key="key-1")
 
     assert first.status_code == again.status_code == 201
-    assert again.json() == first.json()
+    assert again.json()["token"] == first.json()["token"]
     assert again.headers["idempotent-replayed"] == "true"
     assert "idempotent-replayed" not in first.headers
     assert len(api.get("/v1/api-tokens", headers=bearer(session)).json()["items"]) == 1
@@ -153,3 +153,43 @@ def test_a_malformed_idempotency_key_is_refused(api: httpx.Client, key: str) -> 
 
     assert response.status_code == 422
     assert response.json()["detail"]["field"] == "Idempotency-Key"
+
+
+def test_a_crash_between_creating_and_recording_the_response_creates_nothing(
+    api: httpx.Client, settings
+) -> None:
+    # Storing the response fails after the token row was written (as a crash there would).
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION fail_completion() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'crash before the response was stored'; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER fail_completion BEFORE UPDATE OF response_status ON idempotency_keys"
+            " FOR EACH ROW EXECUTE FUNCTION fail_completion()"
+        )
+    session = access_token(api)
+    failed = _create(api, session, "ci", key="crash-key")
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER fail_completion ON idempotency_keys")
+        # Whatever claim the failed request left is older than the abandonment window.
+        conn.execute("UPDATE idempotency_keys SET created_at = now() - interval '1 hour'")
+
+    retry = _create(api, session, "ci", key="crash-key")
+    again = _create(api, session, "ci", key="crash-key")
+
+    assert failed.status_code == 500
+    assert retry.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    with psycopg.connect(settings.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM api_tokens").fetchone() == (1,)
+
+
+def test_a_replay_of_a_token_creation_answers_the_token_without_its_secret(api: httpx.Client) -> None:
+    session = access_token(api)
+    first = _create(api, session, "ci", key="key-1")
+
+    again = _create(api, session, "ci", key="key-1")
+
+    assert first.json()["secret"].startswith("tk_")
+    assert again.json() == {"token": first.json()["token"], "secret": None}

@@ -18,6 +18,7 @@ from tekoa.db.credentials import get_sealed_credential
 from tekoa.observability import logger as tekoa_logger
 from tekoa.security.envelope import DecryptionFailed, SealedSecret, open_sealed
 from tekoa.services.credentials import encryption_context, load_credential_for_use
+from tests.conftest import use_verifier
 from tests.integration.api.auth_support import settings as settings
 from tests.integration.api.trading_support import API_KEY, FakeVerifier, create_credential, new_user
 
@@ -81,7 +82,7 @@ def test_the_secret_round_trips_through_kms_envelope_encryption(api: httpx.Clien
     alice = new_user(api)
     credential = create_credential(api, alice, secret=CANARY_SECRET, password=CANARY_PASSWORD)
     verifier = FakeVerifier()
-    api.app.state.credential_verifier = verifier  # type: ignore[attr-defined]
+    use_verifier(api, verifier)
 
     response = api.post(f"/v1/broker-credentials/{credential['id']}/verify", headers=alice.headers)
 
@@ -127,7 +128,7 @@ def test_ciphertext_moved_to_another_row_cannot_be_decrypted(api: httpx.Client, 
             " FROM broker_credentials o WHERE o.id = %s AND t.id = %s",
             (original["id"], target["id"]),
         )
-    api.app.state.credential_verifier = FakeVerifier()  # type: ignore[attr-defined]
+    use_verifier(api, FakeVerifier())
 
     response = api.post(f"/v1/broker-credentials/{target['id']}/verify", headers=alice.headers)
 
@@ -170,7 +171,7 @@ def test_load_for_use_decrypts_audits_and_is_scoped_to_the_owner(api: httpx.Clie
 def test_create_use_verify_and_delete_are_audited(api: httpx.Client, settings: Any) -> None:
     alice = new_user(api)
     credential = create_credential(api, alice, secret=CANARY_SECRET)
-    api.app.state.credential_verifier = FakeVerifier()  # type: ignore[attr-defined]
+    use_verifier(api, FakeVerifier())
     api.post(f"/v1/broker-credentials/{credential['id']}/verify", headers=alice.headers)
 
     assert api.delete(f"/v1/broker-credentials/{credential['id']}", headers=alice.headers).status_code == 204
@@ -193,7 +194,7 @@ def test_create_use_verify_and_delete_are_audited(api: httpx.Client, settings: A
 def test_a_rejected_key_stays_unverified(api: httpx.Client) -> None:
     alice = new_user(api)
     credential = create_credential(api, alice)
-    api.app.state.credential_verifier = FakeVerifier(accept=False)  # type: ignore[attr-defined]
+    use_verifier(api, FakeVerifier(accept=False))
 
     response = api.post(f"/v1/broker-credentials/{credential['id']}/verify", headers=alice.headers)
 
@@ -261,9 +262,9 @@ def test_the_canary_secret_never_appears_in_responses_headers_logs_or_stored_pla
         credential_id = created.json()["id"]
         responses.append(api.get("/v1/broker-credentials", headers=alice.headers))
         responses.append(api.get(f"/v1/broker-credentials/{credential_id}", headers=alice.headers))
-        api.app.state.credential_verifier = FakeVerifier(accept=False)  # type: ignore[attr-defined]
+        use_verifier(api, FakeVerifier(accept=False))
         responses.append(api.post(f"/v1/broker-credentials/{credential_id}/verify", headers=alice.headers))
-        api.app.state.credential_verifier = FakeVerifier()  # type: ignore[attr-defined]
+        use_verifier(api, FakeVerifier())
         responses.append(api.post(f"/v1/broker-credentials/{credential_id}/verify", headers=alice.headers))
         responses.append(api.delete(f"/v1/broker-credentials/{credential_id}", headers=alice.headers))
     finally:

@@ -10,9 +10,12 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer, free_port
+from tests.integration.api.market_readiness import markets_ready
 
 
-def test_health_reports_database_and_aws_ok(api: httpx.Client) -> None:
+def test_health_reports_database_aws_and_market_data_ok(api: httpx.Client, settings: Any) -> None:
+    markets_ready(settings)
+
     response = api.get("/health")
 
     assert response.status_code == 200
@@ -20,15 +23,30 @@ def test_health_reports_database_and_aws_ok(api: httpx.Client) -> None:
     assert body["status"] == "ok"
     assert body["database"]["ok"] is True
     assert body["aws"]["ok"] is True
+    assert body["market"]["ok"] is True
+    assert set(body["market"]["markets"]) == set(settings.market_symbol_list)
+
+
+def test_health_is_503_while_market_data_is_still_loading(api: httpx.Client, settings: Any) -> None:
+    markets_ready(settings, fresh=False)
+
+    response = api.get("/health")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["database"]["ok"] and body["aws"]["ok"]
+    assert body["market"]["ok"] is False
+    assert {m["reason"] for m in body["market"]["markets"].values()} == {"repairing history"}
 
 
 def test_health_is_503_and_names_the_failing_dependency(settings: Any) -> None:
     from functions.api.app import create_app
+    from functions.api.context import ApiContext
     from tekoa.db.connection import PooledDatabase
 
     unreachable = settings.model_copy(update={"aws_endpoint_url": f"http://127.0.0.1:{free_port()}"})
     database = PooledDatabase(settings.database_url, max_size=1)
-    with LiveServer(create_app(unreachable, database)) as server:
+    with LiveServer(create_app(ApiContext.build(unreachable, database))) as server:
         response = httpx.get(f"{server.url}/health", timeout=30)
     database.close()
 
@@ -107,6 +125,7 @@ def test_the_lambda_handler_answers_an_http_api_v2_event(
 ) -> None:
     from tekoa.settings import get_settings
 
+    markets_ready(settings)
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     monkeypatch.setenv("AWS_ENDPOINT_URL", settings.aws_endpoint_url)
     monkeypatch.setenv("TEKOA_STAGE", settings.stage)

@@ -32,6 +32,7 @@ def _claims(user_id: str, **changes: Any) -> dict[str, Any]:
         "iat": now,
         "exp": now + 600,
         "jti": "j1",
+        "gen": 0,
         "typ": "access",
         "scope": "read trading",
     }

@@ -16,6 +16,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from tests.integration.api.auth_support import settings as settings
+from tests.integration.api.market_readiness import markets_ready
 from tests.integration.api.trading_support import create_bot, create_credential, new_user
 
 EXAMPLES_PER_OPERATION = 25
@@ -26,7 +27,8 @@ SKIPPED = {("POST", "/v1/auth/logout")}
 
 
 @pytest.mark.slow
-def test_no_operation_answers_5xx_or_violates_its_schema(api: httpx.Client) -> None:
+def test_no_operation_answers_5xx_or_violates_its_schema(api: httpx.Client, settings: Any) -> None:
+    markets_ready(settings)  # else /health answers 503: market data not loaded
     caller = new_user(api)
     create_bot(api, caller)
     create_credential(api, caller, exchange="simulated")

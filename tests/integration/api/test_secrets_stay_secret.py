@@ -71,3 +71,40 @@ def test_trading_routes_refuse_read_only_tokens(api: httpx.Client) -> None:
     assert api.post("/test-only/trade", headers=bearer(trading["secret"])).json()["via"] == "api_token"
     assert api.post("/test-only/trade", headers=bearer(access)).json()["via"] == "session"
     assert api.post("/test-only/trade").status_code == 401
+
+
+def test_no_table_holds_a_secret_after_idempotent_creates(api: httpx.Client, settings: Any) -> None:
+    session = api.post("/v1/auth/register", json={"email": "s@example.com", "password": PASSWORD}).json()
+    auth = bearer(session["tokens"]["access_token"])
+    token = api.post(
+        "/v1/api-tokens", json={"name": "ci"}, headers=auth | {"Idempotency-Key": "token-1"}
+    ).json()
+    credential_secret = "credential-secret-" + "q" * 24
+    credential = api.post(
+        "/v1/broker-credentials",
+        json={
+            "exchange": "simulated",
+            "label": "sim",
+            "api_key": "KEY-abcdefgh-1234",
+            "secret": credential_secret,
+        },
+        headers=auth | {"Idempotency-Key": "credential-1"},
+    )
+    assert credential.status_code == 201
+
+    secrets = {
+        "api token": token["secret"],
+        "api token's random part": token["secret"].rsplit("_", 1)[1],
+        "password": PASSWORD,
+        "refresh token": session["tokens"]["refresh_token"],
+        "exchange secret": credential_secret,
+    }
+    found = []
+    with psycopg.connect(settings.database_url) as conn:
+        tables = [
+            row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ]
+        for table in tables:
+            text = "\n".join(row[0] for row in conn.execute(f"SELECT t::text FROM {table} t"))
+            found += [f"{name} in {table}" for name, value in secrets.items() if value in text]
+    assert found == []

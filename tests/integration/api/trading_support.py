@@ -11,6 +11,7 @@ from uuid import UUID
 import httpx
 
 from tekoa.domain.resources import CredentialRejected, CredentialSecrets
+from tests.conftest import use_verifier
 from tests.integration.api.auth_support import bearer, register
 from tests.unit.strategies.examples import GRID, SCALPER
 
@@ -105,7 +106,7 @@ class FakeVerifier:
 
 def verified_credential(api: httpx.Client, caller: Caller, exchange: str = "binance") -> dict[str, Any]:
     """A credential the (fake) exchange accepted."""
-    api.app.state.credential_verifier = FakeVerifier()  # type: ignore[attr-defined]
+    use_verifier(api, FakeVerifier())
     credential = create_credential(api, caller, exchange=exchange)
     response = api.post(f"/v1/broker-credentials/{credential['id']}/verify", headers=caller.headers)
     assert response.status_code == 200, response.text

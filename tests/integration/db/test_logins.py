@@ -22,7 +22,7 @@ from tekoa.db import candles as store
 from tekoa.db.connection import PooledDatabase, connect, service_transaction, tenant_transaction
 from tekoa.db.logins import LoginSecretMismatch, LoginSpec, ensure_login, provision_logins
 from tekoa.domain.timeframes import Timeframe
-from tekoa.market.service import MarketStreamService
+from tekoa.market.stream.service import MarketStreamService
 from tests.integration.market.market_support import T0, M, config, eventually, run, simulated, start, stop
 
 SECRETS = {login.role: f"pw-{login.role}-{'x' * 24}" for login in DATABASE_LOGINS}
@@ -174,11 +174,14 @@ def test_the_api_does_its_work_as_tekoa_api(provisioned: str, settings: Any) -> 
     import httpx
 
     from functions.api.app import create_app
+    from functions.api.context import ApiContext
     from tests.conftest import LiveServer
 
     database = PooledDatabase(as_role(provisioned, "tekoa_api"), max_size=2)
     app = create_app(
-        settings.model_copy(update={"database_url": as_role(provisioned, "tekoa_api")}), database
+        ApiContext.build(
+            settings.model_copy(update={"database_url": as_role(provisioned, "tekoa_api")}), database
+        )
     )
     try:
         with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as client:

@@ -16,9 +16,10 @@ from tekoa.db import candles as store
 from tekoa.db.connection import PooledDatabase, connect
 from tekoa.domain.candles import Candle
 from tekoa.domain.timeframes import Timeframe
-from tekoa.market.service import MarketStreamService, StreamConfig
 from tekoa.market.simulated import SimulatedExchange
 from tekoa.market.sources import OhlcvRows, TradeBatch
+from tekoa.market.stream.config import StreamConfig
+from tekoa.market.stream.service import MarketStreamService
 
 T0 = 1_717_200_000_000  # 2024-06-01T00:00Z, a Saturday; any minute boundary works
 M = 60_000

@@ -8,7 +8,7 @@ from tekoa.db.connection import connect, service_transaction
 from tekoa.domain.candles import decimal_from_float
 from tekoa.domain.timeframes import Timeframe
 from tekoa.market.backfill import SeriesRepair, repair_series
-from tekoa.market.ccxt_source import CcxtSource
+from tekoa.market.ccxt.source import CcxtSource
 from tests.fakes.exchange import FakeBinance
 from tests.integration.market.market_support import pooled, run
 

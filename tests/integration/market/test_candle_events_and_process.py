@@ -21,8 +21,8 @@ import pytest
 from tekoa.aws.events import EventBridgePublisher
 from tekoa.db.connection import connect
 from tekoa.domain.timeframes import Timeframe
-from tekoa.market.service import MarketStreamService
 from tekoa.market.simulated import SimulatedExchange
+from tekoa.market.stream.service import MarketStreamService
 from tests.conftest import free_port
 from tests.integration.market.market_support import T0, M, config, eventually, pooled, run, start, stop
 

@@ -17,7 +17,9 @@ import pytest
 
 from tekoa.domain.timeframes import Timeframe
 from tekoa.errors import NotFound
-from tekoa.market.ccxt_source import Backoff, CcxtSource, StreamEvent, StreamEventKind
+from tekoa.market.ccxt.client import Backoff
+from tekoa.market.ccxt.source import CcxtSource
+from tekoa.market.ccxt.trades import StreamEvent, StreamEventKind
 from tekoa.market.sources import TradeBatch
 from tests.fakes.exchange import FakeBinance
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tekoa.db.connection import PooledDatabase
-from tekoa.market.service import MarketStreamService
+from tekoa.market.stream.service import MarketStreamService
 from tekoa.observability import CANDLE_AGE_METRIC, METRICS_NAMESPACE, SERVICE_NAME
 from tests.integration.market.market_support import T0, M, config, eventually, run, simulated, start, stop
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tekoa.domain.timeframes import Timeframe
-from tekoa.market.service import MarketStreamService
+from tekoa.market.stream.service import MarketStreamService
 from tests.integration.market.market_support import (
     T0,
     M,
@@ -197,6 +197,14 @@ def test_a_restart_resumes_from_the_last_stored_candle(database_url: str) -> Non
         await eventually(
             lambda: any(c.open_time == T0 + 13 * M for c in stored(database_url, SYMBOL, Timeframe.M1)),
             "minute 13 stored",
+        )
+        # (the stream may get there before the repair of the downtime has run: wait for it too)
+        await eventually(
+            lambda: (
+                service.markets[SYMBOL].repaired
+                and all(Timeframe.M1 in s.done for s in service.markets[SYMBOL].suspect)
+            ),
+            "downtime and the first partial minute repaired",
         )
         await stop(service, task)
         database.close()

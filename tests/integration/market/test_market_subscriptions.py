@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tekoa.market.service import MarketStreamService
+from tekoa.market.stream.service import MarketStreamService
 from tests.integration.api.auth_support import settings as settings
 from tests.integration.api.trading_support import create_bot, new_user
 from tests.integration.market.market_support import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -94,3 +95,28 @@ def test_retry_after_counts_until_the_blocking_failure_leaves_the_window() -> No
     assert retry_after_s(None, window, now) is None
     assert retry_after_s(now - timedelta(minutes=5), window, now) == 600
     assert retry_after_s(now - timedelta(minutes=20), window, now) == 1
+
+
+def test_a_verified_token_is_not_verified_again_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tekoa.auth import jwt_tokens
+
+    tokens = PlatformTokens(b"k" * 64, "tekoa", "tekoa-api", ttl_s=60)
+    calls: list[str] = []
+
+    def verify(token: str) -> Any:
+        calls.append(token)
+        return tokens.verify(token)
+
+    cache = jwt_tokens.VerifiedTokens(verify)
+    token = tokens.issue(uuid.uuid4(), {"read"}).token
+
+    cache.verify(token)
+    cache.verify(token)
+    with pytest.raises(AuthenticationFailed):
+        cache.verify(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))  # tampered: verified afresh
+    assert calls.count(token) == 1
+
+    later = time.time() + 3600
+    monkeypatch.setattr(jwt_tokens.time, "time", lambda: later)
+    cache.verify(token)  # past its expiry by the cache's clock: verified again
+    assert calls.count(token) == 2

@@ -14,8 +14,8 @@ from tekoa.domain.candles import Candle, decimal_text
 from tekoa.domain.timeframes import Timeframe
 from tekoa.market.backfill import fetch_range, merge_runs, missing_runs
 from tekoa.market.ingest import BackfillRequest, ScheduledRepair, parse_event
-from tekoa.market.service import candle_event
 from tekoa.market.sources import OhlcvRows
+from tekoa.market.stream.outbox import candle_event
 
 T0 = 1_717_200_000_000
 M = 60_000

@@ -2,6 +2,8 @@
 
 Verification pins the algorithm, requires exp/iat/iss/aud/sub and checks iss and aud, so a
 token with `alg: none`, another key, another issuer or audience, or a missing claim fails.
+The platform's tokens also carry `gen`, the account's token generation when they were issued:
+signing out raises it, which ends every older token at once (`tekoa.auth.sessions`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ class AccessClaims:
     user_id: UUID
     scopes: frozenset[str]
     token_id: str | None
+    expires_at: float
+    """`exp`: seconds since the epoch."""
+    generation: int | None = None
+    """The account's token generation at issue (None: an external issuer's token)."""
 
 
 class AccessTokenVerifier(Protocol):
@@ -69,8 +75,11 @@ class PlatformTokens:
     audience: str
     ttl_s: int = 900
 
-    def issue(self, user_id: UUID, scopes: Iterable[str], *, now: float | None = None) -> IssuedAccessToken:
-        """A signed access token for `user_id` with `scopes`, valid for `ttl_s` seconds."""
+    def issue(
+        self, user_id: UUID, scopes: Iterable[str], *, generation: int = 0, now: float | None = None
+    ) -> IssuedAccessToken:
+        """A signed access token for `user_id` with `scopes` under the account's token
+        `generation`, valid for `ttl_s` seconds."""
         issued_at = int(time.time() if now is None else now)
         claims = {
             "iss": self.issuer,
@@ -81,6 +90,7 @@ class PlatformTokens:
             "jti": secrets.token_hex(16),
             "typ": ACCESS_TOKEN_TYPE,
             "scope": " ".join(sorted(scopes)),
+            "gen": generation,
         }
         return IssuedAccessToken(jwt.encode(claims, self.key, algorithm=SIGNING_ALGORITHM), self.ttl_s)
 
@@ -89,7 +99,10 @@ class PlatformTokens:
         claims = _decode(token, self.key, [SIGNING_ALGORITHM], self.issuer, self.audience)
         if claims.get("typ") != ACCESS_TOKEN_TYPE:
             raise AuthenticationFailed("not an access token")
-        return _claims(claims)
+        generation = claims.get("gen")
+        if not isinstance(generation, int) or isinstance(generation, bool):
+            raise AuthenticationFailed("invalid token")
+        return _claims(claims, generation=generation)
 
 
 class JwksTokens:
@@ -156,7 +169,9 @@ def _decode(token: str, key: Any, algorithms: list[str], issuer: str, audience: 
     return claims
 
 
-def _claims(claims: dict[str, Any], scopes: frozenset[str] | None = None) -> AccessClaims:
+def _claims(
+    claims: dict[str, Any], scopes: frozenset[str] | None = None, generation: int | None = None
+) -> AccessClaims:
     try:
         user_id = UUID(str(claims["sub"]))
     except ValueError as exc:
@@ -165,4 +180,35 @@ def _claims(claims: dict[str, Any], scopes: frozenset[str] | None = None) -> Acc
         scope = claims.get("scope")
         scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
     jti = claims.get("jti")
-    return AccessClaims(user_id=user_id, scopes=scopes, token_id=jti if isinstance(jti, str) else None)
+    return AccessClaims(
+        user_id=user_id,
+        scopes=scopes,
+        token_id=jti if isinstance(jti, str) else None,
+        expires_at=float(claims["exp"]),
+        generation=generation,
+    )
+
+
+class VerifiedTokens:
+    """Remembers tokens already verified, until they expire.
+
+    Verifying a JWT (base64, JSON, HMAC, claim checks) costs more than the rest of a cached
+    request; a client sends the same token with every request. The key is the whole token,
+    signature included, so any change to it is a miss and is verified afresh; expiry is
+    checked again on every hit, with the leeway verification allows.
+    """
+
+    def __init__(self, verify: Callable[[str], AccessClaims], max_entries: int = 10_000) -> None:
+        self._verify = verify
+        self._max_entries = max_entries
+        self._claims: dict[str, AccessClaims] = {}
+
+    def verify(self, token: str) -> AccessClaims:
+        claims = self._claims.get(token)
+        if claims is not None and claims.expires_at + _LEEWAY_S > time.time():
+            return claims
+        claims = self._verify(token)
+        if len(self._claims) >= self._max_entries:
+            self._claims.clear()  # bounded memory; a cold cache only costs verifications
+        self._claims[token] = claims
+        return claims

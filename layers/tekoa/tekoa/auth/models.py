@@ -53,6 +53,7 @@ class UserCredentials(BaseModel):
     user: User
     password_hash: str
     disabled: bool
+    token_generation: int
 
 
 class TokenPair(BaseModel):

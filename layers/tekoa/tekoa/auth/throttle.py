@@ -10,11 +10,14 @@ from datetime import datetime, timedelta
 @dataclass(frozen=True)
 class ThrottlePolicy:
     """At most `max_per_account` failures per email and `max_per_address` per client address
-    within `window`; one more attempt is refused until the oldest counted failure ages out."""
+    within `window`; one more attempt is refused until the oldest counted failure ages out.
+    Sign-ups: at most `max_signups_per_address` per client address within `signup_window`."""
 
     window: timedelta = timedelta(minutes=15)
     max_per_account: int = 5
     max_per_address: int = 20
+    signup_window: timedelta = timedelta(hours=1)
+    max_signups_per_address: int = 10
 
 
 def retry_after_s(blocking_failure_at: datetime | None, window: timedelta, now: datetime) -> int | None:

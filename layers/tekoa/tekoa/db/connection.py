@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import psycopg
-from psycopg import pq
+from psycopg import pq, sql
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
@@ -31,6 +32,16 @@ APP_ROLE = "tekoa_app"
 """Role for requests made on behalf of one user: row-level security applies."""
 SERVICE_ROLE = "tekoa_service"
 """Role for the platform's own cross-tenant work (scheduler, executor, sign-in look-ups)."""
+
+
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class BeforeCommit(Protocol[T_contra]):
+    """Work to do in the transaction that wrote `result`, after the write and before commit
+    (e.g. storing an idempotent request's response): both commit, or neither does."""
+
+    def __call__(self, conn: psycopg.Connection[Any], result: T_contra, /) -> None: ...
 
 
 class Database(Protocol):
@@ -160,9 +171,20 @@ class LambdaDatabase:
 
 
 class PooledDatabase:
-    """A connection pool for long-lived processes."""
+    """A connection pool for long-lived processes.
 
-    def __init__(self, conninfo: str, *, max_size: int = 10, timeout_s: int = 10) -> None:
+    A connection is checked (one round trip) only when it comes out of the pool after being
+    idle for more than `ping_after_idle_s`, as `LambdaDatabase` does: a busy pool spends no
+    round trip per checkout, and a connection the server dropped while idle is replaced.
+    """
+
+    def __init__(
+        self, conninfo: str, *, max_size: int = 10, timeout_s: int = 10, ping_after_idle_s: float = 5.0
+    ) -> None:
+        self._ping_after_idle_s = ping_after_idle_s
+        self._returned_at: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
         self.pool = ConnectionPool(
             conninfo,
             min_size=1,
@@ -173,7 +195,8 @@ class PooledDatabase:
                 "application_name": "tekoa",
                 "connect_timeout": timeout_s,
             },
-            check=ConnectionPool.check_connection,
+            check=self._check_after_idle,
+            reset=self._note_return,
             timeout=timeout_s,
             open=True,
             name="tekoa",
@@ -185,6 +208,14 @@ class PooledDatabase:
     def close(self) -> None:
         self.pool.close()
 
+    def _note_return(self, conn: psycopg.Connection[Any]) -> None:
+        self._returned_at[conn] = time.monotonic()
+
+    def _check_after_idle(self, conn: psycopg.Connection[Any]) -> None:
+        returned = self._returned_at.get(conn)
+        if returned is None or time.monotonic() - returned > self._ping_after_idle_s:
+            ConnectionPool.check_connection(conn)
+
 
 @contextmanager
 def tenant_transaction(conn: psycopg.Connection[Any], user_id: UUID) -> Iterator[psycopg.Connection[Any]]:
@@ -193,22 +224,33 @@ def tenant_transaction(conn: psycopg.Connection[Any], user_id: UUID) -> Iterator
     Role and user are set with `is_local` so they end with the transaction and a pooled
     connection never carries one user's identity into the next request.
     """
-    _refuse_nesting(conn)
-    with conn.transaction():
-        conn.execute(
-            "SELECT set_config('role', %s, true), set_config('tekoa.user_id', %s, true)",
-            (APP_ROLE, str(user_id)),
-        )
+    settings = sql.SQL("SELECT set_config('role', {}, true), set_config('tekoa.user_id', {}, true)").format(
+        sql.Literal(APP_ROLE), sql.Literal(str(user_id))
+    )
+    with _transaction(conn, settings):
         yield conn
 
 
 @contextmanager
 def service_transaction(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
     """A transaction for the platform's own cross-tenant work (explicit, never a default)."""
-    _refuse_nesting(conn)
-    with conn.transaction():
-        conn.execute("SELECT set_config('role', %s, true)", (SERVICE_ROLE,))
+    with _transaction(conn, sql.SQL("SELECT set_config('role', {}, true)").format(sql.Literal(SERVICE_ROLE))):
         yield conn
+
+
+@contextmanager
+def _transaction(conn: psycopg.Connection[Any], settings: sql.Composable) -> Iterator[None]:
+    # BEGIN and the identity go out as one simple-protocol query (no parameters: the values are
+    # quoted literals), one round trip instead of two on every request.
+    _refuse_nesting(conn)
+    try:
+        conn.execute(sql.SQL("BEGIN; {}").format(settings))
+        yield
+    except BaseException:
+        if not conn.closed and conn.info.transaction_status != pq.TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _refuse_nesting(conn: psycopg.Connection[Any]) -> None:

@@ -35,14 +35,15 @@ def claim_idempotency_key(
     path: str,
     request_hash: bytes,
     expires_at: datetime,
+    claim_id: UUID,
 ) -> bool:
     """Insert the key as in progress; False when the key already exists (the unique lock)."""
     return (
         conn.execute(
             "INSERT INTO idempotency_keys"
-            " (user_id, key, request_method, request_path, request_hash, expires_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, key) DO NOTHING",
-            (user_id, key, method, path, request_hash, expires_at),
+            " (user_id, key, request_method, request_path, request_hash, expires_at, claim_id)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, key) DO NOTHING",
+            (user_id, key, method, path, request_hash, expires_at, claim_id),
         ).rowcount
         == 1
     )
@@ -79,13 +80,14 @@ def reclaim_idempotency_key(
     path: str,
     request_hash: bytes,
     expires_at: datetime,
+    claim_id: UUID,
 ) -> None:
-    """Start the key afresh (its previous use expired or was abandoned)."""
+    """Start the key afresh for a new claim (its previous use expired or was abandoned)."""
     conn.execute(
         "UPDATE idempotency_keys SET request_method = %s, request_path = %s, request_hash = %s,"
         " response_status = NULL, response_body = NULL, response_headers = NULL, completed_at = NULL,"
-        " created_at = now(), expires_at = %s WHERE user_id = %s AND key = %s",
-        (method, path, request_hash, expires_at, user_id, key),
+        " created_at = now(), expires_at = %s, claim_id = %s WHERE user_id = %s AND key = %s",
+        (method, path, request_hash, expires_at, claim_id, user_id, key),
     )
 
 
@@ -94,23 +96,30 @@ def complete_idempotency_key(
     *,
     user_id: UUID,
     key: str,
+    claim_id: UUID,
     status: int,
     body: Any,
     headers: dict[str, str],
-) -> None:
-    """Store the response to replay for later requests with the key."""
-    conn.execute(
-        "UPDATE idempotency_keys SET response_status = %s, response_body = %s, response_headers = %s,"
-        " completed_at = now() WHERE user_id = %s AND key = %s",
-        (status, Jsonb(body), Jsonb(headers), user_id, key),
+) -> bool:
+    """Store the response to replay for later requests with the key; False when `claim_id` no
+    longer holds the key (it was taken over)."""
+    return (
+        conn.execute(
+            "UPDATE idempotency_keys SET response_status = %s, response_body = %s, response_headers = %s,"
+            " completed_at = now() WHERE user_id = %s AND key = %s AND claim_id = %s"
+            " AND response_status IS NULL",
+            (status, Jsonb(body), Jsonb(headers), user_id, key, claim_id),
+        ).rowcount
+        == 1
     )
 
 
-def release_idempotency_key(conn: psycopg.Connection[Any], user_id: UUID, key: str) -> None:
+def release_idempotency_key(conn: psycopg.Connection[Any], user_id: UUID, key: str, claim_id: UUID) -> None:
     """Forget an in-progress key whose request failed, so it can be retried."""
     conn.execute(
-        "DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s AND response_status IS NULL",
-        (user_id, key),
+        "DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s AND claim_id = %s"
+        " AND response_status IS NULL",
+        (user_id, key, claim_id),
     )
 
 

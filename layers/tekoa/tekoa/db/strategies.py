@@ -10,12 +10,56 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from psycopg.types.string import TextLoader
+from pydantic import TypeAdapter
 
 from tekoa.domain.resources import NameTaken, Strategy, StrategyNotFound, StrategyVersion
+from tekoa.strategies.models import StrategyDefinition
 
 _COLUMNS = sql.SQL(
     "id, name, description, definition, kind, bot_type, enabled, version, created_at, updated_at"
 )
+
+_DEFINITION = TypeAdapter(StrategyDefinition)
+_PARSED_MAX = 10_000
+_parsed: dict[tuple[UUID, int], StrategyDefinition] = {}
+
+
+def _definition(strategy_id: UUID, version: int, stored: str) -> StrategyDefinition:
+    """The stored definition (JSON text) of one version of a strategy, parsed.
+
+    Parsing runs every rule of the strategy language (a grid computes its levels) and costs
+    far more than reading the row; a version's definition never changes, so each one is parsed
+    once per process. The rows were read under the caller's tenancy: the cache only spares the
+    parsing of what they already hold.
+    """
+    key = (strategy_id, version)
+    definition = _parsed.get(key)
+    if definition is None:
+        definition = _DEFINITION.validate_json(stored)
+        if len(_parsed) >= _PARSED_MAX:
+            _parsed.clear()  # bounded memory; a cold cache only costs parsing
+        _parsed[key] = definition
+    return definition
+
+
+def _rows(conn: psycopg.Connection[Any]) -> psycopg.Cursor[dict[str, Any]]:
+    """A cursor whose rows are dicts and whose jsonb stays JSON text: `_definition` parses it
+    only when it is not cached."""
+    cursor = conn.cursor(row_factory=dict_row)
+    cursor.adapters.register_loader("jsonb", TextLoader)
+    return cursor
+
+
+def _strategy(row: dict[str, Any]) -> Strategy:
+    return Strategy.model_validate(
+        {**row, "definition": _definition(row["id"], row["version"], row["definition"])}
+    )
+
+
+def _strategy_version(row: dict[str, Any]) -> StrategyVersion:
+    definition = _definition(row["strategy_id"], row["version"], row["definition"])
+    return StrategyVersion.model_validate({**row, "definition": definition})
 
 
 def insert_strategy(
@@ -30,7 +74,7 @@ def insert_strategy(
 ) -> Strategy:
     """Store a new strategy at version 1; NameTaken if the owner already uses the name."""
     try:
-        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        with conn.transaction(), _rows(conn) as cur:
             cur.execute(
                 sql.SQL(
                     "INSERT INTO strategies (user_id, name, description, definition, kind, bot_type,"
@@ -42,7 +86,7 @@ def insert_strategy(
     except psycopg.errors.UniqueViolation:
         raise NameTaken("strategy", name) from None
     assert row is not None
-    return Strategy.model_validate(row)
+    return _strategy(row)
 
 
 def get_strategy(
@@ -50,7 +94,7 @@ def get_strategy(
 ) -> Strategy | None:
     """The owner's strategy, locked for the transaction when `for_update`."""
     lock = " FOR UPDATE" if for_update else ""
-    with conn.cursor(row_factory=dict_row) as cur:
+    with _rows(conn) as cur:
         cur.execute(
             sql.SQL("SELECT {} FROM strategies WHERE user_id = %s AND id = %s{}").format(
                 _COLUMNS, sql.SQL(lock)
@@ -58,7 +102,7 @@ def get_strategy(
             (user_id, strategy_id),
         )
         row = cur.fetchone()
-    return None if row is None else Strategy.model_validate(row)
+    return None if row is None else _strategy(row)
 
 
 def list_strategies(
@@ -72,7 +116,7 @@ def list_strategies(
 ) -> list[Strategy]:
     """The owner's strategies, newest first, starting after the (created_at, id) cursor."""
     after_time, after_id = after if after is not None else (None, None)
-    with conn.cursor(row_factory=dict_row) as cur:
+    with _rows(conn) as cur:
         cur.execute(
             sql.SQL(
                 "SELECT {} FROM strategies WHERE user_id = %(user_id)s"
@@ -91,7 +135,7 @@ def list_strategies(
                 "limit": limit,
             },
         )
-        return [Strategy.model_validate(row) for row in cur.fetchall()]
+        return [_strategy(row) for row in cur.fetchall()]
 
 
 def update_strategy(
@@ -107,7 +151,7 @@ def update_strategy(
 ) -> Strategy:
     """Replace a strategy's fields and bump its version; NameTaken on a duplicate name."""
     try:
-        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        with conn.transaction(), _rows(conn) as cur:
             cur.execute(
                 sql.SQL(
                     "UPDATE strategies SET name = %s, description = %s, definition = %s, kind = %s,"
@@ -130,7 +174,7 @@ def update_strategy(
         raise NameTaken("strategy", name) from None
     if row is None:
         raise StrategyNotFound()
-    return Strategy.model_validate(row)
+    return _strategy(row)
 
 
 def delete_strategy(conn: psycopg.Connection[Any], user_id: UUID, strategy_id: UUID) -> bool:
@@ -161,11 +205,11 @@ def list_strategy_versions(
     conn: psycopg.Connection[Any], user_id: UUID, strategy_id: UUID, *, before_version: int | None, limit: int
 ) -> list[StrategyVersion]:
     """A strategy's versions, newest first, below `before_version` when given."""
-    with conn.cursor(row_factory=dict_row) as cur:
+    with _rows(conn) as cur:
         cur.execute(
             "SELECT strategy_id, version, name, description, definition, enabled, created_at"
             " FROM strategy_versions WHERE user_id = %s AND strategy_id = %s AND version < %s"
             " ORDER BY version DESC LIMIT %s",
             (user_id, strategy_id, before_version if before_version is not None else 2**31 - 1, limit),
         )
-        return [StrategyVersion.model_validate(row) for row in cur.fetchall()]
+        return [_strategy_version(row) for row in cur.fetchall()]

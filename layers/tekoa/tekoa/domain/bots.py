@@ -13,8 +13,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from tekoa.domain.numbers import BoundedDecimals
 from tekoa.errors import Conflict
 
 
@@ -89,7 +90,7 @@ class TradingMode(StrEnum):
     LIVE = "live"
 
 
-class _Model(BaseModel):
+class _Model(BoundedDecimals):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -123,9 +124,11 @@ class RiskSettings(_Model):
         Decimal(1000), gt=0, le=Decimal("1e12"), description="Largest position value, in quote currency."
     )
     max_open_positions: int = Field(3, ge=1, le=100, description="Open positions at once (1-100).")
+    # A factory, not a default value: a schema's default cannot be a model (client generators
+    # such as openapi-python-client refuse it).
     daily_loss_limit: DailyLossLimit = Field(
-        PercentLossLimit(type="pct", pct=Decimal(5)),
-        description="Trading halts for the UTC day once losses reach this.",
+        default_factory=lambda: PercentLossLimit(type="pct", pct=Decimal(5)),
+        description="Trading halts for the UTC day once losses reach this (default: 5 % of equity).",
     )
     max_drawdown_pct: Decimal = Field(
         Decimal(20),

@@ -6,12 +6,15 @@ so what runs locally is named exactly as in the cloud.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
 import secrets
+import signal
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tekoa.aws.clients import aws_client
@@ -58,8 +61,8 @@ class LocalAwsEndpoint:
         # werkzeug logs every request moto serves; the platform's own logs are what matter.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # Presigned URLs are signed with this process's credentials, which every local part shares.
-        secrets = {os.environ["AWS_ACCESS_KEY_ID"]: os.environ["AWS_SECRET_ACCESS_KEY"]}
-        app = PresignedUrlGuard(DomainDispatcherApplication(create_backend_app), secrets)
+        known = {os.environ["AWS_ACCESS_KEY_ID"]: os.environ["AWS_SECRET_ACCESS_KEY"]}
+        app = PresignedUrlGuard(DomainDispatcherApplication(create_backend_app), known)
         self._server = make_server(
             self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler
         )
@@ -92,8 +95,13 @@ class ProvisionedResources:
     jwt_secret_arn: str
 
 
-def provision(settings: Settings) -> ProvisionedResources:
-    """Create the platform's resources on the configured endpoint; safe to call again."""
+def provision(settings: Settings, *, jwt_signing_key: str | None = None) -> ProvisionedResources:
+    """Create the platform's resources on the configured endpoint; safe to call again.
+
+    `jwt_signing_key` is the value the JWT signing secret gets (default: a random one). The
+    local platform passes the key it keeps under its data directory: moto forgets its
+    secrets when it stops, and a new key would sign every user out and void every cursor.
+    """
     names = settings.names
     s3 = aws_client("s3", settings)
     sqs = aws_client("sqs", settings)
@@ -153,7 +161,9 @@ def provision(settings: Settings) -> ProvisionedResources:
     )
 
     kms_key_id = _ensure_kms_key(kms, names.broker_key_alias)
-    jwt_secret_arn = _ensure_secret(secretsmanager, names.jwt_secret)
+    jwt_secret_arn = _ensure_secret(
+        secretsmanager, names.jwt_secret, jwt_signing_key or secrets.token_urlsafe(48)
+    )
     logger.info("local aws resources ready", extra={"stage": settings.stage})
     return ProvisionedResources(
         charts_bucket=names.charts_bucket,
@@ -181,9 +191,32 @@ def _ensure_kms_key(kms: Any, alias: str) -> str:
         return key_id
 
 
-def _ensure_secret(secretsmanager: Any, name: str) -> str:
+def _ensure_secret(secretsmanager: Any, name: str, value: str) -> str:
     try:
         return str(secretsmanager.describe_secret(SecretId=name)["ARN"])
     except secretsmanager.exceptions.ResourceNotFoundException:
-        created = secretsmanager.create_secret(Name=name, SecretString=secrets.token_urlsafe(48))
+        created = secretsmanager.create_secret(Name=name, SecretString=value)
         return str(created["ARN"])
+
+
+JWT_KEY_FILE = "jwt-signing.key"
+
+
+def local_jwt_signing_key(data_dir: Path) -> str:
+    """The local platform's JWT signing key, kept in `<data_dir>/jwt-signing.key` (0600)."""
+    from tekoa.security.local_key import load_or_create_key_file
+
+    return base64.urlsafe_b64encode(load_or_create_key_file(data_dir / JWT_KEY_FILE, 48)).decode()
+
+
+def serve() -> None:
+    """Entry point of the `aws` part of `tekoa up`: moto's server until SIGTERM."""
+    from tekoa.settings import get_settings
+
+    endpoint = LocalAwsEndpoint(port=get_settings().aws_port)
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    endpoint.start()
+    stopping.wait()
+    endpoint.stop()

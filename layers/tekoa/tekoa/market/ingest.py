@@ -107,7 +107,7 @@ def default_source(exchange: str, symbols: Sequence[str]) -> HistorySource:
         from tekoa.market.simulated import SimulatedExchange
 
         return SimulatedExchange(symbols)
-    from tekoa.market.ccxt_source import CcxtSource
+    from tekoa.market.ccxt.source import CcxtSource
 
     return CcxtSource(exchange)
 

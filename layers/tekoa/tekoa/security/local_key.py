@@ -49,7 +49,7 @@ class LocalFileKeyProvider:
     def _master_key(self) -> bytes:
         with self._lock:
             if self._master is None:
-                self._master = _load_or_create(self.path)
+                self._master = load_or_create_key_file(self.path, DATA_KEY_BYTES)
             return self._master
 
     @property
@@ -76,9 +76,13 @@ class LocalFileKeyProvider:
         return key
 
 
-def _load_or_create(path: Path) -> bytes:
+def load_or_create_key_file(path: Path, size: int) -> bytes:
+    """The `size` random bytes kept in `path` (mode 0600), created on first use.
+
+    Safe against concurrent first uses: every process ends up with the same key.
+    """
     try:
-        return _read(path)
+        return _read(path, size)
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,18 +92,18 @@ def _load_or_create(path: Path) -> bytes:
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(os.urandom(DATA_KEY_BYTES))
+            handle.write(os.urandom(size))
             handle.flush()
             os.fsync(handle.fileno())
         with contextlib.suppress(FileExistsError):
             os.link(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-    return _read(path)
+    return _read(path, size)
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path, size: int) -> bytes:
     key = path.read_bytes()
-    if len(key) != DATA_KEY_BYTES:
-        raise KeyProviderUnavailable(f"master key file {path} is not a {DATA_KEY_BYTES}-byte key")
+    if len(key) != size:
+        raise KeyProviderUnavailable(f"key file {path} is not a {size}-byte key")
     return key

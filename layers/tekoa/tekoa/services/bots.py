@@ -25,7 +25,7 @@ from tekoa.db import activity as activity_rows
 from tekoa.db import bots as rows
 from tekoa.db import credentials as credential_rows
 from tekoa.db import strategies as strategy_rows
-from tekoa.db.connection import Database, tenant_transaction
+from tekoa.db.connection import BeforeCommit, Database, tenant_transaction
 from tekoa.domain.bots import BotAction, BotStatus, RiskSettings, TradingMode, transition
 from tekoa.domain.exchanges import SIMULATED_EXCHANGE, ExchangeId
 from tekoa.domain.resources import (
@@ -115,7 +115,9 @@ class _Plan(BaseModel):
     risk: RiskSettings
 
 
-def create_bot(database: Database, user_id: UUID, request: BotCreate) -> Bot:
+def create_bot(
+    database: Database, user_id: UUID, request: BotCreate, *, before_commit: BeforeCommit[Bot] | None = None
+) -> Bot:
     """Store a new, stopped bot after checking its strategy, market and mode."""
     plan = _Plan(**request.model_dump(exclude={"confirm_live"}))
     with database.connection() as conn, tenant_transaction(conn, user_id):
@@ -141,6 +143,8 @@ def create_bot(database: Database, user_id: UUID, request: BotCreate) -> Bot:
             message=f"Bot {bot.name} created ({bot.mode}, {bot.exchange} {bot.symbol} {bot.timeframe})",
             bot_id=bot.id,
         )
+        if before_commit is not None:
+            before_commit(conn, bot)
     return bot
 
 

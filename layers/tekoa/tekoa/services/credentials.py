@@ -22,7 +22,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from tekoa.db import credentials as rows
 from tekoa.db.audit import record_audit
-from tekoa.db.connection import Database, tenant_transaction
+from tekoa.db.connection import BeforeCommit, Database, tenant_transaction
 from tekoa.domain.exchanges import ExchangeId
 from tekoa.domain.resources import BrokerCredential, CredentialNotFound, CredentialSecrets
 from tekoa.domain.text import Name, storable_text
@@ -96,6 +96,7 @@ def create_credential(
     request: CredentialCreate,
     *,
     request_id: str | None = None,
+    before_commit: BeforeCommit[BrokerCredential] | None = None,
 ) -> BrokerCredential:
     """Seal and store a credential; audited as `broker_credential.created`."""
     credential_id = uuid4()
@@ -121,6 +122,8 @@ def create_credential(
             detail={"exchange": request.exchange, "key_provider": sealed.key_provider},
             request_id=request_id,
         )
+        if before_commit is not None:
+            before_commit(conn, credential)
     logger.info(
         "broker credential stored", extra={"credential_id": str(credential_id), "exchange": request.exchange}
     )

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tekoa.db import bots as bot_rows
 from tekoa.db import strategies as rows
-from tekoa.db.connection import Database, tenant_transaction
+from tekoa.db.connection import BeforeCommit, Database, tenant_transaction
 from tekoa.domain.bots import BotStatus
 from tekoa.domain.resources import ResourceInUse, Strategy, StrategyNotFound, StrategyVersion
 from tekoa.domain.text import Description, Name, storable_json
@@ -62,7 +62,13 @@ def _stored(definition: StrategyDefinition) -> tuple[dict[str, Any], str | None]
     return definition.model_dump(mode="json"), getattr(definition, "bot_type", None)
 
 
-def create_strategy(database: Database, user_id: UUID, request: StrategyCreate) -> Strategy:
+def create_strategy(
+    database: Database,
+    user_id: UUID,
+    request: StrategyCreate,
+    *,
+    before_commit: BeforeCommit[Strategy] | None = None,
+) -> Strategy:
     """Store a new strategy at version 1 (and record version 1 in its history)."""
     definition, bot_type = _stored(request.definition)
     with database.connection() as conn, tenant_transaction(conn, user_id):
@@ -76,6 +82,8 @@ def create_strategy(database: Database, user_id: UUID, request: StrategyCreate) 
             enabled=request.enabled,
         )
         rows.insert_strategy_version(conn, user_id, strategy)
+        if before_commit is not None:
+            before_commit(conn, strategy)
     return strategy
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal, localcontext
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from tekoa.domain.timeframes import Timeframe
 from tekoa.strategies.units import OpenPct, OrderSize, PositiveAmount, StrictModel
@@ -161,8 +161,11 @@ class GridParams(StrictModel):
 # --------------------------------------------------------------------------- dca
 
 
-class SafetyOrder(StrictModel):
-    """One rung of a DCA safety-order ladder (sizes in quote currency)."""
+class SafetyOrder(BaseModel):
+    """One rung of a DCA safety-order ladder (sizes in quote currency), computed from the
+    parameters at full precision (not user input, so not bounded like it)."""
+
+    model_config = ConfigDict(frozen=True)
 
     index: int = Field(description="1 for the first safety order.")
     step_pct: Decimal = Field(

@@ -15,14 +15,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from tekoa.domain.numbers import BoundedDecimals
 
 MAX_AMOUNT = Decimal("1e12")
 """Ceiling for prices and amounts: above any real market, below NUMERIC overflow."""
 
 
-class StrictModel(BaseModel):
-    """Immutable model that rejects unknown fields, so typos fail instead of being ignored."""
+class StrictModel(BoundedDecimals):
+    """Immutable model that rejects unknown fields, so typos fail instead of being ignored, and
+    numbers no market has (`tekoa.domain.numbers`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -1,19 +1,18 @@
 """The market-stream service: trades → candles → PostgreSQL → `candle.closed` on EventBridge.
 
-One asyncio process (the Fargate task, or a thread of `tekoa up`) that:
+One asyncio process (the Fargate task, or the `market-stream` part of `tekoa up`: the same
+entry point, `main`, in both) that:
 
 * streams trades for every followed market: the configured default symbols plus the markets of
   running bots (re-read every `poll_s`, so subscriptions change without a restart), one task
   per market so adding or dropping one never disturbs the others;
 * aggregates them (`StreamingAggregator`, all timeframes); a clock tick every `tick_s` calls
   `advance(now)` so a quiet market's candle still closes on time;
-* writes closed candles (never the forming one) with `announced = false`, then publishes their
-  events in PutEvents batches of ten and marks them announced — a transactional outbox;
-* repairs gaps from the source's REST history on start, after every stall or reconnect, and
-  every `backfill_every_s` (see `tekoa.market.backfill`), and applies candle retention;
+* writes closed candles (never the forming one) and announces them (`outbox`);
+* repairs gaps from the source's REST history and applies candle retention (`repair`);
 * keeps a `fresh` flag per market: false from start, while a feed is silent for
   `stale_after_s` and until the repair after it; true once history is whole and data flows;
-* serves `GET /health` (JSON: per-market freshness, newest candle, counters), and every
+* serves `GET /health` (`health`: per-market freshness, newest candle, counters), and every
   `metrics_every_s` publishes the age of the stalest market's newest closed candle as a
   CloudWatch metric (the candle-freshness alarm watches it);
 * traces each candle write and event batch (`tekoa.observability.traced`);
@@ -33,108 +32,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
-from aiohttp import web
 from aws_lambda_powertools.metrics import MetricUnit
 
-from tekoa.aws.events import BusEvent, EventPublisher
+from tekoa.aws.events import EventPublisher
 from tekoa.db import candles as candle_store
 from tekoa.db.connection import Database, service_transaction
-from tekoa.domain.candles import Candle, decimal_text
-from tekoa.domain.timeframes import ALL_TIMEFRAMES, Timeframe
+from tekoa.domain.candles import Candle
+from tekoa.domain.timeframes import Timeframe
 from tekoa.errors import NotFound
-from tekoa.market.backfill import DEFAULT_PAGE_LIMIT, repair_series
 from tekoa.market.sources import MarketSource, TradeBatch
+from tekoa.market.stream.config import StreamConfig, config_from_settings
+from tekoa.market.stream.feeds import MarketFeed, Suspect
+from tekoa.market.stream.health import HealthServer
+from tekoa.market.stream.outbox import CandleOutbox
+from tekoa.market.stream.repair import GapRepair
 from tekoa.market.streaming import StreamingAggregator
-from tekoa.names import EventType
-from tekoa.observability import CANDLE_AGE_METRIC, logger, metrics, start_process_tracing, traced
-
-DAY_MS = 86_400_000
-
-
-def candle_event(candle: Candle) -> BusEvent:
-    """The `candle.closed` event of a stored candle: ms timestamps, decimals as strings."""
-    return BusEvent(
-        detail_type=EventType.CANDLE_CLOSED,
-        detail={
-            "exchange": candle.exchange,
-            "symbol": candle.symbol,
-            "timeframe": candle.timeframe.value,
-            "open_time": candle.open_time,
-            "close_time": candle.close_time,
-            "open": decimal_text(candle.open),
-            "high": decimal_text(candle.high),
-            "low": decimal_text(candle.low),
-            "close": decimal_text(candle.close),
-            "volume": decimal_text(candle.volume),
-            "trades": candle.trades,
-        },
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class StreamConfig:
-    """How the service behaves; `from_settings` maps the process settings onto it."""
-
-    default_symbols: tuple[str, ...]
-    timeframes: tuple[Timeframe, ...] = ALL_TIMEFRAMES
-    follow_bots: bool = True
-    tick_s: float = 1.0
-    poll_s: float = 30.0
-    backfill_every_s: float = 300.0
-    history_days: float = 2.0
-    stale_after_s: float = 30.0
-    grace_ms: int = 2_000
-    page_limit: int = DEFAULT_PAGE_LIMIT
-    retention_days: Mapping[str, int | None] = field(default_factory=dict)
-    retention_every_s: float = 3_600.0
-    health_host: str = "127.0.0.1"
-    health_port: int | None = 8080
-    """None: no health server; 0: any free port (see `MarketStreamService.health_url`)."""
-    stop_budget_s: float = 25.0
-    retry_after_s: float = 5.0
-    metrics_every_s: float | None = None
-    """None: publish no metrics (locally, in tests); in AWS every minute."""
-
-
-@dataclass(slots=True)
-class _Suspect:
-    """Trades in `[lo, hi]` may be missing; `done`: timeframes whose candles were replaced."""
-
-    lo: int
-    hi: int
-    done: set[Timeframe] = field(default_factory=set)
-
-    def due(self, timeframe: Timeframe, now_ms: int, grace_ms: int) -> bool:
-        """Not yet replaced, and the last candle overlapping the range has closed."""
-        return timeframe not in self.done and timeframe.open_time(self.hi) + timeframe.ms + grace_ms <= now_ms
-
-
-@dataclass(slots=True)
-class _Market:
-    symbol: str
-    task: asyncio.Task[None] | None = None
-    started_wall: float = 0.0
-    last_batch_wall: float | None = None
-    last_trade_ms: int | None = None
-    stale: bool = False
-    unavailable: str | None = None
-    fresh: bool | None = None
-    repaired: bool = False
-    repair_requested: bool = True
-    # Ranges whose candles were built from part of their trades: re-fetched once closed.
-    suspect: list[_Suspect] = field(default_factory=list)
-    last_candle_open_ms: int | None = None
-    batches: int = 0
-    candles: int = 0
-    stalls: int = 0
+from tekoa.observability import CANDLE_AGE_METRIC, logger, metrics, start_process_tracing
 
 
 def _wall_ms() -> int:
@@ -156,23 +75,10 @@ class MarketStreamService:
         self.source = source
         self.exchange = source.exchange
         self.database = database
-        self.publisher = publisher
         self.config = config
         self.clock_ms = clock_ms or _wall_ms
         self.aggregator = StreamingAggregator(config.timeframes, grace_ms=config.grace_ms)
-        self.markets: dict[str, _Market] = {}
-        self._pending: list[Candle] = []
-        # Serialises flushes: a repair's REST rows land after the stream's own rows for the same
-        # buckets (a half-built candle must not win), and each candle is announced once.
-        self._write_lock = asyncio.Lock()
-        self._announce_due = True
-        self._stop = asyncio.Event()
-        self._repair_wakeup = asyncio.Event()
-        self._last_tick_wall = time.monotonic()
-        self._started_ms = self.clock_ms()
-        self._last_metrics_wall = 0.0
-        self._health_runner: web.AppRunner | None = None
-        self.health_url: str | None = None
+        self.markets: dict[str, MarketFeed] = {}
         self.counters: dict[str, int] = {
             "candles_written": 0,
             "events_published": 0,
@@ -183,7 +89,21 @@ class MarketStreamService:
             "candles_repaired": 0,
             "retention_deleted": 0,
         }
+        self.outbox = CandleOutbox(self.exchange, database, publisher, self.counters)
+        self.repair = GapRepair(
+            source, database, config, self.markets, self.counters, self._close_ended, self.clock_ms
+        )
+        self._stop = asyncio.Event()
+        self._last_tick_wall = time.monotonic()
+        self._started_ms = self.clock_ms()
+        self._last_metrics_wall = 0.0
+        self._health: HealthServer | None = None
         self._bots_query_failed = False
+
+    @property
+    def health_url(self) -> str | None:
+        """Where GET /health is served (None until started, or without a health port)."""
+        return self._health.url if self._health is not None else None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -193,13 +113,15 @@ class MarketStreamService:
 
     async def run(self) -> None:
         """Start, stream until asked to stop, then flush and return."""
-        await self._start_health()
+        if self.config.health_port is not None:
+            self._health = HealthServer(self.config.health_host, self.config.health_port, self.health)
+            await self._health.start()
         tasks: list[asyncio.Task[None]] = []
         try:
             await self._follow(await self._desired_symbols())
             tasks = [
                 asyncio.create_task(self._tick_loop(), name="market-tick"),
-                asyncio.create_task(self._repair_loop(), name="market-repair"),
+                asyncio.create_task(self.repair.run(), name="market-repair"),
                 asyncio.create_task(self._poll_loop(), name="market-poll"),
             ]
             stop_waiter = asyncio.create_task(self._stop.wait())
@@ -221,12 +143,13 @@ class MarketStreamService:
         with contextlib.suppress(Exception):
             await self.source.close()
         # Close what is over (never the forming candle), write it, announce it.
-        self._pending += self.aggregator.advance(self.clock_ms())
+        self.outbox.add(self.aggregator.advance(self.clock_ms()))
         try:
-            await self._flush()
+            await self.outbox.flush()
         except Exception:
             logger.exception("final flush failed; unannounced candles are published after restart")
-        await self._stop_health()
+        if self._health is not None:
+            await self._health.stop()
         logger.info(
             "market stream stopped",
             extra={"seconds": round(time.monotonic() - started, 3), **self.counters},
@@ -268,15 +191,15 @@ class MarketStreamService:
                 continue
             last_closed = await asyncio.to_thread(self._register, symbol)
             self.aggregator.resume_from({(self.exchange, symbol, tf): t for tf, t in last_closed.items()})
-            market = _Market(symbol=symbol, started_wall=time.monotonic())
+            market = MarketFeed(symbol=symbol, started_wall=time.monotonic())
             market.last_candle_open_ms = last_closed.get(self.config.timeframes[0])
             # The candle forming now is built from part of its trades: replace it once closed.
             now = self.clock_ms()
-            market.suspect.append(_Suspect(now, now))
+            market.suspect.append(Suspect(now, now))
             self.markets[symbol] = market
             market.task = asyncio.create_task(self._stream(market), name=f"market-stream:{symbol}")
             logger.info("market subscribed", extra={"exchange": self.exchange, "symbol": symbol})
-        self._repair_wakeup.set()
+        self.repair.wakeup.set()
 
     def _register(self, symbol: str) -> dict[Timeframe, int]:
         with self.database.connection() as conn, service_transaction(conn):
@@ -291,7 +214,7 @@ class MarketStreamService:
 
     # -- trades in ----------------------------------------------------------------------------
 
-    async def _stream(self, market: _Market) -> None:
+    async def _stream(self, market: MarketFeed) -> None:
         """Feed one market's trades to the aggregator; restart the feed after errors.
 
         A stream that ends without an error (a replay reaching its end, a closed source) is
@@ -316,7 +239,7 @@ class MarketStreamService:
             logger.info("trade stream ended", extra={"symbol": market.symbol})
             await asyncio.sleep(self.config.poll_s)
 
-    def _on_batch(self, market: _Market, batch: TradeBatch) -> None:
+    def _on_batch(self, market: MarketFeed, batch: TradeBatch) -> None:
         if len(batch) == 0:
             return
         market.last_batch_wall = time.monotonic()
@@ -331,7 +254,7 @@ class MarketStreamService:
     def _take(self, closed: list[Candle]) -> None:
         if not closed:
             return
-        self._pending += closed
+        self.outbox.add(closed)
         finest = self.config.timeframes[0]
         for candle in closed:
             if candle.timeframe is finest:
@@ -340,7 +263,11 @@ class MarketStreamService:
                     market.last_candle_open_ms = candle.open_time
                     market.candles += 1
 
-    def _mark_stale(self, market: _Market, reason: str) -> None:
+    async def _close_ended(self, now_ms: int) -> None:
+        self._take(self.aggregator.advance(now_ms))
+        await self.outbox.flush()
+
+    def _mark_stale(self, market: MarketFeed, reason: str) -> None:
         if market.stale:
             return
         market.stale = True
@@ -349,14 +276,14 @@ class MarketStreamService:
             "market feed stale", extra={"exchange": self.exchange, "symbol": market.symbol, "reason": reason}
         )
 
-    def _recovered(self, market: _Market, resumed_ms: int) -> None:
+    def _recovered(self, market: MarketFeed, resumed_ms: int) -> None:
         """Data flows again: what fell between the last trade and now must come from REST."""
         market.stale = False
         since = market.last_trade_ms if market.last_trade_ms is not None else resumed_ms
-        market.suspect.append(_Suspect(since, resumed_ms))
+        market.suspect.append(Suspect(since, resumed_ms))
         market.repaired = False
         market.repair_requested = True
-        self._repair_wakeup.set()
+        self.repair.wakeup.set()
         logger.info("market feed recovered", extra={"exchange": self.exchange, "symbol": market.symbol})
 
     def on_source_event(self, event: Any) -> None:
@@ -372,7 +299,7 @@ class MarketStreamService:
             market.stale = True
             self._recovered(market, self.clock_ms())
 
-    # -- clock, writes, events ---------------------------------------------------------------
+    # -- clock, freshness --------------------------------------------------------------------
 
     async def _tick_loop(self) -> None:
         while True:
@@ -381,7 +308,7 @@ class MarketStreamService:
             self._take(self.aggregator.advance(self.clock_ms()))
             self._watch_staleness()
             try:
-                await self._flush()
+                await self.outbox.flush()
             except Exception:
                 logger.exception("writing candles failed; retrying on the next tick")
             await self._publish_freshness()
@@ -419,63 +346,6 @@ class MarketStreamService:
             if now - last > self.config.stale_after_s:
                 self._mark_stale(market, "silent" if market.last_batch_wall else "no data yet")
 
-    async def _flush(self) -> None:
-        """Write pending closed candles (not yet announced), then announce what is unannounced."""
-        async with self._write_lock:
-            if self._pending:
-                batch, self._pending = self._pending, []
-                try:
-                    await asyncio.to_thread(self._write, batch)
-                except Exception:
-                    self.counters["write_failures"] += 1
-                    self._pending = batch + self._pending
-                    raise
-                self.counters["candles_written"] += len(batch)
-                self._announce_due = True
-            # Under the lock too: two concurrent announcers would publish the same candles.
-            if self._announce_due and self.publisher is not None:
-                await self._announce()
-
-    def _write(self, candles: list[Candle]) -> None:
-        with (
-            traced("market-stream.write-candles"),
-            self.database.connection() as conn,
-            service_transaction(conn),
-        ):
-            candle_store.upsert_candles(conn, candles, announced=False)
-
-    @staticmethod
-    def _publish(publisher: EventPublisher, events: list[BusEvent]) -> None:
-        with traced("market-stream.publish-events"):
-            publisher.publish(events)
-
-    async def _announce(self) -> None:
-        publisher = self.publisher
-        assert publisher is not None
-        while True:
-            pending = await asyncio.to_thread(self._unannounced)
-            if not pending:
-                self._announce_due = False
-                return
-            try:
-                await asyncio.to_thread(self._publish, publisher, [candle_event(c) for c in pending])
-            except Exception:
-                self.counters["publish_failures"] += 1
-                logger.exception(
-                    "publishing candle events failed; retrying later", extra={"events": len(pending)}
-                )
-                return
-            await asyncio.to_thread(self._mark_announced, pending)
-            self.counters["events_published"] += len(pending)
-
-    def _unannounced(self) -> list[Candle]:
-        with self.database.connection() as conn, service_transaction(conn):
-            return candle_store.unannounced_candles(conn, self.exchange, limit=500)
-
-    def _mark_announced(self, candles: list[Candle]) -> None:
-        with self.database.connection() as conn, service_transaction(conn):
-            candle_store.mark_announced(conn, candles)
-
     async def _publish_freshness(self) -> None:
         changes = []
         for market in self.markets.values():
@@ -497,97 +367,6 @@ class MarketStreamService:
             for symbol, fresh, reason in changes:
                 candle_store.set_freshness(conn, self.exchange, symbol, fresh=fresh, reason=reason)
                 logger.info("market freshness", extra={"symbol": symbol, "fresh": fresh, "reason": reason})
-
-    # -- gap repair and retention ---------------------------------------------------------------
-
-    async def _repair_loop(self) -> None:
-        last_scheduled = time.monotonic()
-        last_retention = 0.0
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._repair_wakeup.wait(), timeout=self.config.tick_s)
-            self._repair_wakeup.clear()
-            if time.monotonic() - last_scheduled >= self.config.backfill_every_s:
-                last_scheduled = time.monotonic()
-                for market in self.markets.values():
-                    market.repair_requested = True
-            now = self.clock_ms()
-            for market in list(self.markets.values()):
-                if market.stale or market.unavailable is not None:
-                    continue
-                if market.repair_requested or self._suspect_due(market, now):
-                    await self._repair(market, now)
-            if (
-                self.config.retention_days
-                and time.monotonic() - last_retention >= self.config.retention_every_s
-            ):
-                last_retention = time.monotonic()
-                await self._apply_retention(now)
-
-    def _suspect_due(self, market: _Market, now_ms: int) -> bool:
-        return any(
-            suspect.due(tf, now_ms, self.config.grace_ms)
-            for suspect in market.suspect
-            for tf in self.config.timeframes
-        )
-
-    async def _repair(self, market: _Market, now_ms: int) -> None:
-        history_start = now_ms - int(self.config.history_days * DAY_MS)
-        due = {
-            tf: [s for s in market.suspect if s.due(tf, now_ms, self.config.grace_ms)]
-            for tf in self.config.timeframes
-        }
-        # Cleared before the awaits: a stall or request arriving meanwhile asks for another pass.
-        market.repair_requested = False
-        try:
-            # Every candle the repair may replace has ended by `now_ms`: close and write the
-            # stream's versions first, so the exchange's history is what stays.
-            self._take(self.aggregator.advance(now_ms))
-            await self._flush()
-            repaired = 0
-            for tf in self.config.timeframes:
-                result = await repair_series(
-                    self.source,
-                    self.database,
-                    market.symbol,
-                    tf,
-                    now_ms=now_ms,
-                    history_start_ms=history_start,
-                    overwrite=[(s.lo, tf.open_time(s.hi) + tf.ms) for s in due[tf]],
-                    page_limit=self.config.page_limit,
-                )
-                repaired += result.written
-                for suspect in due[tf]:
-                    suspect.done.add(tf)
-        except asyncio.CancelledError:
-            market.repair_requested = True
-            raise
-        except Exception:
-            market.repair_requested = True
-            self.counters["repair_failures"] += 1
-            logger.exception("gap repair failed; retrying later", extra={"symbol": market.symbol})
-            return
-        # A range stays suspect until the candle of every timeframe overlapping it was replaced.
-        market.suspect = [s for s in market.suspect if len(s.done) < len(self.config.timeframes)]
-        market.repaired = True
-        self.counters["repairs"] += 1
-        self.counters["candles_repaired"] += repaired
-
-    async def _apply_retention(self, now_ms: int) -> None:
-        try:
-            deleted = await asyncio.to_thread(self._delete_old, now_ms)
-        except Exception:
-            logger.exception("candle retention failed")
-            return
-        self.counters["retention_deleted"] += deleted
-
-    def _delete_old(self, now_ms: int) -> int:
-        deleted = 0
-        with self.database.connection() as conn, service_transaction(conn):
-            for tf, days in self.config.retention_days.items():
-                if days is not None:
-                    deleted += candle_store.delete_older_than(conn, Timeframe(tf), now_ms - days * DAY_MS)
-        return deleted
 
     # -- health ---------------------------------------------------------------------------------
 
@@ -617,56 +396,12 @@ class MarketStreamService:
                 "trades_in": stats.trades_in,
                 "duplicates": stats.duplicates,
                 "late_trades": stats.late_trades,
-                "pending_candles": len(self._pending),
+                "pending_candles": len(self.outbox.pending),
             },
         }
 
-    async def _start_health(self) -> None:
-        if self.config.health_port is None:
-            return
-
-        async def handle(_: web.Request) -> web.Response:
-            body = self.health()
-            status = 200 if body["status"] == "ok" else 503
-            return web.Response(text=json.dumps(body), status=status, content_type="application/json")
-
-        app = web.Application()
-        app.router.add_get("/health", handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.config.health_host, self.config.health_port)
-        await site.start()
-        self._health_runner = runner
-        port = self.config.health_port
-        server = getattr(site, "_server", None)
-        if port == 0 and server is not None and server.sockets:
-            port = int(server.sockets[0].getsockname()[1])
-        self.health_url = f"http://{self.config.health_host}:{port}/health"
-
-    async def _stop_health(self) -> None:
-        if self._health_runner is not None:
-            await self._health_runner.cleanup()
-            self._health_runner = None
-
 
 # -- process entry ---------------------------------------------------------------------------
-
-
-def config_from_settings(settings: Any, **overrides: Any) -> StreamConfig:
-    """The service's configuration from `tekoa.settings.Settings`."""
-    values: dict[str, Any] = {
-        "default_symbols": settings.market_symbol_list,
-        "poll_s": settings.market_poll_s,
-        "backfill_every_s": settings.market_backfill_every_s,
-        "history_days": settings.market_history_days,
-        "stale_after_s": settings.market_stale_after_s,
-        "retention_days": dict(settings.candle_retention_days),
-        "health_host": settings.market_health_host,
-        "health_port": settings.market_health_port,
-        "metrics_every_s": settings.market_metrics_every_s,
-    }
-    values.update(overrides)
-    return StreamConfig(**values)
 
 
 def build_source(
@@ -678,7 +413,7 @@ def build_source(
 
         simulated = SimulatedExchange(settings.market_symbol_list, speed=settings.market_simulated_speed)
         return simulated, simulated.now_ms
-    from tekoa.market.ccxt_source import CcxtSource
+    from tekoa.market.ccxt.source import CcxtSource
 
     return CcxtSource(
         settings.market_exchange, stale_after_s=settings.market_stale_after_s, on_event=on_event
@@ -710,7 +445,7 @@ async def serve(settings: Any) -> None:
 
 
 def main() -> None:
-    """Process entry point (the Fargate container's command)."""
+    """Process entry point (the Fargate container's command, and `tekoa up`'s market-stream part)."""
     from tekoa.settings import get_settings
 
     settings = get_settings()

@@ -4,51 +4,51 @@ from __future__ import annotations
 
 import pytest
 
-from functions.api.conventions import (
-    Page,
-    PageRequest,
-    check_version,
-    decode_cursor,
-    encode_cursor,
-    etag,
-    install_cursor_key,
-)
+from functions.api.cursors import CursorSigner
+from functions.api.pagination import Page, PageRequest
+from functions.api.versioning import check_version, etag
 from tekoa.errors import PreconditionFailed, PreconditionRequired, ValidationFailed
 
-
-@pytest.fixture(autouse=True)
-def _key() -> None:
-    install_cursor_key(b"unit-test-cursor-key")
+SIGNER = CursorSigner(lambda: b"unit-test-cursor-key")
 
 
 def test_a_cursor_round_trips_its_payload() -> None:
     payload = {"created_at": "2026-01-01T00:00:00+00:00", "id": "abc"}
 
-    assert decode_cursor(encode_cursor(payload)) == payload
+    assert SIGNER.decode(SIGNER.encode(payload)) == payload
 
 
 def test_a_cursor_signed_with_another_key_is_refused() -> None:
-    cursor = encode_cursor({"id": 1})
-    install_cursor_key(b"another deployment")
+    cursor = CursorSigner(lambda: b"another deployment").encode({"id": 1})
 
     with pytest.raises(ValidationFailed) as raised:
-        decode_cursor(cursor)
+        SIGNER.decode(cursor)
     assert raised.value.field == "cursor"
 
 
+def test_the_signing_key_is_fetched_once_on_first_use() -> None:
+    fetched: list[int] = []
+    signer = CursorSigner(lambda: fetched.append(1) or b"k")  # type: ignore[func-returns-value]
+
+    assert fetched == []
+    signer.decode(signer.encode({"n": 1}))
+    assert fetched == [1]
+
+
 def test_a_page_has_a_cursor_only_when_more_rows_exist() -> None:
-    full = Page[int].build([1, 2, 3], 2, lambda n: {"n": n})
-    last = Page[int].build([1, 2], 2, lambda n: {"n": n})
+    page = PageRequest(limit=2, cursor=None, signer=SIGNER)
+    full = Page[int].build([1, 2, 3], page, lambda n: {"n": n})
+    last = Page[int].build([1, 2], page, lambda n: {"n": n})
 
     assert full.items == [1, 2]
     assert full.next_cursor is not None
-    assert decode_cursor(full.next_cursor) == {"n": 2}
+    assert SIGNER.decode(full.next_cursor) == {"n": 2}
     assert last.next_cursor is None
 
 
 def test_a_cursor_missing_the_expected_keys_is_refused() -> None:
     with pytest.raises(ValidationFailed):
-        PageRequest(limit=10, cursor={"n": 1}).after("created_at", "id")
+        PageRequest(limit=10, cursor={"n": 1}, signer=SIGNER).after("created_at", "id")
 
 
 @pytest.mark.parametrize(

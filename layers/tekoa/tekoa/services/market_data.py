@@ -1,4 +1,5 @@
-"""Market data for the API: exchanges, symbols, stored candles and the last price.
+"""Market data for the API: exchanges, symbols, stored candles, the last price, and whether the
+markets the platform streams are ready (for /health).
 
 Market data is shared by every user (no tenant filter): reads still run as the calling user
 (`tenant_transaction`), the least privileged role, which may read the market tables.
@@ -17,10 +18,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from tekoa.db import candles as candle_store
-from tekoa.db.connection import Database, tenant_transaction
+from tekoa.db.connection import Database, service_transaction, tenant_transaction
 from tekoa.domain.candles import Candle
 from tekoa.domain.exchanges import EXCHANGE_IDS
 from tekoa.domain.timeframes import Timeframe
@@ -163,14 +165,28 @@ def get_price(
     the candle is recent (a crashed stream cannot leave a stale price marked fresh)."""
     _require_symbol(database, settings, user_id, exchange, symbol)
     with database.connection() as conn, tenant_transaction(conn, user_id):
-        candle = candle_store.latest_candle(conn, exchange, symbol, Timeframe.M1)
-        flag = candle_store.get_freshness(conn, exchange, symbol)
+        return _last_price(conn, exchange, symbol, now_ms if now_ms is not None else _now_ms())
+
+
+def streamed_markets(database: Database, settings: Settings, *, now_ms: int | None = None) -> list[LastPrice]:
+    """The last price of every market the stream always follows (`market_symbols`): all of
+    them fresh means market data is ready."""
     now = now_ms if now_ms is not None else _now_ms()
+    with database.connection() as conn, service_transaction(conn):
+        return [
+            _last_price(conn, settings.market_exchange, symbol, now) for symbol in settings.market_symbol_list
+        ]
+
+
+def _last_price(conn: Any, exchange: str, symbol: str, now: int) -> LastPrice:
+    candle = candle_store.latest_candle(conn, exchange, symbol, Timeframe.M1)
+    flag = candle_store.get_freshness(conn, exchange, symbol)
     if candle is None:
-        return LastPrice(exchange, symbol, None, None, False, "no candles stored yet")
+        loading = flag.reason if flag is not None and not flag.fresh and flag.reason else None
+        return LastPrice(exchange, symbol, None, None, False, loading or "no candles stored yet")
     recent = now - candle.close_time <= PRICE_MAX_AGE_MS
     fresh = flag is not None and flag.fresh and recent
-    reason = None
+    reason: str | None = None
     if not fresh:
         if flag is not None and not flag.fresh:
             reason = flag.reason or "stale"

@@ -1,0 +1,1 @@
+"""Scheduled housekeeping (EventBridge schedule → Lambda)."""

@@ -1,0 +1,251 @@
+"""Hostile values in every parameter and body field: never a 5xx.
+
+Every operation of the live schema is walked. Each query and path parameter gets a value with
+a NUL character (PostgreSQL text cannot hold one); each field of a valid request body gets NUL
+text and every Decimal extreme we know of: exponents far beyond any context, subnormals,
+non-finite values, enormous mantissas and digits of other scripts. A new operation with a
+parameter or body this walk cannot fill fails the walk until it gets an entry here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.api.auth_support import CHEAP_HASHING, PASSWORD
+from tests.integration.api.trading_support import Caller, create_bot, create_credential, new_user
+from tests.unit.strategies.examples import DCA, DIP, GRID, MOMENTUM, SCALPER, realistic_rules
+
+HTTP_METHODS = ("get", "put", "post", "patch", "delete")
+
+DECIMAL_EXTREMES: tuple[Any, ...] = (
+    "1E-999999999999999999",
+    "1E+999999999999999999",
+    "-1E-999999999999999999",
+    "1E-1000000",
+    "1E+1000000",
+    "4.9E-324",  # the smallest float64 subnormal
+    "2.2250738585072014E-308",
+    "1E-6176",  # Decimal's smallest subnormal in the default context
+    "9" * 5000,
+    "0." + "0" * 5000 + "1",
+    "١٢٣",  # Arabic-Indic digits
+    "١٢٣.٤٥",
+    "１２３",  # fullwidth digits
+    "NaN",
+    "sNaN",
+    "-Infinity",
+    "Infinity",
+    "1_000",
+    " 1 ",
+    "",
+    "-0",
+    1e308,
+    5e-324,
+    -1e308,
+    10**400,
+)
+NUL_TEXT = "A\x00B"
+
+# Valid values of the parameters every operation may need.
+PARAMETERS = {
+    "exchange": "simulated",
+    "symbol": "BTC/USDT",
+    "timeframe": "1m",
+    "limit": "5",
+}
+
+
+def _bodies(world: dict[str, str]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """A valid body (or several) for every operation that takes one."""
+
+    def strategy(bot_type: str, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": f"fuzz {bot_type}",
+            "definition": {"kind": "builtin", "bot_type": bot_type, "params": params},
+        }
+
+    return {
+        ("post", "/v1/auth/register"): [
+            {"email": "fuzz@example.com", "password": PASSWORD, "display_name": "Fuzz"}
+        ],
+        ("post", "/v1/auth/login"): [{"email": "fuzz@example.com", "password": PASSWORD}],
+        ("post", "/v1/auth/refresh"): [{"refresh_token": "not-a-token"}],
+        ("post", "/v1/auth/logout"): [{"refresh_token": "not-a-token"}],
+        ("post", "/v1/api-tokens"): [{"name": "fuzz", "scope": "read", "expires_at": "2999-01-01T00:00:00Z"}],
+        ("post", "/v1/strategies"): [
+            strategy("grid", GRID),
+            # Without the optional stops, so an extreme bound reaches the level computation.
+            strategy(
+                "grid",
+                {key: GRID[key] for key in ("lower_price", "upper_price", "levels", "spacing", "order_size")},
+            ),
+            strategy("scalper", SCALPER),
+            strategy("dca", DCA),
+            strategy("dip", DIP),
+            strategy("momentum", MOMENTUM),
+            {"name": "fuzz rules", "definition": {"kind": "rules", **realistic_rules()}},
+        ],
+        ("patch", "/v1/strategies/{strategy_id}"): [
+            {"description": "changed", "version": 1, "definition": strategy("grid", GRID)["definition"]}
+        ],
+        ("post", "/v1/bots"): [
+            {
+                "name": "fuzz bot",
+                "strategy_id": world["strategy_id"],
+                "exchange": "simulated",
+                "symbol": "BTC/USDT",
+                "risk": {
+                    "risk_per_trade_pct": "1",
+                    "max_position_notional": "1000",
+                    "daily_loss_limit": {"type": "quote", "amount": "50"},
+                },
+            }
+        ],
+        ("patch", "/v1/bots/{bot_id}"): [{"name": "renamed", "version": 1}],
+        **{
+            ("post", f"/v1/bots/{{bot_id}}/{action}"): [{"reason": "fuzz"}]
+            for action in ("start", "pause", "stop")
+        },
+        ("post", "/v1/bots/stop-all"): [{"reason": "fuzz"}],
+        ("post", "/v1/broker-credentials"): [
+            {"exchange": "simulated", "label": "fuzz", "api_key": "KEY-abcdefgh", "secret": "s" * 32}
+        ],
+    }
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Paths of the scalar fields of a JSON document."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, (*path, index))
+    else:
+        yield path
+
+
+def _replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
+    changed = copy.deepcopy(document)
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return changed
+
+
+@pytest.fixture
+def settings(aws_settings: Any, database_url: str) -> Any:
+    # Throttling would answer 429 before the fields are even read: let every attempt through.
+    return aws_settings.model_copy(
+        update={
+            "database_url": database_url,
+            "signup_max_per_address": 100_000,
+            "login_max_failures_per_account": 100_000,
+            "login_max_failures_per_address": 100_000,
+            **CHEAP_HASHING,
+        }
+    )
+
+
+def _world(api: httpx.Client) -> tuple[Caller, dict[str, str]]:
+    caller = new_user(api)
+    bot = create_bot(api, caller)
+    credential = create_credential(api, caller, exchange="simulated")
+    token = api.post("/v1/api-tokens", json={"name": "t"}, headers=caller.headers).json()["token"]
+    return caller, {
+        "strategy_id": bot["strategy_id"],
+        "bot_id": bot["id"],
+        "credential_id": credential["id"],
+        "token_id": token["id"],
+    }
+
+
+def _operations(api: httpx.Client) -> list[tuple[str, str, dict[str, Any]]]:
+    schema = api.get("/openapi.json").json()
+    return [
+        (method, path, operation)
+        for path, operations in sorted(schema["paths"].items())
+        for method, operation in operations.items()
+        if method in HTTP_METHODS
+    ]
+
+
+def _request(
+    api: httpx.Client, caller: Caller, method: str, path: str, params: dict[str, str], body: Any = None
+) -> httpx.Response:
+    url = path
+    for name, value in params.items():
+        url = url.replace("{" + name + "}", _quote(value))
+    query = {name: value for name, value in params.items() if "{" + name + "}" not in path}
+    content = None if body is None else json.dumps(body, ensure_ascii=False).encode()
+    headers = {**caller.headers, "Content-Type": "application/json"}
+    return api.request(method.upper(), url, params=query, content=content, headers=headers)
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def _parameters(operation: dict[str, Any], world: dict[str, str]) -> dict[str, str]:
+    values = {**PARAMETERS, **world}
+    params = {}
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] not in ("query", "path"):
+            continue
+        name = parameter["name"]
+        if parameter.get("required") or parameter["in"] == "path":
+            assert name in values, f"add a valid value for parameter {name!r} to PARAMETERS"
+            params[name] = values[name]
+    return params
+
+
+def test_nul_in_any_query_or_path_parameter_is_a_4xx(api: httpx.Client) -> None:
+    caller, world = _world(api)
+    failures = []
+    tried = 0
+    for method, path, operation in _operations(api):
+        if (method, path) == ("post", "/v1/auth/logout"):
+            continue
+        valid = _parameters(operation, world)
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] not in ("query", "path"):
+                continue
+            params = {**valid, parameter["name"]: NUL_TEXT}
+            response = _request(api, caller, method, path, params)
+            tried += 1
+            if not 400 <= response.status_code < 500:
+                failures.append(f"{method.upper()} {path} {parameter['name']}: {response.status_code}")
+
+    assert tried >= 30
+    assert failures == []
+
+
+def test_hostile_values_in_every_body_field_are_a_4xx_or_accepted(api: httpx.Client) -> None:
+    caller, world = _world(api)
+    bodies = _bodies(world)
+    failures = []
+    seen = set()
+    for method, path, operation in _operations(api):
+        if "requestBody" not in operation:
+            continue
+        seen.add((method, path))
+        assert (method, path) in bodies, f"{method.upper()} {path}: add a valid body to _bodies"
+        params = _parameters(operation, world)
+        for body in bodies[(method, path)]:
+            for leaf in _leaves(body):
+                for value in (NUL_TEXT, *DECIMAL_EXTREMES):
+                    response = _request(api, caller, method, path, params, _replaced(body, leaf, value))
+                    if response.status_code >= 500:
+                        failures.append(f"{method.upper()} {path} {'.'.join(map(str, leaf))}={value!r:.40}")
+
+    assert set(bodies) <= seen
+    assert failures == []
