@@ -12,7 +12,17 @@ from functions.api.middleware import (
     RequestIdMiddleware,
     StorableParametersMiddleware,
 )
-from functions.api.routes import activity, api_tokens, auth, bots, credentials, health, market, strategies
+from functions.api.routes import (
+    activity,
+    api_tokens,
+    auth,
+    bots,
+    charts,
+    credentials,
+    health,
+    market,
+    strategies,
+)
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -22,7 +32,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app = FastAPI(
         title="Tekoa API",
         version="1.0.0",
-        description="Multi-user trading-bot platform: accounts, strategies, bots, market data.",
+        description="Multi-user trading-bot platform: accounts, strategies, bots, market data, charts.",
         docs_url=None,
         redoc_url=None,
         # One schema per model (no `-Input`/`-Output` pairs under one title): client
@@ -43,4 +53,5 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(credentials.router)
     app.include_router(activity.router)
     app.include_router(market.router)
+    app.include_router(charts.router)
     return app
