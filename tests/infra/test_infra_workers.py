@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from cdk_helpers import actions_of, only_resource, policy_statements, resources_of_type
 
+from functions.charts.local import BATCH_SIZE as LOCAL_CHART_BATCH
 from infra.workloads import WORKLOADS
 from tekoa.names import ResourceNames
 from tekoa.schedules import SCHEDULES
@@ -152,6 +153,7 @@ def test_charts_consumes_the_chart_queue_with_partial_batch_responses(
     assert props["FunctionName"] == {"Ref": function_id}
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert 1 <= props["BatchSize"] <= 10
+    assert props["BatchSize"] == LOCAL_CHART_BATCH  # tekoa up feeds the handler alike
     assert "ChartRequests" in json.dumps(props["EventSourceArn"])
     # In-flight messages must not reappear while a batch is still being handled.
     (queue,) = [
