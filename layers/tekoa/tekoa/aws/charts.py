@@ -3,11 +3,14 @@
 The API checks an object exists and presigns a GET for it; the chart function puts objects;
 both queue render requests. Presigned URLs are signed with the caller's credentials, so the
 signer needs s3:GetObject on the object, and a URL never outlives `chart_url_ttl_s`.
+The boto3 clients are made on first use: most API requests never touch a chart, and a
+client costs a Lambda cold start tens of milliseconds.
 """
 
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -40,9 +43,13 @@ class S3ChartObjects:
     """`ChartObjects` in the charts bucket."""
 
     def __init__(self, settings: Settings) -> None:
-        self._s3: Any = aws_client("s3", settings)
+        self._settings = settings
         self.bucket = settings.charts_bucket_name
         self.ttl_s = settings.chart_url_ttl_s
+
+    @cached_property
+    def _s3(self) -> Any:
+        return aws_client("s3", self._settings)
 
     def exists(self, key: str) -> bool:
         try:
@@ -71,13 +78,17 @@ class SqsChartRequests:
     """`ChartRequests` on the chart queue (its URL looked up once, by name)."""
 
     def __init__(self, settings: Settings) -> None:
-        self._sqs: Any = aws_client("sqs", settings)
-        self._queue_name = settings.names.chart_queue
-        self._queue_url: str | None = None
+        self._settings = settings
+
+    @cached_property
+    def _sqs(self) -> Any:
+        return aws_client("sqs", self._settings)
+
+    @cached_property
+    def _queue_url(self) -> str:
+        return str(self._sqs.get_queue_url(QueueName=self._settings.names.chart_queue)["QueueUrl"])
 
     def send(self, message: dict[str, Any]) -> None:
-        if self._queue_url is None:
-            self._queue_url = str(self._sqs.get_queue_url(QueueName=self._queue_name)["QueueUrl"])
         self._sqs.send_message(
             QueueUrl=self._queue_url, MessageBody=json.dumps(message, separators=(",", ":"))
         )
