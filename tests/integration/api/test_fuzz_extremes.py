@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -116,6 +117,27 @@ def _bodies(world: dict[str, str]) -> dict[tuple[str, str], list[dict[str, Any]]
         ("post", "/v1/broker-credentials"): [
             {"exchange": "simulated", "label": "fuzz", "api_key": "KEY-abcdefgh", "secret": "s" * 32}
         ],
+        ("post", "/v1/charts"): [
+            {
+                "exchange": "simulated",
+                "symbol": "BTC/USDT",
+                "timeframe": "1h",
+                "start": 1_717_200_000_000,
+                "end": 1_717_300_000_000,
+                "overlays": [
+                    {"name": "sma", "params": {"period": 20, "source": "close"}},
+                    {"name": "bollinger", "params": {"period": 20, "std": "2.5"}},
+                ],
+                "panels": [
+                    {"name": "rsi", "params": {"period": 14}},
+                    {"name": "macd", "params": {"fast": 12, "slow": 26, "signal": 9}},
+                ],
+                "volume": True,
+                "style": "dark",
+                "size": "mobile",
+            },
+            {"bot_id": world["bot_id"], "bars": 100},
+        ],
     }
 
 
@@ -164,6 +186,8 @@ def _world(api: httpx.Client) -> tuple[Caller, dict[str, str]]:
         "bot_id": bot["id"],
         "credential_id": credential["id"],
         "token_id": token["id"],
+        # Nobody's chart: the walk only needs the route to answer (a 404, or a 422 for NUL).
+        "chart_id": str(uuid.uuid4()),
     }
 
 
