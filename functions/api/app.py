@@ -13,6 +13,7 @@ from functions.api.middleware import (
     StorableParametersMiddleware,
 )
 from functions.api.routes import (
+    accounts,
     activity,
     api_tokens,
     auth,
@@ -21,7 +22,10 @@ from functions.api.routes import (
     credentials,
     health,
     market,
+    orders,
+    positions,
     strategies,
+    trades,
 )
 
 MAX_BODY_BYTES = 256 * 1024
@@ -54,4 +58,8 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(activity.router)
     app.include_router(market.router)
     app.include_router(charts.router)
+    app.include_router(accounts.router)
+    app.include_router(orders.router)
+    app.include_router(positions.router)
+    app.include_router(trades.router)
     return app

@@ -15,6 +15,8 @@ from fastapi import Depends, Request
 from functions.api.cursors import CursorSigner
 from tekoa.auth.service import Accounts
 from tekoa.aws.charts import S3ChartObjects, SqsChartRequests
+from tekoa.aws.events import EventBridgePublisher, EventPublisher
+from tekoa.aws.queues import OrderQueue, SqsOrderQueue
 from tekoa.db.connection import Database
 from tekoa.execution.credential_check import ExchangeCredentialVerifier
 from tekoa.security import key_provider_for
@@ -35,6 +37,8 @@ class ApiContext:
     credential_verifier: CredentialVerifier
     cursors: CursorSigner
     charts: ChartPorts
+    order_queue: OrderQueue
+    events: EventPublisher
 
     @classmethod
     def build(cls, settings: Settings, database: Database) -> ApiContext:
@@ -50,6 +54,8 @@ class ApiContext:
             charts=ChartPorts(
                 database, S3ChartObjects(settings), SqsChartRequests(settings), settings.chart_url_ttl_s
             ),
+            order_queue=SqsOrderQueue(settings),
+            events=EventBridgePublisher(settings),
         )
 
 

@@ -10,7 +10,7 @@ from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from infra.components.messaging import PlatformEventBus, QueueWithDeadLetters
-from infra.constants import CHART_MAX_RECEIVE_COUNT, ORDER_MAX_RECEIVE_COUNT
+from infra.constants import CHART_MAX_RECEIVE_COUNT, ORDER_MAX_RECEIVE_COUNT, ORDER_VISIBILITY_TIMEOUT
 from tekoa.names import TRADE_CHART_EVENTS, ResourceNames
 
 
@@ -26,6 +26,7 @@ class MessagingStack(Stack):
             dlq_name=names.order_dlq,
             fifo=True,
             max_receive_count=ORDER_MAX_RECEIVE_COUNT,
+            visibility_timeout=ORDER_VISIBILITY_TIMEOUT,
         )
         charts = QueueWithDeadLetters(
             self,

@@ -1,5 +1,5 @@
-"""WorkersStack: the background compute (ingest Lambda, market-stream Fargate service, scheduled
-housekeeping)."""
+"""WorkersStack: the background compute (ingest Lambda, market-stream Fargate service, executor
+and reconciler Lambdas, scheduled housekeeping)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from infra.components.charts import ChartsFunction
+from infra.components.execution import ExecutionFunctions
 from infra.components.ingest import IngestFunction
 from infra.components.market_stream import MarketStreamService
 from infra.components.network import PlatformNetwork
@@ -20,8 +21,8 @@ from tekoa.schedules import schedule
 
 
 class WorkersStack(Stack):
-    """Background workloads: ingest, charts, maintenance and the market stream; the evaluator
-    and the executor join here."""
+    """Background workloads: ingest, charts, maintenance, the executor and reconciler, and the
+    market stream; the evaluator joins here."""
 
     def __init__(
         self,
@@ -54,7 +55,21 @@ class WorkersStack(Stack):
             subnets=network.compute_subnets,
             database=data.database,
             event_bus=messaging.event_bus,
+            order_queue=messaging.order_queue,
             market_environment=config.market_environment,
+        )
+        self.execution = ExecutionFunctions(
+            self,
+            "Execution",
+            stage=config.stage,
+            vpc=network.vpc,
+            subnets=network.compute_subnets,
+            database=data.database,
+            order_queue=messaging.order_queue,
+            event_bus=messaging.event_bus,
+            broker_key=data.broker_key,
+            schedule=schedule("reconcile"),
+            reconcile_every=config.reconcile_every,
         )
         self.maintenance = MaintenanceFunction(
             self,

@@ -71,11 +71,16 @@ def test_every_schedule_of_the_table_invokes_its_handler_under_the_local_rule_na
 ) -> None:
     functions = resources_of_type(workers_template, "AWS::Lambda::Function")
     for entry in SCHEDULES:
+        # A zip function names its handler; an image function (the reconciler) its command.
         (function_id,) = [
-            fid for fid, f in functions.items() if f["Properties"].get("Handler") == entry.handler
+            fid
+            for fid, f in functions.items()
+            if entry.handler
+            in (f["Properties"].get("Handler"), *f["Properties"].get("ImageConfig", {}).get("Command", []))
         ]
         (rule,) = _rules_targeting(workers_template, function_id)
-        assert rule["ScheduleExpression"] == entry.rate
+        if entry.name != "reconcile":  # its rate follows the stage (test_infra_execution)
+            assert rule["ScheduleExpression"] == entry.rate
         assert rule["Name"] == f"tekoa-dev-{entry.name}"  # what the local scheduler calls it
         assert rule["State"] == "ENABLED"
         assert rule["Targets"][0]["RetryPolicy"]["MaximumRetryAttempts"] == 0
@@ -109,10 +114,11 @@ def test_image_assets_are_staged_for_the_cli_to_build_not_built_at_synth(platfor
     assert set(sources) == {
         "functions/ingest/Dockerfile",
         "functions/charts/Dockerfile",
+        "functions/executor/Dockerfile",
         "fargate/market-stream/Dockerfile",
         "fargate/xray-daemon/Dockerfile",
     }
-    for workload in (WORKLOADS["ingest"], WORKLOADS["charts"], WORKLOADS["market-stream"]):
+    for workload in (WORKLOADS[name] for name in ("ingest", "charts", "market-stream", "executor")):
         source = sources[str(workload.dockerfile)]
         assert source["platform"] == "linux/arm64"
         # The Dockerfile installs exactly the extras the registry (and the import test) names.
@@ -252,7 +258,7 @@ def test_market_stream_health_check_probes_the_service_and_allows_a_graceful_sto
     assert 30 <= container["StopTimeout"] <= 60
 
 
-def test_market_stream_task_role_may_only_publish_events_read_its_login_and_trace(
+def test_market_stream_task_role_may_only_publish_events_send_triggers_read_its_login_and_trace(
     workers_template: Any,
 ) -> None:
     _, task = only_resource(workers_template, "AWS::ECS::TaskDefinition")
@@ -260,6 +266,9 @@ def test_market_stream_task_role_may_only_publish_events_read_its_login_and_trac
     statements = policy_statements(workers_template, role_id)
     assert actions_of(statements) == {
         "events:PutEvents",
+        "sqs:SendMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
         "kms:Decrypt",
@@ -272,6 +281,8 @@ def test_market_stream_task_role_may_only_publish_events_read_its_login_and_trac
     assert all(s["Resource"] != "*" for s in statements if not str(s["Action"][0]).startswith("xray:"))
     (secret,) = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
     assert "DatabaseLogintekoamarketstream" in json.dumps(secret["Resource"])
+    (send,) = [s for s in statements if "sqs:SendMessage" in s["Action"]]
+    assert "OrdersQueue" in json.dumps(send["Resource"])  # paper triggers, nothing else
     (decrypt,) = [s for s in statements if s["Action"] == "kms:Decrypt"]
     assert "secretsmanager." in json.dumps(decrypt["Condition"]["StringEquals"]["kms:ViaService"])
     managed = resources_of_type(workers_template, "AWS::IAM::Role")[role_id]["Properties"].get(

@@ -76,6 +76,9 @@ def list_bots(
     context: Context,
     status: BotStatus | None = Query(None, description="Only bots in this status."),
     strategy_id: UUID | None = Query(None, description="Only bots running this strategy."),
+    archived: bool = Query(
+        False, description="List the archived bots (deleted with a trading history) instead."
+    ),
 ) -> Page[Bot]:
     """Your bots, newest first."""
     rows = service.list_bots(
@@ -83,6 +86,7 @@ def list_bots(
         principal.user_id,
         status=status,
         strategy_id=strategy_id,
+        archived=archived,
         after=after_created(page),
         limit=page.limit + 1,
     )

@@ -14,6 +14,8 @@ import pytest
 from tekoa.db.connection import PooledDatabase, service_transaction, tenant_transaction
 from tekoa.domain.timeframes import Timeframe
 from tests.integration.api.auth_support import settings as settings
+from tests.integration.api.execution_support import Exchange
+from tests.integration.api.execution_support import exchange as exchange
 from tests.integration.api.trading_support import (
     Caller,
     create_bot,
@@ -32,6 +34,8 @@ OBJECT_ID = re.compile(r"\{([a-z_]*id)\}")
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("patch", "/v1/strategies/{strategy_id}"): {"description": "hijacked", "version": 1},
     ("patch", "/v1/bots/{bot_id}"): {"name": "hijacked", "version": 1},
+    ("put", "/v1/accounts/{account_id}/starting-balance"): {"starting_balance": "1"},
+    ("post", "/v1/accounts/{account_id}/reset"): {"confirm": True},
 }
 
 TENANT_TABLES = (
@@ -55,8 +59,19 @@ def _id_routes(schema: dict[str, Any]) -> set[tuple[str, str]]:
     }
 
 
-def _alices_world(api: httpx.Client, alice: Caller, settings: Any) -> tuple[dict[str, str], str]:
+def _alices_world(
+    api: httpx.Client, alice: Caller, exchange: Exchange, settings: Any
+) -> tuple[dict[str, str], str]:
     """One object of every kind an id route can name, owned by alice (and her API token)."""
+    exchange.market("60000")
+    order = api.post(
+        "/v1/orders",
+        json={"exchange": "simulated", "symbol": "BTC/USDT", "side": "buy", "quantity": "0.01"},
+        headers=alice.headers,
+    )
+    assert order.status_code == 202, order.text
+    exchange.execute()
+    (position,) = api.get("/v1/positions", headers=alice.headers).json()["items"]
     strategy = create_strategy(api, alice)
     bot = create_bot(api, alice, strategy["id"])
     _store_candles(settings)
@@ -71,6 +86,9 @@ def _alices_world(api: httpx.Client, alice: Caller, settings: Any) -> tuple[dict
         "credential_id": credential["id"],
         "token_id": token.json()["token"]["id"],
         "chart_id": chart.json()["id"],
+        "account_id": order.json()["account_id"],
+        "order_id": order.json()["id"],
+        "position_id": position["position"]["id"],
     }
     return ids, token.json()["secret"]
 
@@ -93,6 +111,12 @@ def _snapshot(api: httpx.Client, alice: Caller, ids: dict[str, str]) -> dict[str
         f"/v1/bots/{ids['bot_id']}/status-history",
         f"/v1/broker-credentials/{ids['credential_id']}",
         f"/v1/charts/{ids['chart_id']}",
+        f"/v1/accounts/{ids['account_id']}",
+        f"/v1/orders/{ids['order_id']}",
+        f"/v1/positions/{ids['position_id']}",
+        "/v1/orders",
+        "/v1/positions",
+        "/v1/trades",
         "/v1/api-tokens",
         "/v1/activity",
         "/v1/strategies",
@@ -108,12 +132,12 @@ def _snapshot(api: httpx.Client, alice: Caller, ids: dict[str, str]) -> dict[str
 
 
 def test_every_route_with_an_object_id_answers_404_to_another_user_without_side_effects(
-    api: httpx.Client, settings: Any
+    api: httpx.Client, exchange: Exchange, settings: Any
 ) -> None:
     schema = api.get("/openapi.json").json()
     routes = _id_routes(schema)
     alice, bob = new_user(api), new_user(api)
-    ids, token_secret = _alices_world(api, alice, settings)
+    ids, token_secret = _alices_world(api, alice, exchange, settings)
     before = _snapshot(api, alice, ids)
     secret_values = set(ids.values())
 
@@ -144,6 +168,9 @@ def test_every_route_with_an_object_id_answers_404_to_another_user_without_side_
         "/v1/broker-credentials/{credential_id}",
         "/v1/charts/{chart_id}",
         "/v1/bots/{bot_id}/chart",
+        "/v1/accounts/{account_id}",
+        "/v1/orders/{order_id}",
+        "/v1/positions/{position_id}",
     }
     assert _snapshot(api, alice, ids) == before
     assert api.get("/v1/me", headers={"Authorization": f"Bearer {token_secret}"}).status_code == 200

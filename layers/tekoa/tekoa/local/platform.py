@@ -7,6 +7,8 @@ The parts, in the order they can start (parts with nothing between them start to
     setup          once: database created, migrations applied, AWS resources provisioned
     api            the REST API under uvicorn, one worker per CPU core
     market-stream  the market-stream service, the same entry point as the Fargate task
+    executor       the executor's Lambda handler on the order queue, fed as Lambda's SQS event
+                   source mapping feeds it (`tekoa.local.sqs_poller`)
     charts         the chart function's Lambda handler on the chart queue, fed as Lambda's SQS
                    event source mapping feeds it (`tekoa.local.sqs_poller`)
     scheduler      fires scheduled handlers as EventBridge would (`tekoa.schedules`)
@@ -138,6 +140,13 @@ PARTS: tuple[Part, ...] = (
             f"{s.market_exchange} {', '.join(s.market_symbol_list)}; health {_market_health_url(s)}"
         ),
         stop_timeout_s=35,  # it flushes closed candles on SIGTERM (budget 25 s)
+    ),
+    Part(
+        "executor",
+        "functions.executor.local:serve",
+        after=("setup",),
+        where=lambda s: f"batches of 10 from {s.names.order_queue}",
+        stop_timeout_s=35,  # a batch in hand finishes (the handler has no deadline locally)
     ),
     Part(
         "charts",
