@@ -154,7 +154,7 @@ def claim_chart(
             bot = bot_rows.get_bot(conn, user_id, request.bot_id)
             if bot is None:
                 raise BotNotFound()
-        document = resolve(conn, request, bot, now)
+        document = resolve(conn, user_id, request, bot, now)
         digest = document.digest()
         return rows.claim_chart(
             conn,
@@ -214,12 +214,14 @@ def _ceil(ms: int, timeframe: Timeframe) -> int:
 
 
 def resolve(
-    conn: psycopg.Connection[Any], request: ChartRequest, bot: Bot | None, now_ms: int
+    conn: psycopg.Connection[Any], user_id: UUID, request: ChartRequest, bot: Bot | None, now_ms: int
 ) -> ChartDocument:
     """`request` as an absolute chart of closed candles, with the stamp of the data it shows.
 
     Candles drawn open in `[start, end)` and have closed by `now_ms`. `end` (default now) is
     rounded up to the timeframe and `start` down, so requests within one candle resolve alike.
+    A bot chart's stamp also counts the bot's fills and its positions' last change (a stop
+    moved, a target hit), so a new trade or a moved stop is a new chart.
     """
     exchange, symbol, timeframe = request.exchange, request.symbol, request.timeframe
     if bot is not None:
@@ -267,4 +269,7 @@ def resolve(
         raise ValidationFailed(
             f"no stored {timeframe.value} candles of {symbol} on {exchange} in that range", field="start"
         )
+    if bot is not None:
+        fills, activity = rows.bot_stamp(conn, user_id, bot.id)
+        stamp = stamp.model_copy(update={"fills": fills, "activity": activity})
     return unstamped.model_copy(update={"data": stamp})
