@@ -2,7 +2,8 @@
 
 The queue carries two kinds of message: render requests the API queued for a stored chart
 (`{"kind": "render", "chart_id", "user_id"}`), and `order.filled` events that EventBridge
-routes here for bot orders, which render the bot's chart when the fill closed a trade.
+routes here for bot orders, which render the bot's chart when the fill closed a trade (once
+the candle it closed in is stored: until then the event goes back on the queue, delayed).
 Powertools' batch processor reports partial failures (`ReportBatchItemFailures`), so a chart
 that failed for a passing reason is retried without the rest of its batch; a malformed
 message fails every time and reaches the dead-letter queue after maxReceiveCount.
@@ -30,7 +31,7 @@ from aws_lambda_powertools.utilities.batch import (  # noqa: E402
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord  # noqa: E402
 from aws_lambda_powertools.utilities.typing import LambdaContext  # noqa: E402
 
-from tekoa.aws.charts import S3ChartObjects  # noqa: E402
+from tekoa.aws.charts import S3ChartObjects, SqsChartRequests  # noqa: E402
 from tekoa.charts.messages import RenderChart, parse_chart_message  # noqa: E402
 from tekoa.charts.render import warm_up  # noqa: E402
 from tekoa.charts.worker import ChartWorker, RenderOutcome  # noqa: E402
@@ -78,7 +79,7 @@ class ChartHandler:
         database = LambdaDatabase(
             partial(database_conninfo, settings), timeout_s=settings.db_connect_timeout_s
         )
-        return cls(ChartWorker(database, S3ChartObjects(settings)))
+        return cls(ChartWorker(database, S3ChartObjects(settings), SqsChartRequests(settings)))
 
 
 _handler: ChartHandler | None = None

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from functions.charts.handler import ChartHandler
-from tekoa.aws.charts import S3ChartObjects
+from tekoa.aws.charts import S3ChartObjects, SqsChartRequests
 from tekoa.charts.worker import ChartWorker
 from tekoa.db.connection import PooledDatabase
 from tekoa.domain.timeframes import Timeframe
@@ -43,7 +43,7 @@ def candles(settings: Any, database: PooledDatabase) -> list[Any]:
 @pytest.fixture
 def render(settings: Any, database: PooledDatabase) -> Any:
     """Run what is on the chart queue through the chart function's handler."""
-    handler = ChartHandler(ChartWorker(database, S3ChartObjects(settings)))
+    handler = ChartHandler(ChartWorker(database, S3ChartObjects(settings), SqsChartRequests(settings)))
 
     def run() -> None:
         messages = drain(settings)

@@ -13,17 +13,19 @@ from uuid import UUID
 import pytest
 
 from functions.charts.handler import ChartHandler
-from tekoa.aws.charts import S3ChartObjects
+from tekoa.aws.charts import S3ChartObjects, SqsChartRequests
+from tekoa.aws.clients import aws_client
 from tekoa.aws.events import EventBridgePublisher
+from tekoa.charts.messages import FilledOrder, OrderFilledEvent, parse_chart_message
 from tekoa.charts.render import PositionMark, TradeMark
-from tekoa.charts.worker import ChartWorker, bot_marks
+from tekoa.charts.worker import ChartWorker, RenderOutcome, bot_marks
 from tekoa.db import charts as chart_rows
 from tekoa.db.connection import PooledDatabase, tenant_transaction
 from tekoa.domain.orders import OrderSide, ProtectionSpec, StopSpec, TargetSpec
 from tekoa.domain.timeframes import Timeframe
 from tekoa.execution.executor import Executor, Outcome
 from tekoa.services.charts import ChartRequest, claim_chart
-from tests.integration.charts.chart_support import drain, png_at, sqs_event, store_candles
+from tests.integration.charts.chart_support import drain, png_at, queue_url, sqs_event, store_candles
 from tests.integration.execution.desk import Desk, NoLiveBrokers, now_ms
 
 M = Timeframe.M1.ms
@@ -48,6 +50,19 @@ def desk(aws_settings: Any, database_url: str) -> Iterator[Desk]:
 @pytest.fixture
 def settings(aws_settings: Any, database_url: str) -> Any:
     return aws_settings.model_copy(update={"database_url": database_url})
+
+
+def worker(desk: Desk, settings: Any) -> ChartWorker:
+    return ChartWorker(desk.database, S3ChartObjects(settings), SqsChartRequests(settings))
+
+
+def bot_chart(desk: Desk, user: UUID, bot: UUID) -> Any:
+    """The bot's one chart."""
+    with desk.database.connection() as conn, tenant_transaction(conn, user):
+        (row,) = conn.execute("SELECT id FROM charts WHERE bot_id = %s", (bot,)).fetchall()
+        chart = chart_rows.get_chart(conn, user, row[0])
+        assert chart is not None
+        return chart, bot_marks(conn, user, chart.document)
 
 
 class Trader:
@@ -109,18 +124,9 @@ def test_a_closed_trade_renders_the_bots_chart_with_its_trades_and_open_position
     # function rendered the bot's chart from it.
     messages = drain(settings)
     assert len(messages) == 1
-    handler = ChartHandler(ChartWorker(desk.database, S3ChartObjects(settings)))
+    handler = ChartHandler(worker(desk, settings))
     assert handler(sqs_event(settings, messages), None) == {"batchItemFailures": []}
-    with desk.database.connection() as conn, tenant_transaction(conn, trader.user):
-        (chart,) = [
-            c
-            for c in (
-                chart_rows.get_chart(conn, trader.user, row[0])
-                for row in conn.execute("SELECT id FROM charts WHERE bot_id = %s", (trader.bot,)).fetchall()
-            )
-            if c is not None
-        ]
-        marks = bot_marks(conn, trader.user, chart.document)
+    chart, marks = bot_chart(desk, trader.user, trader.bot)
     assert (chart.origin, chart.status) == ("trade_closed", "ready")
     assert png_at(S3ChartObjects(settings).url(chart.object_key)).size == (1280, 720)
 
@@ -153,3 +159,39 @@ def test_a_new_fill_makes_a_new_bot_chart(desk: Desk, settings: Any) -> None:
     assert after.id != before.id
     assert (before.document.data.fills, after.document.data.fills) == (0, 1)
     drain(settings)
+
+
+def test_a_trade_closed_in_a_forming_candle_is_drawn_once_that_candle_is_stored(
+    desk: Desk, settings: Any
+) -> None:
+    trader = Trader(desk, settings)
+    candle = Timeframe.M1.open_time(now_ms()) - 10 * M  # the candle the trade closes in
+    store_candles(desk.database, 300, end=candle, timeframe=Timeframe.M1)
+    drain(settings)
+    trader.trade(OrderSide.BUY, "60000", candle - 50 * M)
+    sold = trader.trade(OrderSide.SELL, "61000", candle + 7_000)
+    drain(settings)
+    filled = FilledOrder(user_id=trader.user, order_id=sold, bot_id=trader.bot)
+
+    # A second before that candle closes, the chart would end before the trade: it waits.
+    outcome = worker(desk, settings).render_after_fill(filled, now_ms=candle + M - 1_000)
+
+    assert outcome is RenderOutcome.DEFERRED
+    assert drain(settings) == []  # delayed ...
+    sqs = aws_client("sqs", settings)
+    received = sqs.receive_message(
+        QueueUrl=queue_url(settings), MaxNumberOfMessages=1, WaitTimeSeconds=15
+    )  # ... until 5 s past the candle's close
+    (message,) = received["Messages"]
+    sqs.delete_message(QueueUrl=queue_url(settings), ReceiptHandle=message["ReceiptHandle"])
+    event = parse_chart_message(message["Body"])
+    assert isinstance(event, OrderFilledEvent) and event.detail == filled
+
+    # The market stream stores the candle; the event comes round again and is drawn.
+    store_candles(desk.database, 301, end=candle + M, timeframe=Timeframe.M1)
+    assert ChartHandler(worker(desk, settings))(sqs_event(settings, [message]), None) == {
+        "batchItemFailures": []
+    }
+    chart, marks = bot_chart(desk, trader.user, trader.bot)
+    assert chart.status == "ready" and chart.document.end > candle
+    assert [(t.exit_time, t.exit_price) for t in marks.trades] == [(candle + 7_000, trader.fill_price(sold))]

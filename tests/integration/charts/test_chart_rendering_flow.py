@@ -50,7 +50,7 @@ def ports(settings: Any, database: PooledDatabase) -> ChartPorts:
 
 @pytest.fixture
 def handler(settings: Any, database: PooledDatabase) -> ChartHandler:
-    return ChartHandler(ChartWorker(database, S3ChartObjects(settings)))
+    return ChartHandler(ChartWorker(database, S3ChartObjects(settings), SqsChartRequests(settings)))
 
 
 MARKET = {"exchange": "simulated", "symbol": "BTC/USDT", "timeframe": "1h"}

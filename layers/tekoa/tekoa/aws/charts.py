@@ -36,7 +36,9 @@ class ChartObjects(Protocol):
 class ChartRequests(Protocol):
     """Render requests for the chart function."""
 
-    def send(self, message: dict[str, Any]) -> None: ...
+    def send(self, message: dict[str, Any], *, delay_s: int = 0) -> None:
+        """Queue `message`, visible after `delay_s` seconds (0-900)."""
+        ...
 
 
 class S3ChartObjects:
@@ -88,7 +90,9 @@ class SqsChartRequests:
     def _queue_url(self) -> str:
         return str(self._sqs.get_queue_url(QueueName=self._settings.names.chart_queue)["QueueUrl"])
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: dict[str, Any], *, delay_s: int = 0) -> None:
         self._sqs.send_message(
-            QueueUrl=self._queue_url, MessageBody=json.dumps(message, separators=(",", ":"))
+            QueueUrl=self._queue_url,
+            MessageBody=json.dumps(message, separators=(",", ":")),
+            DelaySeconds=delay_s,
         )

@@ -8,7 +8,7 @@ documents of their own. Anything else is malformed (ValidationError).
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -52,3 +52,8 @@ _MESSAGE: TypeAdapter[ChartMessage] = TypeAdapter(ChartMessage)
 def parse_chart_message(body: str) -> ChartMessage:
     """The message in an SQS record's body; ValidationError (or ValueError) when malformed."""
     return _MESSAGE.validate_python(json.loads(body))
+
+
+def order_filled_message(filled: FilledOrder) -> dict[str, Any]:
+    """`filled` as the `order.filled` event the bus delivers (to put it back on the queue)."""
+    return {"detail-type": "order.filled", "source": "tekoa", "detail": filled.model_dump(mode="json")}

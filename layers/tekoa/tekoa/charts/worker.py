@@ -11,6 +11,7 @@ else (database, S3) raises, and the queue retries it.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,10 +20,11 @@ from uuid import UUID
 
 import psycopg
 
-from tekoa.aws.charts import ChartObjects
-from tekoa.charts.messages import FilledOrder
+from tekoa.aws.charts import ChartObjects, ChartRequests
+from tekoa.charts.messages import FilledOrder, order_filled_message
 from tekoa.charts.render import PositionMark, TradeMark, render_candles
 from tekoa.charts.spec import Chart, ChartDocument, ChartSize, ChartStyle
+from tekoa.db import bots as bot_rows
 from tekoa.db import candles as candle_rows
 from tekoa.db import charts as rows
 from tekoa.db.connection import Database, tenant_transaction
@@ -33,10 +35,17 @@ from tekoa.market.frame import CandleFrame
 from tekoa.observability import logger
 from tekoa.services.charts import bot_chart_request, claim_chart
 
+CANDLE_GRACE_MS = 120_000
+"""How long after its candle closed a closed trade waits for that candle to be stored (the
+market stream writes a closed candle within seconds); after that it is drawn without it."""
+MAX_DELAY_S = 900
+"""SQS's longest message delay: a longer candle is waited for in several steps."""
+
 
 class RenderOutcome(StrEnum):
     RENDERED = "rendered"
     ALREADY_RENDERED = "already_rendered"
+    DEFERRED = "deferred"
     GONE = "gone"
     FAILED = "failed"
 
@@ -52,9 +61,10 @@ class BotMarks:
 class ChartWorker:
     """Renders stored charts into the charts bucket."""
 
-    def __init__(self, database: Database, objects: ChartObjects) -> None:
+    def __init__(self, database: Database, objects: ChartObjects, requests: ChartRequests) -> None:
         self.database = database
         self.objects = objects
+        self.requests = requests
 
     def render(self, user_id: UUID, chart_id: UUID) -> RenderOutcome:
         """Draw chart `chart_id` of `user_id` and store it; idempotent."""
@@ -89,17 +99,35 @@ class ChartWorker:
         )
         return RenderOutcome.RENDERED
 
-    def render_after_fill(self, filled: FilledOrder) -> RenderOutcome | None:
-        """Render the bot's chart if this fill closed one of its trades (else None)."""
+    def render_after_fill(self, filled: FilledOrder, *, now_ms: int | None = None) -> RenderOutcome | None:
+        """Render the bot's chart if this fill closed one of its trades (else None).
+
+        A chart ends at the last closed candle, so a trade that closed in a candle still
+        forming would be missing from it: the event is put back on the queue until that candle
+        is stored (DEFERRED), for at most CANDLE_GRACE_MS past its close.
+        """
         if filled.bot_id is None:
             return None
+        now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
         with self.database.connection() as conn, tenant_transaction(conn, filled.user_id):
-            closed = rows.order_closed_its_position(conn, filled.user_id, filled.order_id)
-        if not closed:
-            return None
+            closed_at = rows.closing_fill_time(conn, filled.user_id, filled.order_id)
+            bot = None if closed_at is None else bot_rows.get_bot(conn, filled.user_id, filled.bot_id)
+            if closed_at is None or bot is None:
+                return None
+            candle = bot.timeframe.open_time(closed_at)
+            close = candle + bot.timeframe.ms
+            stamp = rows.candle_stamp(conn, bot.exchange, bot.symbol, bot.timeframe.value, candle, close)
+        if stamp.candles == 0 and now < close + CANDLE_GRACE_MS:
+            delay_s = min(max((close - now) // 1000 + 5, 5), MAX_DELAY_S)
+            self.requests.send(order_filled_message(filled), delay_s=delay_s)
+            logger.info(
+                "closed trade waits for its candle",
+                extra={"bot_id": str(filled.bot_id), "delay_s": delay_s},
+            )
+            return RenderOutcome.DEFERRED
         request = bot_chart_request(filled.bot_id, style=ChartStyle.LIGHT, size=ChartSize.WEB, bars=None)
         try:
-            chart, _ = claim_chart(self.database, filled.user_id, request, origin="trade_closed")
+            chart, _ = claim_chart(self.database, filled.user_id, request, origin="trade_closed", now_ms=now)
         except (NotFound, ValidationFailed) as exc:  # the bot is gone, or it has no candles yet
             logger.info(
                 "no chart for a closed trade", extra={"bot_id": str(filled.bot_id), "reason": str(exc)}

@@ -150,12 +150,14 @@ def bot_stamp(conn: psycopg.Connection[Any], user_id: UUID, bot_id: UUID) -> tup
     return int(row[0]), int(row[1])
 
 
-def order_closed_its_position(conn: psycopg.Connection[Any], user_id: UUID, order_id: UUID) -> bool:
-    """Whether the position this order moved is closed (its fills ended a round trip)."""
+def closing_fill_time(conn: psycopg.Connection[Any], user_id: UUID, order_id: UUID) -> int | None:
+    """When this order's last fill executed (ms), if the position it moved is closed (its fills
+    ended a round trip); None otherwise."""
     row = conn.execute(
-        "SELECT p.closed_at IS NOT NULL AND p.exit_quantity > 0 FROM orders o"
+        "SELECT max(f.executed_at) FROM orders o"
         " JOIN positions p ON p.id = o.position_id AND p.user_id = o.user_id"
-        " WHERE o.user_id = %s AND o.id = %s",
+        " JOIN fills f ON f.order_id = o.id AND f.user_id = o.user_id"
+        " WHERE o.user_id = %s AND o.id = %s AND p.closed_at IS NOT NULL AND p.exit_quantity > 0",
         (user_id, order_id),
     ).fetchone()
-    return bool(row and row[0])
+    return None if row is None or row[0] is None else int(row[0])
