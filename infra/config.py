@@ -10,7 +10,7 @@ from typing import Any, Literal
 from aws_cdk import Duration
 from constructs import Node
 
-from infra.constants import DEFAULT_STAGE, REPO_ROOT, STAGE_PATTERN
+from infra.constants import DEFAULT_CHART_RETENTION_DAYS, DEFAULT_STAGE, REPO_ROOT, STAGE_PATTERN
 from tekoa.domain.exchanges import CCXT_EXCHANGE_IDS, SIMULATED_EXCHANGE
 from tekoa.domain.symbols import normalize_symbol
 from tekoa.names import ResourceNames
@@ -116,6 +116,8 @@ class StageConfig:
       A real exchange needs a way out of the VPC.
     - `alarm_email`: subscribe this address to the alarm topic.
     - `budget_usd`: the monthly budget the budget alarm watches (default: the profile's; 0: none).
+    - `chart_retention_days`: days a chart image is kept before the bucket's lifecycle rule
+      expires it (a chart asked for again is rendered again).
     """
 
     stage: str = DEFAULT_STAGE
@@ -129,6 +131,7 @@ class StageConfig:
     market_symbols: tuple[str, ...] = ()
     alarm_email: str | None = None
     budget_usd: int | None = None
+    chart_retention_days: int = DEFAULT_CHART_RETENTION_DAYS
 
     def __post_init__(self) -> None:
         if not re.fullmatch(STAGE_PATTERN, self.stage):
@@ -145,6 +148,8 @@ class StageConfig:
             normalize_symbol(symbol)  # raises ValueError naming the expected shape
         if self.budget_usd is not None and self.budget_usd < 0:
             raise ValueError("budget_usd must be >= 0")
+        if not 1 <= self.chart_retention_days <= 3650:
+            raise ValueError("chart_retention_days must be between 1 and 3650")
         if self.alarm_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.alarm_email):
             raise ValueError(f"alarm_email {self.alarm_email!r} is not an email address")
 
@@ -154,6 +159,7 @@ class StageConfig:
         stage = str(node.try_get_context("stage") or DEFAULT_STAGE)
         profile = node.try_get_context("profile")
         budget = node.try_get_context("budget_usd")
+        retention = node.try_get_context("chart_retention_days")
         return cls(
             stage=stage,
             profile_name=str(profile) if profile else None,  # type: ignore[arg-type]
@@ -170,6 +176,9 @@ class StageConfig:
             ),
             alarm_email=str(node.try_get_context("alarm_email") or "") or None,
             budget_usd=None if budget in (None, "") else int(budget),
+            chart_retention_days=(
+                DEFAULT_CHART_RETENTION_DAYS if retention in (None, "") else int(retention)
+            ),
         )
 
     @property

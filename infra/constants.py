@@ -50,7 +50,8 @@ DB_DEV_BACKUP_RETENTION = Duration.days(1)
 DB_CONNECT_TIMEOUT_S = 30
 
 # --- Storage
-CHART_IMAGE_EXPIRY = Duration.days(90)  # charts are re-renderable from candles; keep 3 months
+# Charts are re-rendered from candles when asked for again; context `chart_retention_days`.
+DEFAULT_CHART_RETENTION_DAYS = 30
 NONCURRENT_VERSION_EXPIRY = Duration.days(7)
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
@@ -99,6 +100,12 @@ MAINTENANCE_TIMEOUT = Duration.minutes(5)
 # --- Ingest
 INGEST_MEMORY_MB = 2048
 INGEST_TIMEOUT = Duration.minutes(10)
+
+# --- Charts: a render takes ~0.1 s warm; a batch of a few keeps a cold start's cost shared.
+# 2 GB buys more than one vCPU (Lambda sizes CPU by memory). QUEUE_VISIBILITY_TIMEOUT >= 6x timeout.
+CHARTS_MEMORY_MB = 2048
+CHARTS_TIMEOUT = Duration.seconds(30)
+CHARTS_BATCH_SIZE = 5
 
 # --- Market stream (Fargate)
 MARKET_STREAM_CPU = 512

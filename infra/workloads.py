@@ -91,6 +91,16 @@ INGEST = Workload(
     sources={**_FUNCTIONS, "functions/ingest": "functions/ingest", **_TEKOA},
     database_login=DatabaseLogin("tekoa_ingest", (SERVICE_ROLE,), connection_limit=10),
 )
+CHARTS = Workload(
+    name="charts",
+    module="functions.charts.handler",
+    extras=("compute", "charts"),
+    package="image",
+    dockerfile="functions/charts/Dockerfile",
+    sources={**_FUNCTIONS, "functions/charts": "functions/charts", **_TEKOA},
+    # Every chart is read and written as its owner: render requests and trade events name the user.
+    database_login=DatabaseLogin("tekoa_charts", (APP_ROLE,), connection_limit=10),
+)
 MARKET_STREAM = Workload(
     name="market-stream",
     module="tekoa.market.stream.service",
@@ -155,7 +165,8 @@ EVALUATOR = Workload(
 )
 
 WORKLOADS: dict[str, Workload] = {
-    w.name: w for w in (API, MIGRATE, INGEST, MARKET_STREAM, MAINTENANCE, EXECUTOR, RECONCILER, EVALUATOR)
+    w.name: w
+    for w in (API, MIGRATE, INGEST, CHARTS, MARKET_STREAM, MAINTENANCE, EXECUTOR, RECONCILER, EVALUATOR)
 }
 DATABASE_LOGINS: tuple[DatabaseLogin, ...] = tuple(
     w.database_login for w in WORKLOADS.values() if w.database_login is not None

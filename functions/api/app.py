@@ -19,6 +19,7 @@ from functions.api.routes import (
     auth,
     bot_trading,
     bots,
+    charts,
     credentials,
     health,
     market,
@@ -37,7 +38,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app = FastAPI(
         title="Tekoa API",
         version="1.0.0",
-        description="Multi-user trading-bot platform: accounts, strategies, bots, market data.",
+        description="Multi-user trading-bot platform: accounts, strategies, bots, market data, charts.",
         docs_url=None,
         redoc_url=None,
         # One schema per model (no `-Input`/`-Output` pairs under one title): client
@@ -58,6 +59,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(credentials.router)
     app.include_router(activity.router)
     app.include_router(market.router)
+    app.include_router(charts.router)
     app.include_router(accounts.router)
     app.include_router(orders.router)
     app.include_router(positions.router)

@@ -14,12 +14,14 @@ from fastapi import Depends, Request
 
 from functions.api.cursors import CursorSigner
 from tekoa.auth.service import Accounts
+from tekoa.aws.charts import S3ChartObjects, SqsChartRequests
 from tekoa.aws.events import EventBridgePublisher, EventPublisher
 from tekoa.aws.queues import OrderQueue, SqsOrderQueue
 from tekoa.db.connection import Database
 from tekoa.execution.credential_check import ExchangeCredentialVerifier
 from tekoa.security import key_provider_for
 from tekoa.security.envelope import KeyProvider
+from tekoa.services.charts import ChartPorts
 from tekoa.services.credentials import CredentialVerifier
 from tekoa.settings import Settings
 
@@ -34,6 +36,7 @@ class ApiContext:
     key_provider: KeyProvider
     credential_verifier: CredentialVerifier
     cursors: CursorSigner
+    charts: ChartPorts
     order_queue: OrderQueue
     events: EventPublisher
 
@@ -48,6 +51,9 @@ class ApiContext:
             key_provider=key_provider_for(settings),
             credential_verifier=ExchangeCredentialVerifier(),
             cursors=CursorSigner(lambda: accounts.derived_key("cursor")),
+            charts=ChartPorts(
+                database, S3ChartObjects(settings), SqsChartRequests(settings), settings.chart_url_ttl_s
+            ),
             order_queue=SqsOrderQueue(settings),
             events=EventBridgePublisher(settings),
         )

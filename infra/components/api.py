@@ -34,6 +34,7 @@ from infra.constants import (
 )
 from infra.nag import acknowledge
 from infra.workloads import API
+from tekoa.charts.spec import CHART_PREFIX
 from tekoa.names import ResourceNames
 
 _HTTP_ACCESS_LOG_FORMAT = json.dumps(
@@ -72,8 +73,8 @@ class ApiFunction(Construct):
     """The FastAPI app (via Mangum) as one zip Lambda in the VPC, with exactly the grants it uses.
 
     It logs in to the database as `tekoa_api`, reads the JWT secret, makes and opens broker-key
-    envelopes (only under their encryption context), enqueues orders, publishes platform
-    events, presigns chart URLs, and pushes WebSocket messages.
+    envelopes (only under their encryption context), enqueues orders and chart renders,
+    publishes platform events, presigns chart URLs, and pushes WebSocket messages.
 
     Its concurrency is bounded three ways: API Gateway admits API_THROTTLE_RATE requests per
     second (burst API_THROTTLE_BURST), its database role may hold at most its connection limit,
@@ -94,6 +95,7 @@ class ApiFunction(Construct):
         jwt_secret: secretsmanager.ISecret,
         broker_key: BrokerKey,
         order_queue: sqs.IQueue,
+        chart_queue: sqs.IQueue,
         event_bus: events.IEventBus,
         names: ResourceNames,
         market_environment: Mapping[str, str],
@@ -126,14 +128,14 @@ class ApiFunction(Construct):
         broker_key.grant_envelope_use(self.function)
         order_queue.grant_send_messages(self.function)
         event_bus.grant_put_events_to(self.function)
-        # Presigning a chart URL needs only s3:GetObject on the objects (not grant_read's
-        # List*/GetBucket*); the ARN is built from the bucket's name, known from ResourceNames.
+        # Charts: render requests go on the chart queue; presigning a URL (and checking the image
+        # is still there: HEAD) needs only s3:GetObject, on the chart prefix, not grant_read's
+        # List*/GetBucket*. The bucket's name is known from ResourceNames.
+        chart_queue.grant_send_messages(self.function)
+        bucket = names.charts_bucket_in(Aws.ACCOUNT_ID, Aws.REGION)
+        self.function.add_environment("TEKOA_CHARTS_BUCKET", bucket)
         charts_objects = Stack.of(self).format_arn(
-            service="s3",
-            region="",
-            account="",
-            resource=names.charts_bucket_in(Aws.ACCOUNT_ID, Aws.REGION),
-            resource_name="*",
+            service="s3", region="", account="", resource=bucket, resource_name=f"{CHART_PREFIX}*"
         )
         iam.Grant.add_to_principal(
             grantee=self.function, actions=["s3:GetObject"], resource_arns=[charts_objects]
@@ -141,8 +143,8 @@ class ApiFunction(Construct):
         charts_finding = names.charts_bucket_in("<AWS::AccountId>", "<AWS::Region>")
         acknowledge(
             self.function,
-            "GetObject on any chart in the charts bucket: chart keys are per evaluation.",
-            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{charts_finding}/*]",
+            "GetObject on the chart prefix: a chart's key is only known per user and content.",
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{charts_finding}/{CHART_PREFIX}*]",
         )
 
     def allow_websocket_push(self, stage: apigwv2.WebSocketStage) -> None:

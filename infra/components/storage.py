@@ -6,18 +6,24 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.constants import CHART_IMAGE_EXPIRY, NONCURRENT_VERSION_EXPIRY
+from infra.constants import NONCURRENT_VERSION_EXPIRY
 from infra.nag import acknowledge
+from tekoa.charts.spec import CHART_PREFIX
 
 
 class ChartsBucket(Construct):
-    """Private, versioned bucket of chart PNGs, handed out only as presigned URLs.
+    """Private, versioned bucket of chart PNGs, handed out only as presigned URLs made after an
+    ownership check. Every chart lives under `charts/<user_id>/`; the lifecycle rule expires
+    them after `retention_days` (a chart asked for again is rendered again).
 
     S3-managed encryption rather than KMS: presigned GETs then need no kms:Decrypt on the
-    signer, and the images hold no secrets (they are renderings of public market data).
+    signer. The images hold no secrets, but a bot's chart shows its trades: only its owner
+    gets a URL, and a URL lives at most 15 minutes.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, bucket_name: str, protect: bool) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, bucket_name: str, protect: bool, retention_days: int
+    ) -> None:
         super().__init__(scope, construct_id)
         self.bucket = s3.Bucket(
             self,
@@ -35,7 +41,8 @@ class ChartsBucket(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-old-charts",
-                    expiration=CHART_IMAGE_EXPIRY,
+                    prefix=CHART_PREFIX,
+                    expiration=Duration.days(retention_days),
                     noncurrent_version_expiration=NONCURRENT_VERSION_EXPIRY,
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )

@@ -41,6 +41,7 @@ class ApiStack(Stack):
             jwt_secret=data.jwt_secret,
             broker_key=data.broker_key,
             order_queue=messaging.order_queue,
+            chart_queue=messaging.chart_queue,
             event_bus=messaging.event_bus,
             names=config.names,
             market_environment=config.market_environment,

@@ -74,4 +74,5 @@ class DataStack(Stack):
             "Charts",
             bucket_name=names.charts_bucket_in(Aws.ACCOUNT_ID, Aws.REGION),
             protect=protect,
+            retention_days=config.chart_retention_days,
         ).bucket

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from infra.components.messaging import PlatformEventBus, QueueWithDeadLetters
 from infra.constants import CHART_MAX_RECEIVE_COUNT, ORDER_MAX_RECEIVE_COUNT, ORDER_VISIBILITY_TIMEOUT
-from tekoa.names import ResourceNames
+from tekoa.names import TRADE_CHART_EVENTS, ResourceNames
 
 
 class MessagingStack(Stack):
@@ -37,3 +39,18 @@ class MessagingStack(Stack):
         self.order_queue = orders.queue
         self.chart_queue = charts.queue
         self.event_bus = PlatformEventBus(self, "EventBus", bus_name=names.event_bus).bus
+        # A sell fill may close a bot's trade: the chart function then draws the bot's chart.
+        # The rule lives with the bus and the queue (its queue policy would otherwise tie this
+        # stack to the chart function's).
+        self.trade_charts = events.Rule(
+            self,
+            "ChartOnFill",
+            description="Render a bot's chart when a sell fill may have closed its trade",
+            event_bus=self.event_bus,
+            event_pattern=events.EventPattern(
+                source=list(TRADE_CHART_EVENTS.sources),
+                detail_type=list(TRADE_CHART_EVENTS.detail_types),
+                detail=TRADE_CHART_EVENTS.detail,
+            ),
+            targets=[targets.SqsQueue(self.chart_queue)],
+        )

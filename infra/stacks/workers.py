@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
+from infra.components.charts import ChartsFunction
 from infra.components.evaluator import EvaluatorFunction
 from infra.components.execution import ExecutionFunctions
 from infra.components.ingest import IngestFunction
@@ -21,7 +22,8 @@ from tekoa.schedules import schedule
 
 
 class WorkersStack(Stack):
-    """Background workloads; the charts function will join here."""
+    """Background workloads: ingest, charts, maintenance, the executor and reconciler, the
+    evaluator, and the market stream."""
 
     def __init__(
         self,
@@ -92,4 +94,14 @@ class WorkersStack(Stack):
             subnets=network.compute_subnets,
             database=data.database,
             schedule=schedule("maintenance"),
+        )
+        self.charts = ChartsFunction(
+            self,
+            "Charts",
+            stage=config.stage,
+            vpc=network.vpc,
+            subnets=network.compute_subnets,
+            database=data.database,
+            chart_queue=messaging.chart_queue,
+            names=config.names,
         )

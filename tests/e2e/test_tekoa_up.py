@@ -28,7 +28,7 @@ from tests.conftest import free_port, private_directory
 
 pytestmark = pytest.mark.xdist_group("e2e")
 ROOT = Path(__file__).resolve().parents[2]
-PARTS = {"postgres", "aws", "api", "market-stream", "executor", "evaluator", "scheduler"}
+PARTS = {"postgres", "aws", "api", "market-stream", "executor", "evaluator", "charts", "scheduler"}
 PASSWORD = "correct horse battery staple"
 _TABLE_ROW = re.compile(r"^  (\S+)\s+pid (\d+)\s")
 
@@ -171,6 +171,7 @@ def test_the_platform_survives_crashes_ctrl_c_and_kill_9_and_keeps_sessions_and_
             ]
             candles = _candles(first.base, auth)
             assert candles, "the simulated market stream should have stored candles"
+            _chart_png(first.base, auth)
 
             # A manual paper market order fills (the executor part, at the stream's last trade);
             # a limit far under the market rests.
@@ -285,6 +286,23 @@ def _candles(base: str, auth: dict[str, str]) -> list[Any]:
     assert response.status_code == 200, response.text
     items: list[Any] = response.json()["items"]
     return items
+
+
+def _chart_png(base: str, auth: dict[str, str]) -> None:
+    """A chart asked for over the API is rendered by the charts part, and its URL is a PNG."""
+    chart = httpx.post(
+        f"{base}/v1/charts",
+        json={"exchange": "simulated", "symbol": "BTC/USDT", "timeframe": "1m", "bars": 30},
+        headers=auth,
+        timeout=30,
+    )
+    assert chart.status_code in (200, 202), chart.text
+    url = _eventually(
+        lambda: httpx.get(f"{base}/v1/charts/{chart.json()['id']}", headers=auth, timeout=10).json()["url"],
+        "the chart rendered",
+    )
+    image = httpx.get(url, timeout=10)
+    assert image.status_code == 200 and image.content.startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_up_refuses_a_taken_port_before_starting_anything() -> None:

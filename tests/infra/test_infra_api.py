@@ -88,9 +88,13 @@ def test_api_lambda_permissions_are_exactly_what_the_api_uses(
         {"Ref": "AWS::AccountId"},
         "-",
         {"Ref": "AWS::Region"},
-        "/*",
+        "/charts/*",
     ]
-    assert "Orders" in json.dumps(by_action["sqs:SendMessage"]["Resource"])
+    queues = json.dumps([s["Resource"] for s in statements if "sqs:SendMessage" in s["Action"]])
+    assert "Orders" in queues and "ChartRequests" in queues
+    assert function["Properties"]["Environment"]["Variables"]["TEKOA_CHARTS_BUCKET"]["Fn::Join"][1][0] == (
+        f"{NAMES.charts_bucket}-"
+    )
     assert "EventBus" in json.dumps(by_action["events:PutEvents"]["Resource"])
     secrets = json.dumps(by_action["secretsmanager:GetSecretValue"]["Resource"])
     assert "DatabaseLogintekoaapi" in secrets and "JwtSigningKey" in secrets

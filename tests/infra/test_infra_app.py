@@ -89,6 +89,7 @@ def test_stage_and_switches_come_from_cdk_context() -> None:
             "market_stream": "on",
             "alarm_email": "ops@example.com",
             "budget_usd": "120",
+            "chart_retention_days": "7",
         }
     )
 
@@ -104,6 +105,7 @@ def test_stage_and_switches_come_from_cdk_context() -> None:
         market_stream=True,
         alarm_email="ops@example.com",
         budget_usd=120,
+        chart_retention_days=7,
     )
     assert config.names.order_queue == "tekoa-qa-orders.fifo"
     assert config.stack_name("data") == "tekoa-qa-data"
@@ -127,6 +129,12 @@ def test_defaults_are_a_bundled_dev_stage_on_the_dev_profile() -> None:
 def test_the_profile_follows_the_stage_unless_named(stage: str, profile: str) -> None:
     assert StageConfig(stage=stage).profile.name == profile
     assert StageConfig(stage=stage, profile_name="prod").profile.name == "prod"
+
+
+@pytest.mark.parametrize("days", [0, -1, 3651])
+def test_a_chart_retention_outside_one_day_to_ten_years_fails_at_synth(days: int) -> None:
+    with pytest.raises(ValueError, match="chart_retention_days"):
+        StageConfig(chart_retention_days=days)
 
 
 def test_an_unknown_profile_fails_at_synth() -> None:

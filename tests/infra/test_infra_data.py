@@ -10,7 +10,9 @@ import pytest
 from aws_cdk.assertions import Match
 from cdk_helpers import only_resource, resources_of_type
 
+from infra.config import StageConfig
 from infra.workloads import DATABASE_LOGINS, WORKLOADS
+from tekoa.charts.spec import CHART_PREFIX
 from tekoa.names import ResourceNames
 
 pytestmark = pytest.mark.xdist_group("infra")
@@ -228,11 +230,14 @@ def test_charts_bucket_is_private_encrypted_and_versioned(data_template: Any) ->
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
 
 
-def test_charts_bucket_expires_old_charts(data_template: Any) -> None:
+def test_charts_bucket_expires_charts_after_the_configured_days(data_template: Any) -> None:
     _, bucket = only_resource(data_template, "AWS::S3::Bucket")
     (rule,) = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
     assert rule["Status"] == "Enabled"
-    assert rule["ExpirationInDays"] == 90
+    assert rule["Prefix"] == CHART_PREFIX
+    assert (
+        rule["ExpirationInDays"] == StageConfig().chart_retention_days == 30
+    )  # context chart_retention_days
     assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
 
 

@@ -22,6 +22,24 @@ def test_ingest_image_is_the_lambda_python_312_base_running_the_ingest_handler()
     assert any("NUMBA_CACHE_DIR=/tmp" in line for line in lines)
 
 
+def test_charts_image_carries_the_font_and_kernel_caches_it_seeds_at_cold_start() -> None:
+    lines = _instructions("functions/charts/Dockerfile")
+    text = " ".join(lines)
+    assert lines[0] == "FROM public.ecr.aws/lambda/python:3.12"
+    assert lines[-1] == 'CMD ["functions.charts.handler.handler"]'
+    # Built after the package is installed, into the seed the handler copies to /tmp.
+    build = next(i for i, line in enumerate(lines) if "python -m tekoa.charts.caches" in line)
+    assert build > next(i for i, line in enumerate(lines) if "--no-deps ." in line)
+    assert "MPLCONFIGDIR=/opt/tekoa-cache/matplotlib NUMBA_CACHE_DIR=/opt/tekoa-cache/numba" in lines[build]
+    for variable in (
+        "TEKOA_CACHE_SEED=/opt/tekoa-cache",
+        "MPLCONFIGDIR=/tmp/matplotlib",
+        "NUMBA_CACHE_DIR=/tmp/numba",
+        "NUMBA_CPU_NAME=generic",
+    ):
+        assert variable in text
+
+
 def test_market_stream_image_runs_the_service_as_a_non_root_user() -> None:
     lines = _instructions("fargate/market-stream/Dockerfile")
     assert all(line.startswith("FROM python:3.12-slim") for line in lines if line.startswith("FROM"))

@@ -30,10 +30,11 @@ def test_the_executor_consumes_the_order_queue_in_batches_reporting_item_failure
     workers_template: Any, messaging_template: Any
 ) -> None:
     function_id, _ = function(workers_template, EXECUTOR)
-    _, mapping = only_resource(workers_template, "AWS::Lambda::EventSourceMapping")
+    _, mapping = only_resource(
+        workers_template, "AWS::Lambda::EventSourceMapping", FunctionName={"Ref": function_id}
+    )
     props = mapping["Properties"]
 
-    assert props["FunctionName"] == {"Ref": function_id}
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["BatchSize"] == 10
     assert "Orders" in json.dumps(props["EventSourceArn"])

@@ -1,4 +1,5 @@
-"""WorkersStack: the ingest image Lambda on a schedule, and at most one market-stream task."""
+"""WorkersStack: the ingest image Lambda on a schedule, the chart image Lambda on the chart
+queue, and at most one market-stream task."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from typing import Any
 import pytest
 from cdk_helpers import actions_of, only_resource, policy_statements, resources_of_type
 
+from functions.charts.local import BATCH_SIZE as LOCAL_CHART_BATCH
 from infra.workloads import WORKLOADS
+from tekoa.names import ResourceNames
 from tekoa.schedules import SCHEDULES
+
+NAMES = ResourceNames("dev")
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -108,13 +113,15 @@ def test_image_assets_are_staged_for_the_cli_to_build_not_built_at_synth(platfor
     sources = {image["source"]["dockerFile"]: image["source"] for image in images}
     assert set(sources) == {
         "functions/ingest/Dockerfile",
+        "functions/charts/Dockerfile",
         "functions/executor/Dockerfile",
         "functions/evaluator/Dockerfile",
         "fargate/market-stream/Dockerfile",
         "fargate/xray-daemon/Dockerfile",
     }
-    for name in ("ingest", "market-stream", "executor", "evaluator"):
-        workload = WORKLOADS[name]
+    for workload in (
+        WORKLOADS[name] for name in ("ingest", "charts", "market-stream", "executor", "evaluator")
+    ):
         source = sources[str(workload.dockerfile)]
         assert source["platform"] == "linux/arm64"
         # The Dockerfile installs exactly the extras the registry (and the import test) names.
@@ -124,6 +131,83 @@ def test_image_assets_are_staged_for_the_cli_to_build_not_built_at_synth(platfor
         assert (context / "layers" / "tekoa" / "tekoa").is_dir()
         for excluded in (".venv", ".cache", "tests"):
             assert not (context / excluded).exists()
+
+
+@pytest.fixture(scope="module")
+def charts_function(workers_template: Any) -> tuple[str, dict[str, Any]]:
+    return only_resource(workers_template, "AWS::Lambda::Function", Description="Tekoa chart rendering")
+
+
+def test_charts_is_an_arm64_image_function_sized_for_rendering(
+    charts_function: tuple[str, dict[str, Any]],
+) -> None:
+    _, function = charts_function
+    props = function["Properties"]
+    assert "ImageUri" in props["Code"]
+    assert props["Architectures"] == ["arm64"]
+    assert props["MemorySize"] >= 1769  # a full vCPU
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    variables = props["Environment"]["Variables"]
+    assert "DatabaseLogintekoacharts" in json.dumps(variables["TEKOA_DATABASE_SECRET_ARN"])
+    assert variables["TEKOA_CHARTS_BUCKET"]["Fn::Join"][1][0] == f"{NAMES.charts_bucket}-"
+    assert len(props["VpcConfig"]["SubnetIds"]) == 2
+
+
+def test_charts_consumes_the_chart_queue_with_partial_batch_responses(
+    workers_template: Any, charts_function: tuple[str, dict[str, Any]], messaging_template: Any
+) -> None:
+    function_id, function = charts_function
+    _, mapping = only_resource(
+        workers_template, "AWS::Lambda::EventSourceMapping", FunctionName={"Ref": function_id}
+    )
+    props = mapping["Properties"]
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 1 <= props["BatchSize"] <= 10
+    assert props["BatchSize"] == LOCAL_CHART_BATCH  # tekoa up feeds the handler alike
+    assert "ChartRequests" in json.dumps(props["EventSourceArn"])
+    # In-flight messages must not reappear while a batch is still being handled.
+    (queue,) = [
+        q
+        for q in resources_of_type(messaging_template, "AWS::SQS::Queue").values()
+        if q["Properties"]["QueueName"] == NAMES.chart_queue
+    ]
+    assert queue["Properties"]["VisibilityTimeout"] >= 6 * function["Properties"]["Timeout"]
+
+
+def test_charts_may_only_put_and_get_objects_under_the_chart_prefix(
+    workers_template: Any, charts_function: tuple[str, dict[str, Any]]
+) -> None:
+    _, function = charts_function
+    statements = policy_statements(workers_template, function["Properties"]["Role"]["Fn::GetAtt"][0])
+    s3 = [s for s in statements if any(a.startswith("s3:") for a in _actions(s))]
+    assert {a for s in s3 for a in _actions(s)} == {"s3:PutObject", "s3:GetObject"}
+    for statement in s3:
+        assert statement["Resource"]["Fn::Join"][1][2:] == [
+            f":s3:::{NAMES.charts_bucket}-",
+            {"Ref": "AWS::AccountId"},
+            "-",
+            {"Ref": "AWS::Region"},
+            "/charts/*",
+        ]
+    assert actions_of(statements) <= {
+        "s3:PutObject",
+        "s3:GetObject",
+        "sqs:ReceiveMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueUrl",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+        "kms:Decrypt",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
 
 
 @pytest.fixture(scope="module")

@@ -62,6 +62,11 @@ class ResourceNames:
         return self._name("evaluator-events")
 
     @property
+    def trade_chart_rule(self) -> str:
+        """The bus rule sending sell fills to the chart queue (named locally; CDK names its own)."""
+        return self._name("chart-on-fill")
+
+    @property
     def broker_key_alias(self) -> str:
         """KMS key that wraps the data keys of users' broker-key envelopes (and nothing else)."""
         return f"alias/{self._name('broker-keys')}"
@@ -100,3 +105,21 @@ class EventType:
 
 CANDLE_CLOSED_PATTERN = {"source": [EVENT_SOURCE], "detail-type": [EventType.CANDLE_CLOSED]}
 """The event pattern of the rule that invokes the evaluator on every closed candle."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventRoute:
+    """Which bus events a rule sends on: the CDK rule and the local cloud's are made from one."""
+
+    detail_types: tuple[str, ...]
+    detail: dict[str, list[str]]
+    sources: tuple[str, ...] = (EVENT_SOURCE,)
+
+    def pattern(self) -> dict[str, object]:
+        """The EventBridge event pattern (JSON form)."""
+        return {"source": list(self.sources), "detail-type": list(self.detail_types), "detail": self.detail}
+
+
+TRADE_CHART_EVENTS = EventRoute(detail_types=(EventType.ORDER_FILLED,), detail={"side": ["sell"]})
+"""Events routed to the chart queue: sell fills, which may close a bot's trade (positions are
+long only); the chart function checks whether one did."""

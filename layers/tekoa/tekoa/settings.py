@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     db_pool_max: int = Field(10, ge=1, le=200)
     db_connect_timeout_s: int = Field(10, ge=1, le=120)
 
+    # Charts. In AWS the bucket's name carries the account and region, so the deployment names
+    # it; locally it is the stage's name from ResourceNames.
+    charts_bucket: str | None = Field(None, description="Charts bucket (default: the stage's local name).")
+    chart_url_ttl_s: int = Field(
+        600, ge=30, le=900, description="Lifetime of a presigned chart URL (at most 15 minutes)."
+    )
+
     # Market data. Locally the stream runs the seeded simulated exchange; name a ccxt exchange
     # id (e.g. binance) to stream real markets. Symbols are ccxt unified, comma-separated.
     market_exchange: str = Field("simulated", min_length=1, description="Exchange the market stream follows.")
@@ -223,6 +230,11 @@ class Settings(BaseSettings):
     def names(self) -> ResourceNames:
         """Names of this stage's AWS resources."""
         return ResourceNames(self.stage)
+
+    @property
+    def charts_bucket_name(self) -> str:
+        """The bucket chart images live in."""
+        return self.charts_bucket or self.names.charts_bucket
 
 
 def load_settings(**overrides: object) -> Settings:

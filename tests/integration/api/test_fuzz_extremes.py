@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -117,6 +118,27 @@ def _bodies(world: dict[str, str]) -> dict[tuple[str, str], list[dict[str, Any]]
         ("post", "/v1/broker-credentials"): [
             {"exchange": "simulated", "label": "fuzz", "api_key": "KEY-abcdefgh", "secret": "s" * 32}
         ],
+        ("post", "/v1/charts"): [
+            {
+                "exchange": "simulated",
+                "symbol": "BTC/USDT",
+                "timeframe": "1h",
+                "start": 1_717_200_000_000,
+                "end": 1_717_300_000_000,
+                "overlays": [
+                    {"name": "sma", "params": {"period": 20, "source": "close"}},
+                    {"name": "bollinger", "params": {"period": 20, "std": "2.5"}},
+                ],
+                "panels": [
+                    {"name": "rsi", "params": {"period": 14}},
+                    {"name": "macd", "params": {"fast": 12, "slow": 26, "signal": 9}},
+                ],
+                "volume": True,
+                "style": "dark",
+                "size": "mobile",
+            },
+            {"bot_id": world["bot_id"], "bars": 100},
+        ],
         ("post", "/v1/accounts"): [
             {"exchange": "simulated", "mode": "paper", "starting_balance": "5000", "quote_currency": "USDT"}
         ],
@@ -206,6 +228,8 @@ def _world(api: httpx.Client, exchange: Exchange) -> tuple[Caller, dict[str, str
         "bot_id": bot["id"],
         "credential_id": credential["id"],
         "token_id": token["id"],
+        # Nobody's chart: the walk only needs the route to answer (a 404, or a 422 for NUL).
+        "chart_id": str(uuid.uuid4()),
         "account_id": resting["account_id"],
         "order_id": resting["id"],
         "position_id": position["position"]["id"],

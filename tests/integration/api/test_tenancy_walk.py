@@ -4,13 +4,15 @@ effect; and row-level security hides other tenants' rows even from a query with 
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
-from tekoa.db.connection import service_transaction, tenant_transaction
+from tekoa.db.connection import PooledDatabase, service_transaction, tenant_transaction
+from tekoa.domain.timeframes import Timeframe
 from tests.integration.api.auth_support import settings as settings
 from tests.integration.api.execution_support import Exchange
 from tests.integration.api.execution_support import exchange as exchange
@@ -21,6 +23,7 @@ from tests.integration.api.trading_support import (
     create_strategy,
     new_user,
 )
+from tests.integration.charts.chart_support import store_candles
 
 HTTP_METHODS = ("get", "put", "post", "patch", "delete")
 OBJECT_ID = re.compile(r"\{([a-z_]*id)\}")
@@ -37,6 +40,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 TENANT_TABLES = (
+    "charts",
     "strategies",
     "strategy_versions",
     "bots",
@@ -56,7 +60,9 @@ def _id_routes(schema: dict[str, Any]) -> set[tuple[str, str]]:
     }
 
 
-def _alices_world(api: httpx.Client, alice: Caller, exchange: Exchange) -> tuple[dict[str, str], str]:
+def _alices_world(
+    api: httpx.Client, alice: Caller, exchange: Exchange, settings: Any
+) -> tuple[dict[str, str], str]:
     """One object of every kind an id route can name, owned by alice (and her API token)."""
     exchange.market("60000")
     order = api.post(
@@ -69,6 +75,9 @@ def _alices_world(api: httpx.Client, alice: Caller, exchange: Exchange) -> tuple
     (position,) = api.get("/v1/positions", headers=alice.headers).json()["items"]
     strategy = create_strategy(api, alice)
     bot = create_bot(api, alice, strategy["id"])
+    _store_candles(settings)
+    chart = api.post("/v1/charts", json={"bot_id": bot["id"]}, headers=alice.headers)
+    assert chart.status_code == 202, chart.text
     credential = create_credential(api, alice, exchange="simulated")
     token = api.post("/v1/api-tokens", json={"name": "script", "scope": "trading"}, headers=alice.headers)
     assert token.status_code == 201, token.text
@@ -77,11 +86,21 @@ def _alices_world(api: httpx.Client, alice: Caller, exchange: Exchange) -> tuple
         "bot_id": bot["id"],
         "credential_id": credential["id"],
         "token_id": token.json()["token"]["id"],
+        "chart_id": chart.json()["id"],
         "account_id": order.json()["account_id"],
         "order_id": order.json()["id"],
         "position_id": position["position"]["id"],
     }
     return ids, token.json()["secret"]
+
+
+def _store_candles(settings: Any) -> None:
+    """Candles of the bots' market (simulated BTC/USDT 1m), so charts of it can be asked for."""
+    database = PooledDatabase(settings.database_url, max_size=1)
+    try:
+        store_candles(database, 50, end=int(time.time() * 1000), timeframe=Timeframe.M1)
+    finally:
+        database.close()
 
 
 def _snapshot(api: httpx.Client, alice: Caller, ids: dict[str, str]) -> dict[str, Any]:
@@ -92,6 +111,7 @@ def _snapshot(api: httpx.Client, alice: Caller, ids: dict[str, str]) -> dict[str
         f"/v1/bots/{ids['bot_id']}",
         f"/v1/bots/{ids['bot_id']}/status-history",
         f"/v1/broker-credentials/{ids['credential_id']}",
+        f"/v1/charts/{ids['chart_id']}",
         f"/v1/accounts/{ids['account_id']}",
         f"/v1/orders/{ids['order_id']}",
         f"/v1/positions/{ids['position_id']}",
@@ -113,12 +133,12 @@ def _snapshot(api: httpx.Client, alice: Caller, ids: dict[str, str]) -> dict[str
 
 
 def test_every_route_with_an_object_id_answers_404_to_another_user_without_side_effects(
-    api: httpx.Client, exchange: Exchange
+    api: httpx.Client, exchange: Exchange, settings: Any
 ) -> None:
     schema = api.get("/openapi.json").json()
     routes = _id_routes(schema)
     alice, bob = new_user(api), new_user(api)
-    ids, token_secret = _alices_world(api, alice, exchange)
+    ids, token_secret = _alices_world(api, alice, exchange, settings)
     before = _snapshot(api, alice, ids)
     secret_values = set(ids.values())
 
@@ -147,6 +167,8 @@ def test_every_route_with_an_object_id_answers_404_to_another_user_without_side_
         "/v1/strategies/{strategy_id}",
         "/v1/bots/{bot_id}",
         "/v1/broker-credentials/{credential_id}",
+        "/v1/charts/{chart_id}",
+        "/v1/bots/{bot_id}/chart",
         "/v1/accounts/{account_id}",
         "/v1/orders/{order_id}",
         "/v1/positions/{position_id}",
@@ -157,10 +179,12 @@ def test_every_route_with_an_object_id_answers_404_to_another_user_without_side_
 
 def test_rls_hides_other_tenants_rows_from_an_unfiltered_query(api: httpx.Client, settings: Any) -> None:
     alice, bob = new_user(api), new_user(api)
+    _store_candles(settings)
     for caller in (alice, bob):
         bot = create_bot(api, caller)
         api.post(f"/v1/bots/{bot['id']}/start", headers=caller.headers)
         create_credential(api, caller)
+        assert api.post("/v1/charts", json={"bot_id": bot["id"]}, headers=caller.headers).status_code == 202
 
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         for table in TENANT_TABLES:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.conftest import DATA_DIR
 from tests.unit.backtest.test_parity_backtesting_py import SMA_CROSS
@@ -25,14 +26,18 @@ def _tekoa(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_backtest_of_the_goog_fixture_prints_the_summary_and_writes_the_json(tmp_path: Path) -> None:
+def test_backtest_of_the_goog_fixture_prints_the_summary_and_writes_the_json_and_chart(
+    tmp_path: Path,
+) -> None:
     strategy_file = tmp_path / "sma.json"
     strategy_file.write_text(json.dumps(SMA_CROSS))
     out = tmp_path / "result.json"
+    chart = tmp_path / "equity.png"
 
     done = _tekoa(
-        "--strategy", strategy_file, "--data", GOOG, "--cash", "10000", "--fee-pct", "0.1", "--json-out", out
-    )
+        "--strategy", strategy_file, "--data", GOOG, "--cash", "10000", "--fee-pct", "0.1",
+        "--json-out", out, "--chart-out", chart, "--chart-style", "dark",
+    )  # fmt: skip
 
     assert done.returncode == 0, done.stderr
     for line in ("total return", "max drawdown", "Sharpe", "win rate", "profit factor", "trades", "fees"):
@@ -50,6 +55,10 @@ def test_backtest_of_the_goog_fixture_prints_the_summary_and_writes_the_json(tmp
     )
     assert len(report["equity"]["equity"]) == 2148
     assert report["strategy"]["kind"] == "rules"
+    # The equity curve over its drawdown, in the dark style (checked pixel by pixel in tests/unit/charts).
+    with Image.open(chart) as image:
+        assert (image.format, image.size) == ("PNG", (1280, 720))
+        assert image.convert("RGB").getpixel((0, 0)) == (19, 23, 34)
 
 
 @pytest.mark.parametrize(

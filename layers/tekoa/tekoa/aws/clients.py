@@ -17,6 +17,9 @@ _lock = threading.Lock()
 _clients: dict[tuple[str, str | None, str], Any] = {}
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
+# S3 presigns with the legacy SigV2 in us-east-1 unless told otherwise; SigV4 works everywhere
+# and is what the local endpoint checks presigned URLs against.
+_SERVICE_CONFIG = {"s3": _CONFIG.merge(Config(signature_version="s3v4"))}
 
 
 def aws_client(service: str, settings: Settings) -> Any:
@@ -29,7 +32,7 @@ def aws_client(service: str, settings: Settings) -> Any:
                 service,  # type: ignore[call-overload]
                 region_name=settings.aws_region,
                 endpoint_url=settings.aws_endpoint_url,
-                config=_CONFIG,
+                config=_SERVICE_CONFIG.get(service, _CONFIG),
             )
             _clients[key] = client
         return client

@@ -1,6 +1,7 @@
 """`tekoa backtest`: run a strategy file over a CSV of candles or over stored candles.
 
     tekoa backtest --strategy FILE.json --data FILE.csv [--cash 10000] [--fee-pct 0.1] [--json-out FILE]
+                   [--chart-out FILE.png [--chart-style light|dark]]
     tekoa backtest --strategy FILE.json --exchange X --symbol S --timeframe T --start D --end D ...
 
 The strategy file holds a strategy definition as the API accepts it
@@ -62,6 +63,10 @@ def add_parser(commands: Any) -> None:
         "--slippage-pct", type=float, default=0.0, help="slippage of market/stop fills, percent"
     )
     parser.add_argument("--json-out", type=Path, help="write trades, equity and metrics here as JSON")
+    parser.add_argument(
+        "--chart-out", type=Path, help="draw the equity curve with its drawdown into this PNG"
+    )
+    parser.add_argument("--chart-style", choices=("light", "dark"), default="light", help="chart colours")
     parser.set_defaults(handler=main)
 
 
@@ -77,7 +82,19 @@ def main(args: argparse.Namespace) -> int:
     if args.json_out is not None:
         args.json_out.write_text(json.dumps(result.to_json()))
         print(f"wrote {args.json_out}")
+    if args.chart_out is not None:
+        _write_chart(result, args.chart_out, args.chart_style, args.strategy)
+        print(f"wrote {args.chart_out}")
     return 0
+
+
+def _write_chart(result: BacktestResult, path: Path, style: str, strategy_file: Path) -> None:
+    from tekoa.charts.render import render_equity
+    from tekoa.charts.spec import ChartStyle
+
+    title = f"Backtest · {strategy_file.stem} · {result.timeframe}"
+    chart = render_equity(result.open_time, result.equity, title=title, style=ChartStyle(style))
+    path.write_bytes(chart.png)
 
 
 def _read_strategy(path: Path) -> StrategyDefinition:

@@ -79,7 +79,8 @@ class MacdParams(StrictModel):
     """MACD: EMA(fast) - EMA(slow), its EMA(signal), and their difference (hist)."""
 
     fast: Period = 12
-    slow: Period = 26
+    # Validated when defaulted too: {"fast": 30} must fail against the default slow period.
+    slow: Period = Field(26, validate_default=True)
     signal: Period = 9
 
     @field_validator("slow")

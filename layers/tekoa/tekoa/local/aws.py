@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tekoa.aws.clients import aws_client
-from tekoa.names import CANDLE_CLOSED_PATTERN
+from tekoa.names import CANDLE_CLOSED_PATTERN, TRADE_CHART_EVENTS
 from tekoa.observability import logger
 from tekoa.settings import Settings
 
@@ -33,33 +33,53 @@ def use_local_credentials() -> None:
 
 
 class LocalAwsEndpoint:
-    """moto's threaded server, serving every AWS API the platform uses."""
+    """moto's server, serving every AWS API the platform uses, behind a guard that makes
+    presigned S3 URLs expire and keep their signature as S3 does (`tekoa.local.presign`)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 4566) -> None:
         self.host = host
         self.port = port
         self._server: Any = None
+        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> str:
-        from moto.server import ThreadedMotoServer  # only the local cloud needs moto
+        # Only the local cloud needs moto.
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        from tekoa.local.presign import PresignedUrlGuard
 
         use_local_credentials()
         _quicker_sqs()
         # werkzeug logs every request moto serves; the platform's own logs are what matter.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        self._server.start()
+        # Presigned URLs are signed with this process's credentials, which every local part shares.
+        known = {os.environ["AWS_ACCESS_KEY_ID"]: os.environ["AWS_SECRET_ACCESS_KEY"]}
+        app = PresignedUrlGuard(DomainDispatcherApplication(create_backend_app), known)
+        self._server = make_server(
+            self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-aws", daemon=True)
+        self._thread.start()
         logger.info("local aws endpoint started", extra={"url": self.url})
         return self.url
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.stop()
+            self._server.shutdown()
+            self._server.server_close()
             self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
 
 
 def _quicker_sqs() -> None:
@@ -169,6 +189,18 @@ def provision(settings: Settings, *, jwt_signing_key: str | None = None) -> Prov
         Rule=names.candle_closed_rule,
         EventBusName=names.event_bus,
         Targets=[{"Id": "evaluator", "Arn": _queue_arn(sqs, evaluator_queue_url)}],
+    )
+    # What the CDK app's Messaging stack routes to the chart queue, by the same pattern.
+    events.put_rule(
+        Name=names.trade_chart_rule,
+        EventBusName=names.event_bus,
+        EventPattern=json.dumps(TRADE_CHART_EVENTS.pattern()),
+        State="ENABLED",
+    )
+    events.put_targets(
+        Rule=names.trade_chart_rule,
+        EventBusName=names.event_bus,
+        Targets=[{"Id": "chart-queue", "Arn": _queue_arn(sqs, chart_queue_url)}],
     )
 
     kms_key_id = _ensure_kms_key(kms, names.broker_key_alias)

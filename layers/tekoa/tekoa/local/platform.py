@@ -9,6 +9,8 @@ The parts, in the order they can start (parts with nothing between them start to
     market-stream  the market-stream service, the same entry point as the Fargate task
     executor       the executor's Lambda handler on the order queue, fed as Lambda's SQS event
                    source mapping feeds it (`tekoa.local.sqs_poller`)
+    charts         the chart function's Lambda handler on the chart queue, fed as Lambda's SQS
+                   event source mapping feeds it (`tekoa.local.sqs_poller`)
     scheduler      fires scheduled handlers as EventBridge would (`tekoa.schedules`)
 
 A new part is one more `Part(...)` in `PARTS`: its entry point, ports, readiness probe and the
@@ -151,6 +153,13 @@ PARTS: tuple[Part, ...] = (
         "functions.evaluator.local:serve",
         after=("setup",),
         where=lambda s: f"candle.closed from {s.names.event_bus}",
+    ),
+    Part(
+        "charts",
+        "functions.charts.local:serve",
+        after=("setup",),
+        where=lambda s: f"renders from {s.names.chart_queue} into {s.charts_bucket_name}",
+        stop_timeout_s=35,  # a batch in hand finishes
     ),
     Part(
         "scheduler",
