@@ -82,6 +82,9 @@ class EventType:
     """detail-type values on the platform's EventBridge bus."""
 
     CANDLE_CLOSED = "candle.closed"
+    ORDER_UPDATED = "order.updated"
     ORDER_FILLED = "order.filled"
     BOT_STATUS_CHANGED = "bot.status_changed"
     RISK_TRIPPED = "risk.tripped"
+    EVALUATION_RECORDED = "evaluation.recorded"
+    BACKTEST_PROGRESS = "backtest.progress"
