@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 
 from functions.api.cursors import CursorSigner
 from tekoa.auth.service import Accounts
+from tekoa.aws.events import EventBridgePublisher, EventPublisher
 from tekoa.db.connection import Database
 from tekoa.execution.credential_check import ExchangeCredentialVerifier
 from tekoa.security import key_provider_for
@@ -32,6 +33,7 @@ class ApiContext:
     key_provider: KeyProvider
     credential_verifier: CredentialVerifier
     cursors: CursorSigner
+    publisher: EventPublisher | None = None
 
     @classmethod
     def build(cls, settings: Settings, database: Database) -> ApiContext:
@@ -44,6 +46,7 @@ class ApiContext:
             key_provider=key_provider_for(settings),
             credential_verifier=ExchangeCredentialVerifier(),
             cursors=CursorSigner(lambda: accounts.derived_key("cursor")),
+            publisher=EventBridgePublisher(settings),
         )
 
 

@@ -93,7 +93,11 @@ def list_bots(
 def stop_all_bots(principal: TradingUser, context: Context, body: StatusChangeBody = None) -> StopAllResult:
     """Kill switch: stop every running, paused or failed bot of yours at once."""
     reason = body.reason if body is not None else None
-    return StopAllResult(stopped=service.stop_all(context.database, principal.user_id, reason=reason))
+    return StopAllResult(
+        stopped=service.stop_all(
+            context.database, principal.user_id, reason=reason, publisher=context.publisher
+        )
+    )
 
 
 @router.get("/{bot_id}", response_model=Bot, responses=error_responses(401, 404, 422))
@@ -143,7 +147,9 @@ def _change(
     response: Response,
 ) -> Bot:
     reason = body.reason if body is not None else None
-    bot = service.change_status(context.database, principal_id, bot_id, action, reason=reason)
+    bot = service.change_status(
+        context.database, principal_id, bot_id, action, reason=reason, publisher=context.publisher
+    )
     response.headers["ETag"] = etag(bot.version)
     return bot
 
