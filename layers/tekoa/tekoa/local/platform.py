@@ -8,6 +8,8 @@ The parts, in the order they can start (parts with nothing between them start to
     api            the REST API under uvicorn, one worker per CPU core
     market-stream  the market-stream service, the same entry point as the Fargate task
     scheduler      fires scheduled handlers as EventBridge would (`tekoa.schedules`)
+    ws-gateway     API Gateway's WebSocket API: the route handler, and @connections for pushes
+    bus            the event bus's rules invoking their functions (`tekoa.bus_rules`)
 
 A new part is one more `Part(...)` in `PARTS`: its entry point, ports, readiness probe and the
 parts it needs. `tekoa.local.supervisor` starts, watches, restarts and stops them.
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import psycopg
 
+from tekoa.bus_rules import BUS_RULES
 from tekoa.local.aws import LOCAL_CREDENTIALS
 from tekoa.local.postgres import APP_DATABASE, EmbeddedPostgres, database_url
 from tekoa.local.supervisor import Part, Probe, StartupError, Supervisor
@@ -89,6 +92,10 @@ def _api_url(settings: Settings) -> str:
     return f"http://{settings.api_host}:{settings.api_port}"
 
 
+def _ws_url(settings: Settings) -> str:
+    return f"http://{settings.ws_host}:{settings.ws_port}"
+
+
 def _market_health_url(settings: Settings) -> str:
     return f"http://{settings.market_health_host}:{settings.market_health_port}/health"
 
@@ -142,6 +149,22 @@ PARTS: tuple[Part, ...] = (
         "tekoa.local.scheduler:main",
         after=("setup",),
         where=lambda _: ", ".join(f"{s.name} {s.rate}" for s in SCHEDULES),
+    ),
+    Part(
+        "ws-gateway",
+        "tekoa.local.websocket_gateway:main",
+        after=("setup",),
+        ports=lambda s: {s.ws_port: "TEKOA_WS_PORT"},
+        ready=lambda s: http_answers(f"{_ws_url(s)}/health"),
+        where=lambda s: f"{_ws_url(s).replace('http://', 'ws://')}  (@connections at {_ws_url(s)})",
+    ),
+    Part(
+        "bus",
+        "tekoa.local.bus:main",
+        after=("setup",),
+        where=lambda _: ", ".join(
+            f"{rule.name} ({len(rule.detail_types)} event types)" for rule in BUS_RULES
+        ),
     ),
 )
 
