@@ -12,7 +12,17 @@ from functions.api.middleware import (
     RequestIdMiddleware,
     StorableParametersMiddleware,
 )
-from functions.api.routes import activity, api_tokens, auth, bots, credentials, health, market, strategies
+from functions.api.routes import (
+    activity,
+    api_tokens,
+    auth,
+    bots,
+    credentials,
+    health,
+    market,
+    notifications,
+    strategies,
+)
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -43,4 +53,5 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(credentials.router)
     app.include_router(activity.router)
     app.include_router(market.router)
+    app.include_router(notifications.router)
     return app

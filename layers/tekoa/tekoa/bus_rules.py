@@ -44,7 +44,14 @@ PUSH = BusRule(
     "Push platform events to the WebSocket connections allowed to see them",
 )
 
-BUS_RULES: tuple[BusRule, ...] = (PUSH,)
+NOTIFY = BusRule(
+    "notify",
+    (EventType.ORDER_FILLED, EventType.BOT_STATUS_CHANGED, EventType.RISK_TRIPPED),
+    "functions.notify.handler.handler",
+    "Tell users' notification channels (Telegram, webhooks) about fills, stops, risk and failed bots",
+)
+
+BUS_RULES: tuple[BusRule, ...] = (PUSH, NOTIFY)
 
 
 def rule_name(rule: BusRule, stage: str) -> str:

@@ -48,6 +48,11 @@ class ResourceNames:
         return self._name("charts-requests-dlq")
 
     @property
+    def notify_retry_queue(self) -> str:
+        """Notifications whose delivery failed, held back until their next attempt."""
+        return self._name("notify-retries")
+
+    @property
     def event_bus(self) -> str:
         return self._name("events")
 

@@ -14,7 +14,7 @@ import psycopg
 from tekoa.aws.push import ManagementApiPusher
 from tekoa.bus_rules import PUSH
 from tekoa.db.connection import PooledDatabase
-from tekoa.local.bus import RuleTarget
+from tekoa.local.bus import rule_target
 from tekoa.names import EventType
 from tekoa.realtime.fanout import FanOut
 from tests.integration.api.auth_support import settings as settings
@@ -149,7 +149,7 @@ def test_every_bot_status_change_is_announced_on_the_bus(api: httpx.Client, sett
         assert response.status_code == 200, response.text
 
     seen: list[dict[str, Any]] = []
-    target = RuleTarget(PUSH, settings, handler=lambda event, _context: seen.append(event))
+    target = rule_target(PUSH, settings, handler=lambda event, _context: seen.append(event))
     deadline = time.monotonic() + 10
     while (
         len([e for e in seen if e["detail"].get("bot_id") == bot["id"]]) < 3 and time.monotonic() < deadline

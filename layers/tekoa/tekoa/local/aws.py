@@ -129,6 +129,7 @@ def provision(settings: Settings, *, jwt_signing_key: str | None = None) -> Prov
         event_bus_arn = events.create_event_bus(Name=names.event_bus)["EventBusArn"]
 
     bus_queue_urls = {rule.name: _route_rule(events, sqs, settings, rule) for rule in BUS_RULES}
+    sqs.create_queue(QueueName=names.notify_retry_queue)
 
     kms_key_id = _ensure_kms_key(kms, names.broker_key_alias)
     jwt_secret_arn = _ensure_secret(

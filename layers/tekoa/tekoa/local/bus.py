@@ -5,7 +5,8 @@ bus, so moto does the matching. Here each rule has a thread (its own "function")
 events from its queue and calls the rule's handler with each, one at a time, as Lambda's
 asynchronous invocation does. A handler that raises gets the event again after the queue's
 visibility timeout, twice at most (Lambda retries an asynchronous event twice), then it is
-dropped with an error in the log.
+dropped with an error in the log. The notification retry queue is fed to the notify handler
+the same way, as Lambda's SQS event source does (`{"Records": [...]}`).
 
 It short-polls with a short pause after an empty receive: a live update should arrive within
 tens of milliseconds, and moto's long poll costs more than it saves.
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tekoa.aws.clients import aws_client
-from tekoa.bus_rules import BUS_RULES, BusRule, rule_name
+from tekoa.bus_rules import BUS_RULES, NOTIFY, BusRule, rule_name
 from tekoa.local.aws import bus_queue_name
 from tekoa.local.scheduler import LOCAL_ACCOUNT, LocalLambdaContext
 from tekoa.observability import logger
@@ -44,16 +45,20 @@ def load(path: str) -> Handler:
     return handler
 
 
-class RuleTarget:
-    """Feeds one rule's queue to its handler (see the module docstring)."""
+class QueueFeed:
+    """Feeds one queue to one handler (see the module docstring): each message's body is the
+    event (`records=False`: a bus rule's target), or a record of an SQS event (`records=True`)."""
 
-    def __init__(self, rule: BusRule, settings: Settings, handler: Handler | None = None) -> None:
-        self.rule = rule
+    def __init__(
+        self, name: str, queue_name: str, handler: Handler, settings: Settings, *, records: bool
+    ) -> None:
+        self.name = name
         self.settings = settings
-        self.handler = handler or load(rule.handler)
+        self.handler = handler
+        self.records = records
         self._sqs = aws_client("sqs", settings)
-        self._queue_url = self._sqs.get_queue_url(QueueName=bus_queue_name(rule, settings.stage))["QueueUrl"]
-        self._function = rule_name(rule, settings.stage)
+        self._queue_url = self._sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+        self._function = f"tekoa-{settings.stage}-{name}"
         self.invocations = 0
 
     def poll_once(self) -> int:
@@ -70,7 +75,11 @@ class RuleTarget:
         return len(messages)
 
     def _invoke(self, message: dict[str, Any]) -> None:
-        event = json.loads(message["Body"])
+        event = (
+            {"Records": [{"body": message["Body"], "eventSource": "aws:sqs"}]}
+            if self.records
+            else json.loads(message["Body"])
+        )
         context = LocalLambdaContext(
             function_name=self._function,
             invoked_function_arn=f"arn:aws:lambda:{self.settings.aws_region}:{LOCAL_ACCOUNT}:function:{self._function}",
@@ -83,12 +92,10 @@ class RuleTarget:
         except Exception:
             receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
             if receives < MAX_RECEIVES:
-                logger.exception(
-                    "bus target failed; retried", extra={"rule": self.rule.name, "try": receives}
-                )
+                logger.exception("bus target failed; retried", extra={"target": self.name, "try": receives})
                 return
             logger.exception(
-                "bus target failed; event dropped", extra={"rule": self.rule.name, "event": event.get("id")}
+                "bus target failed; event dropped", extra={"target": self.name, "event": event.get("id")}
             )
         self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
 
@@ -98,11 +105,33 @@ class RuleTarget:
             try:
                 received = self.poll_once()
             except Exception:
-                logger.exception("polling the bus queue failed", extra={"rule": self.rule.name})
+                logger.exception("polling the bus queue failed", extra={"target": self.name})
                 received = 0
                 stopping.wait(1.0)
             if not received:
                 stopping.wait(IDLE_S)
+
+
+def rule_target(rule: BusRule, settings: Settings, handler: Handler | None = None) -> QueueFeed:
+    """A bus rule's function, fed from the rule's local queue."""
+    return QueueFeed(
+        rule_name(rule, settings.stage).removeprefix(f"tekoa-{settings.stage}-"),
+        bus_queue_name(rule, settings.stage),
+        handler or load(rule.handler),
+        settings,
+        records=False,
+    )
+
+
+def notify_retries(settings: Settings, handler: Handler | None = None) -> QueueFeed:
+    """The notify function, fed from the notification retry queue."""
+    return QueueFeed(
+        "notify-retries",
+        settings.names.notify_retry_queue,
+        handler or load(NOTIFY.handler),
+        settings,
+        records=True,
+    )
 
 
 def main() -> None:
@@ -111,10 +140,10 @@ def main() -> None:
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
-    targets = [RuleTarget(rule, settings) for rule in BUS_RULES]
-    threads = [threading.Thread(target=t.run, args=(stopping,), name=f"bus:{t.rule.name}") for t in targets]
+    targets = [*(rule_target(rule, settings) for rule in BUS_RULES), notify_retries(settings)]
+    threads = [threading.Thread(target=t.run, args=(stopping,), name=f"bus:{t.name}") for t in targets]
     for thread in threads:
         thread.start()
-    logger.info("bus targets running", extra={"rules": [t.rule.name for t in targets]})
+    logger.info("bus targets running", extra={"targets": [t.name for t in targets]})
     for thread in threads:
         thread.join()
