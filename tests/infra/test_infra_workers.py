@@ -170,7 +170,7 @@ def test_market_stream_health_check_probes_the_service_and_allows_a_graceful_sto
     assert 30 <= container["StopTimeout"] <= 60
 
 
-def test_market_stream_task_role_may_only_publish_events_read_its_login_and_trace(
+def test_market_stream_task_role_may_only_publish_events_push_read_its_login_and_trace(
     workers_template: Any,
 ) -> None:
     _, task = only_resource(workers_template, "AWS::ECS::TaskDefinition")
@@ -178,6 +178,7 @@ def test_market_stream_task_role_may_only_publish_events_read_its_login_and_trac
     statements = policy_statements(workers_template, role_id)
     assert actions_of(statements) == {
         "events:PutEvents",
+        "execute-api:ManageConnections",  # forming candles to WebSocket subscribers
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
         "kms:Decrypt",
