@@ -27,7 +27,7 @@ from tests.conftest import free_port, private_directory
 
 pytestmark = pytest.mark.xdist_group("e2e")
 ROOT = Path(__file__).resolve().parents[2]
-PARTS = {"postgres", "aws", "api", "market-stream", "scheduler"}
+PARTS = {"postgres", "aws", "api", "market-stream", "scheduler", "ws-gateway", "bus"}
 PASSWORD = "correct horse battery staple"
 _TABLE_ROW = re.compile(r"^  (\S+)\s+pid (\d+)\s")
 
@@ -66,6 +66,7 @@ def _env(data_dir: Path, ports: dict[str, int], **settings: str) -> dict[str, st
         TEKOA_API_PORT=str(ports["api"]),
         TEKOA_AWS_PORT=str(ports["aws"]),
         TEKOA_MARKET_HEALTH_PORT=str(ports["market"]),
+        TEKOA_WS_PORT=str(ports.get("ws") or free_port()),
         TEKOA_MARKET_SYMBOLS="BTC/USDT",
         TEKOA_MARKET_HISTORY_DAYS="0.05",
         TEKOA_PASSWORD_HASH_MEMORY_KIB="8192",
@@ -127,7 +128,7 @@ def running_platform(data_dir: Path, ports: dict[str, int], **settings: str) -> 
 
 
 def test_the_platform_survives_crashes_ctrl_c_and_kill_9_and_keeps_sessions_and_data() -> None:
-    ports = {"api": free_port(), "aws": free_port(), "market": free_port()}
+    ports = {"api": free_port(), "aws": free_port(), "market": free_port(), "ws": free_port()}
     with private_directory("tekoa-e2e-") as state:
         data_dir = state / "data"
 
