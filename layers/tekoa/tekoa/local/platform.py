@@ -188,6 +188,10 @@ def local_settings(settings: Settings) -> tuple[Settings, dict[str, str]]:
         # moto's KMS keys vanish with the process; broker secrets stored in one run must open
         # in the next, so the local platform wraps data keys with its key file.
         updates["key_provider"] = env["TEKOA_KEY_PROVIDER"] = "file"
+        # Webhooks to this machine (a receiver under development) are what a local platform is for.
+        if "TEKOA_NOTIFY_ALLOW_INSECURE_URLS" not in os.environ:
+            env["TEKOA_NOTIFY_ALLOW_INSECURE_URLS"] = "true"
+            updates["notify_allow_insecure_urls"] = True
         for key, value in LOCAL_CREDENTIALS.items():
             env[key] = os.environ.get(key, value)
     return settings.model_copy(update=updates), env
