@@ -29,6 +29,7 @@ OBJECT_ID = re.compile(r"\{([a-z_]*id)\}")
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("patch", "/v1/strategies/{strategy_id}"): {"description": "hijacked", "version": 1},
     ("patch", "/v1/bots/{bot_id}"): {"name": "hijacked", "version": 1},
+    ("patch", "/v1/notification-channels/{channel_id}"): {"enabled": False},
 }
 
 TENANT_TABLES = (
@@ -38,6 +39,7 @@ TENANT_TABLES = (
     "bot_status_changes",
     "broker_credentials",
     "activity",
+    "notification_channels",
 )
 
 
@@ -58,13 +60,29 @@ def _alices_world(api: httpx.Client, alice: Caller) -> tuple[dict[str, str], str
     credential = create_credential(api, alice, exchange="simulated")
     token = api.post("/v1/api-tokens", json={"name": "script", "scope": "trading"}, headers=alice.headers)
     assert token.status_code == 201, token.text
+    channel = _telegram_channel(api, alice)
     ids = {
+        "channel_id": channel["id"],
         "strategy_id": strategy["id"],
         "bot_id": bot["id"],
         "credential_id": credential["id"],
         "token_id": token.json()["token"]["id"],
     }
     return ids, token.json()["secret"]
+
+
+def _telegram_channel(api: httpx.Client, caller: Caller) -> dict[str, Any]:
+    body = {
+        "kind": "telegram",
+        "name": "phone",
+        "chat_id": "42",
+        "bot_token": "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef",
+        "events": ["fills"],
+    }
+    response = api.post("/v1/notification-channels", json=body, headers=caller.headers)
+    assert response.status_code == 201, response.text
+    channel: dict[str, Any] = response.json()["channel"]
+    return channel
 
 
 def _snapshot(api: httpx.Client, alice: Caller, ids: dict[str, str]) -> dict[str, Any]:
@@ -80,6 +98,8 @@ def _snapshot(api: httpx.Client, alice: Caller, ids: dict[str, str]) -> dict[str
         "/v1/strategies",
         "/v1/bots",
         "/v1/broker-credentials",
+        f"/v1/notification-channels/{ids['channel_id']}",
+        "/v1/notification-channels",
     ]
     snapshot = {}
     for url in reads:
@@ -135,6 +155,7 @@ def test_rls_hides_other_tenants_rows_from_an_unfiltered_query(api: httpx.Client
         bot = create_bot(api, caller)
         api.post(f"/v1/bots/{bot['id']}/start", headers=caller.headers)
         create_credential(api, caller)
+        _telegram_channel(api, caller)
 
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         for table in TENANT_TABLES:
