@@ -320,6 +320,10 @@ def main() -> None:
         log_level="warning",
         access_log=False,
         ws_ping_interval=None,  # API Gateway does not ping either; clients send `ping` actions
+        # API Gateway offers no permessage-deflate; compressing each small push cost more CPU
+        # than the rest of the push.
+        ws_per_message_deflate=False,
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
     uvicorn.Server(config).run()  # until SIGTERM/SIGINT
