@@ -190,6 +190,12 @@ class StageConfig:
         return self.profile.market_stream if self.market_stream is None else self.market_stream
 
     @property
+    def reconcile_every(self) -> Duration:
+        """Every minute while orders can trade (the market stream runs, which keeps the database
+        awake anyway); otherwise as often as the gap repair, so an idle stage's database pauses."""
+        return Duration.minutes(1) if self.runs_market_stream else self.profile.ingest_every
+
+    @property
     def monthly_budget_usd(self) -> int:
         """The budget alarm's threshold (0: no budget)."""
         return self.profile.budget_usd if self.budget_usd is None else self.budget_usd

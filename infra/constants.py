@@ -54,9 +54,19 @@ CHART_IMAGE_EXPIRY = Duration.days(90)  # charts are re-renderable from candles;
 NONCURRENT_VERSION_EXPIRY = Duration.days(7)
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
+# --- Execution
+EXECUTOR_MEMORY_MB = 1024
+# A batch of ten orders; a live one may wait on its exchange (ccxt's timeout is 10 s).
+EXECUTOR_TIMEOUT_S = 30
+EXECUTOR_BATCH_SIZE = 10
+RECONCILER_MEMORY_MB = 1024
+RECONCILER_TIMEOUT = Duration.minutes(2)
+
 # --- Messaging
 # Poison orders stop after a handful of tries instead of blocking their message group forever.
 ORDER_MAX_RECEIVE_COUNT = 5
+# AWS asks for at least six times the consumer's timeout, or in-flight batches reappear.
+ORDER_VISIBILITY_TIMEOUT = Duration.seconds(6 * EXECUTOR_TIMEOUT_S)
 CHART_MAX_RECEIVE_COUNT = 3
 # Must exceed the consumer Lambda's timeout (AWS recommends 6x) or in-flight messages reappear.
 QUEUE_VISIBILITY_TIMEOUT = Duration.seconds(180)

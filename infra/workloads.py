@@ -46,6 +46,8 @@ class Workload:
     dockerfile: str | None = None
     database_login: DatabaseLogin | None = None
     lambda_handler: bool = True
+    image_command: tuple[str, ...] | None = None
+    """For an image shared by several functions: the command that picks this one's handler."""
 
     @property
     def handler(self) -> str:
@@ -87,8 +89,9 @@ PUSH = Workload(
     extras=(),
     package="zip",
     sources={**_FUNCTIONS, "functions/push": "functions/push", **_TEKOA},
-    # Recipients of any user's event: the platform's own cross-tenant read (tekoa_service).
-    database_login=DatabaseLogin("tekoa_push", (SERVICE_ROLE,), connection_limit=20),
+    # Recipients of any user's event: the platform's own cross-tenant read (tekoa_service); the
+    # position a fill moved is read as its owner (tekoa_app).
+    database_login=DatabaseLogin("tekoa_push", (APP_ROLE, SERVICE_ROLE), connection_limit=20),
 )
 NOTIFY = Workload(
     name="notify",
@@ -138,8 +141,37 @@ MAINTENANCE = Workload(
     database_login=DatabaseLogin("tekoa_maintenance", (SERVICE_ROLE,), connection_limit=2),
 )
 
+_EXECUTION_SOURCES = {
+    **_FUNCTIONS,
+    "functions/executor": "functions/executor",
+    "functions/reconciler": "functions/reconciler",
+    **_TEKOA,
+}
+EXECUTOR = Workload(
+    name="executor",
+    module="functions.executor.handler",
+    # The engine's fill model and protection kernels (numba) and ccxt for live accounts.
+    extras=("compute", "exchange"),
+    package="image",
+    dockerfile="functions/executor/Dockerfile",
+    sources=_EXECUTION_SOURCES,
+    # Orders are booked as their owner (tekoa_app); publishing clears the shared outbox (tekoa_service).
+    database_login=DatabaseLogin("tekoa_executor", (APP_ROLE, SERVICE_ROLE), connection_limit=50),
+)
+RECONCILER = Workload(
+    name="reconciler",
+    module="functions.reconciler.handler",
+    extras=("compute", "exchange"),
+    package="image",
+    dockerfile="functions/executor/Dockerfile",
+    sources=_EXECUTION_SOURCES,
+    database_login=DatabaseLogin("tekoa_reconciler", (APP_ROLE, SERVICE_ROLE), connection_limit=5),
+    image_command=("functions.reconciler.handler.handler",),
+)
+
 WORKLOADS: dict[str, Workload] = {
-    w.name: w for w in (API, WS_ROUTES, PUSH, NOTIFY, MIGRATE, INGEST, MARKET_STREAM, MAINTENANCE)
+    w.name: w
+    for w in (API, WS_ROUTES, PUSH, NOTIFY, MIGRATE, INGEST, MARKET_STREAM, MAINTENANCE, EXECUTOR, RECONCILER)
 }
 DATABASE_LOGINS: tuple[DatabaseLogin, ...] = tuple(
     w.database_login for w in WORKLOADS.values() if w.database_login is not None

@@ -13,6 +13,7 @@ from functions.api.middleware import (
     StorableParametersMiddleware,
 )
 from functions.api.routes import (
+    accounts,
     activity,
     api_tokens,
     auth,
@@ -21,7 +22,10 @@ from functions.api.routes import (
     health,
     market,
     notifications,
+    orders,
+    positions,
     strategies,
+    trades,
 )
 
 MAX_BODY_BYTES = 256 * 1024
@@ -53,5 +57,9 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(credentials.router)
     app.include_router(activity.router)
     app.include_router(market.router)
+    app.include_router(accounts.router)
+    app.include_router(orders.router)
+    app.include_router(positions.router)
+    app.include_router(trades.router)
     app.include_router(notifications.router)
     return app

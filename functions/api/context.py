@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from functions.api.cursors import CursorSigner
 from tekoa.auth.service import Accounts
 from tekoa.aws.events import EventBridgePublisher, EventPublisher
+from tekoa.aws.queues import OrderQueue, SqsOrderQueue
 from tekoa.db.connection import Database
 from tekoa.execution.credential_check import ExchangeCredentialVerifier
 from tekoa.security import key_provider_for
@@ -33,7 +34,8 @@ class ApiContext:
     key_provider: KeyProvider
     credential_verifier: CredentialVerifier
     cursors: CursorSigner
-    publisher: EventPublisher | None = None
+    order_queue: OrderQueue
+    events: EventPublisher
 
     @classmethod
     def build(cls, settings: Settings, database: Database) -> ApiContext:
@@ -46,7 +48,8 @@ class ApiContext:
             key_provider=key_provider_for(settings),
             credential_verifier=ExchangeCredentialVerifier(),
             cursors=CursorSigner(lambda: accounts.derived_key("cursor")),
-            publisher=EventBridgePublisher(settings),
+            order_queue=SqsOrderQueue(settings),
+            events=EventBridgePublisher(settings),
         )
 
 

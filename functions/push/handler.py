@@ -17,13 +17,15 @@ from tekoa.aws.push import ManagementApiPusher
 from tekoa.aws.secrets import database_conninfo
 from tekoa.db.connection import LambdaDatabase
 from tekoa.observability import logger
-from tekoa.realtime.fanout import FanOut
+from tekoa.realtime.fanout import FanOut, position_lookup
 from tekoa.settings import get_settings
 
 settings = get_settings()
+database = LambdaDatabase(partial(database_conninfo, settings), timeout_s=settings.db_connect_timeout_s)
 fan_out = FanOut(
-    LambdaDatabase(partial(database_conninfo, settings), timeout_s=settings.db_connect_timeout_s),
+    database,
     ManagementApiPusher.from_boto3(settings.websocket_management_url, settings.aws_region),
+    position_lookup(database),
 )
 
 

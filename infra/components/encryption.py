@@ -89,13 +89,13 @@ class BrokerKey(Construct):
                 )
             )
 
+    def grant_envelope_open(self, grantee: iam.IGrantable) -> None:
+        """Let `grantee` open envelope data keys (Decrypt only) — only under the envelope's context."""
+        self._grant(grantee, ["kms:Decrypt"])
+
     def grant_envelope_use(self, grantee: iam.IGrantable) -> None:
         """Let `grantee` make and open envelope data keys — only under the envelope's context."""
         self._grant(grantee, ["kms:GenerateDataKey", "kms:Decrypt"])
-
-    def grant_envelope_open(self, grantee: iam.IGrantable) -> None:
-        """Let `grantee` open envelope data keys (not make them) — only under the envelope's context."""
-        self._grant(grantee, ["kms:Decrypt"])
 
     def _grant(self, grantee: iam.IGrantable, actions: list[str]) -> None:
         iam.Grant.add_to_principal(

@@ -91,6 +91,7 @@ def workload_function(
                 exclude=list(ASSET_EXCLUDES),
                 platform=IMAGE_PLATFORM,
                 build_args=workload.build_args,
+                cmd=list(workload.image_command) if workload.image_command else None,
             ),
             **common,  # type: ignore[arg-type]
         )

@@ -9,6 +9,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.components.database import Database
@@ -58,6 +59,7 @@ class MarketStreamService(Construct):
         subnets: ec2.SubnetSelection,
         database: Database,
         event_bus: events.IEventBus,
+        order_queue: sqs.IQueue,
         market_environment: dict[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
@@ -157,7 +159,8 @@ class MarketStreamService(Construct):
             assign_public_ip=False,
             circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
         )
-        # The task role gets exactly these grants: read its login secret, publish to the bus, trace.
+        # The task role gets exactly these grants: read its login secret, publish to the bus,
+        # send paper-order triggers to the order queue, trace.
         database.grant_connect(
             self,
             self.security_group,
@@ -166,6 +169,7 @@ class MarketStreamService(Construct):
             MARKET_STREAM.database_login,
         )
         event_bus.grant_put_events_to(task_definition.task_role)
+        order_queue.grant_send_messages(task_definition.task_role)
 
         acknowledge(
             task_definition,

@@ -8,7 +8,7 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from infra.components.messaging import PlatformEventBus, QueueWithDeadLetters
-from infra.constants import CHART_MAX_RECEIVE_COUNT, ORDER_MAX_RECEIVE_COUNT
+from infra.constants import CHART_MAX_RECEIVE_COUNT, ORDER_MAX_RECEIVE_COUNT, ORDER_VISIBILITY_TIMEOUT
 from tekoa.names import ResourceNames
 
 
@@ -24,6 +24,7 @@ class MessagingStack(Stack):
             dlq_name=names.order_dlq,
             fifo=True,
             max_receive_count=ORDER_MAX_RECEIVE_COUNT,
+            visibility_timeout=ORDER_VISIBILITY_TIMEOUT,
         )
         charts = QueueWithDeadLetters(
             self,

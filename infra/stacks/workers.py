@@ -1,5 +1,5 @@
-"""WorkersStack: the background compute (ingest Lambda, market-stream Fargate service, scheduled
-housekeeping)."""
+"""WorkersStack: the background compute (ingest Lambda, market-stream Fargate service, executor
+and reconciler Lambdas, scheduled housekeeping)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
+from infra.components.execution import ExecutionFunctions
 from infra.components.ingest import IngestFunction
 from infra.components.market_stream import MarketStreamService
 from infra.components.network import PlatformNetwork
@@ -19,7 +20,7 @@ from tekoa.schedules import schedule
 
 
 class WorkersStack(Stack):
-    """Background workloads; the evaluator, executor and charts functions will join here."""
+    """Background workloads; the evaluator and charts functions will join here."""
 
     def __init__(
         self,
@@ -52,7 +53,21 @@ class WorkersStack(Stack):
             subnets=network.compute_subnets,
             database=data.database,
             event_bus=messaging.event_bus,
+            order_queue=messaging.order_queue,
             market_environment=config.market_environment,
+        )
+        self.execution = ExecutionFunctions(
+            self,
+            "Execution",
+            stage=config.stage,
+            vpc=network.vpc,
+            subnets=network.compute_subnets,
+            database=data.database,
+            order_queue=messaging.order_queue,
+            event_bus=messaging.event_bus,
+            broker_key=data.broker_key,
+            schedule=schedule("reconcile"),
+            reconcile_every=config.reconcile_every,
         )
         self.maintenance = MaintenanceFunction(
             self,

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from tests.conftest import free_port, private_directory
 from tests.e2e.support import ROOT, alive, eventually, platform_env, running_platform
 
 pytestmark = pytest.mark.xdist_group("e2e")
-PARTS = {"postgres", "aws", "api", "market-stream", "scheduler", "ws-gateway", "bus"}
+PARTS = {"postgres", "aws", "api", "market-stream", "executor", "scheduler", "ws-gateway", "bus"}
 PASSWORD = "correct horse battery staple"
 
 
@@ -70,6 +71,18 @@ def test_the_platform_survives_crashes_ctrl_c_and_kill_9_and_keeps_sessions_and_
             candles = _candles(first.base, auth)
             assert candles, "the simulated market stream should have stored candles"
 
+            # A manual paper market order fills (the executor part, at the stream's last trade);
+            # a limit far under the market rests.
+            bought = _order(first.base, auth, {"side": "buy", "quantity": "0.01"})
+            eventually(lambda: _status(first.base, auth, bought) == "filled", "the market order filled")
+            floor = (Decimal(candles[-1]["low"]) / 2).quantize(Decimal("0.01"))
+            resting = _order(
+                first.base,
+                auth,
+                {"side": "buy", "type": "limit", "quantity": "0.01", "limit_price": str(floor)},
+            )
+            eventually(lambda: _status(first.base, auth, resting) == "open", "the limit order rests")
+
             # A crashed part is restarted alone: the others keep their processes.
             crashed = ("market-stream", "api")
             for part in crashed:
@@ -108,6 +121,9 @@ def test_the_platform_survives_crashes_ctrl_c_and_kill_9_and_keeps_sessions_and_
             assert me.status_code == 200, me.text
             assert [item["name"] for item in page.json()["items"]] == ["a"], page.text
             assert verified.status_code == 200, verified.text  # decrypts after the AWS endpoint restarted
+            assert _status(second.base, auth, resting) == "open"  # a resting order survives restarts
+            positions = httpx.get(f"{second.base}/v1/positions", headers=auth, timeout=30).json()["items"]
+            assert [p["position"]["quantity"] for p in positions] == ["0.01"], positions
 
             # kill -9 of the supervisor: every part goes with it.
             second_pids = second.pids()
@@ -137,6 +153,25 @@ def _grid() -> dict[str, Any]:
             "order_size": {"amount": "0.001", "unit": "base"},
         },
     }
+
+
+def _order(base: str, auth: dict[str, str], order: dict[str, str]) -> str:
+    response = httpx.post(
+        f"{base}/v1/orders",
+        json={"exchange": "simulated", "symbol": "BTC/USDT", **order},
+        headers=auth,
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    order_id: str = response.json()["id"]
+    return order_id
+
+
+def _status(base: str, auth: dict[str, str], order_id: str) -> str:
+    response = httpx.get(f"{base}/v1/orders/{order_id}", headers=auth, timeout=10)
+    assert response.status_code == 200, response.text
+    status: str = response.json()["order"]["status"]
+    return status
 
 
 def _candles(base: str, auth: dict[str, str]) -> list[Any]:

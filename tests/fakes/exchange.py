@@ -13,11 +13,22 @@ What it serves (all on 127.0.0.1, random port, nothing else):
   (`{"e": "trade", "E", "s", "t", "p", "q", "T", "m", "M"}`). The path contains `/stream`
   because ccxt decides "spot or contract" from the URL, exactly as with the real host.
 
+* Spot trading under `/api/v3` (what ccxt's binance calls, signed requests with an
+  `X-MBX-APIKEY` header; signatures are not checked): `POST /order` (market and limit, with
+  `newClientOrderId`; a client id already used by an open order answers -2010 "Duplicate order
+  sent."), `GET /order` (by `origClientOrderId` or `orderId`; -2013 when unknown),
+  `DELETE /order`, `GET /openOrders`, `GET /account` (balances) and `GET /myTrades`. A market
+  order fills at once at the market's price (`set_price`), as does a marketable limit; other
+  limits rest until `fill_resting` fills them.
+
 What a test controls: `publish_trades` (scripted trades), `drop_connections` (close sockets,
 politely or abruptly), `stall_connections` (keep sockets open but deliver nothing and answer
 no pings: a dead path that TCP has not noticed), `replay_on_subscribe` (re-send the last N
 trade events to every new subscriber, as some venues and proxies do after a reconnect),
-`fail_next_rest` (HTTP errors for the next REST calls), and the fake's clock.
+`fail_next_rest` (HTTP errors for the next REST calls), the fake's clock, and for orders
+`script_next_order` (accept then time out, reject, partially fill, answer "duplicate"),
+`set_price`, `fill_resting`, `balances` and `refused_api_keys` (answered -2015, as Binance
+answers a revoked key).
 
 Bounded by construction: the server stops itself after `lifetime_s` even if a test forgets to
 stop it, and every socket is closed on stop.
@@ -30,10 +41,13 @@ import contextlib
 import hashlib
 import itertools
 import json
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -95,6 +109,96 @@ def kline_values(market_id: str, interval: str, open_ms: int) -> tuple[str, str,
     return cents(open_c), cents(high_c), cents(low_c), cents(close_c), f"{volume_milli / 1000:.8f}"
 
 
+class OrderFault(StrEnum):
+    """What the fake does with the next new order (`FakeBinance.script_next_order`)."""
+
+    ACCEPT_THEN_TIMEOUT = "accept_then_timeout"
+    """Place (and fill) the order, then answer only after `slow_answer_s`: the client times out."""
+    REJECT = "reject"
+    """Refuse it: -2010 "Account has insufficient balance for requested action."."""
+    PARTIAL_FILL = "partial_fill"
+    """Place it and fill half of it, leaving the rest open."""
+    DUPLICATE = "duplicate"
+    """Place it, but answer -2010 "Duplicate order sent." as if an earlier attempt had."""
+    UNAVAILABLE = "unavailable"
+    """Answer HTTP 503 without placing it."""
+
+
+@dataclass(slots=True)
+class FakeOrder:
+    """An order on the fake's books, in Binance's terms."""
+
+    order_id: int
+    client_order_id: str
+    symbol: str  # exchange id, e.g. BTCUSDT
+    side: str  # BUY / SELL
+    type: str  # MARKET / LIMIT
+    quantity: Decimal
+    price: Decimal | None
+    time_ms: int
+    executed: Decimal = Decimal(0)
+    quote_executed: Decimal = Decimal(0)
+    status: str = "NEW"
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "orderId": self.order_id,
+            "orderListId": -1,
+            "clientOrderId": self.client_order_id,
+            "price": f"{self.price or 0:f}",
+            "origQty": f"{self.quantity:f}",
+            "executedQty": f"{self.executed:f}",
+            "cummulativeQuoteQty": f"{self.quote_executed:f}",
+            "status": self.status,
+            "timeInForce": "GTC",
+            "type": self.type,
+            "side": self.side,
+            "stopPrice": "0.00000000",
+            "time": self.time_ms,
+            "updateTime": self.time_ms,
+            "transactTime": self.time_ms,
+            "isWorking": True,
+            "workingTime": self.time_ms,
+            "origQuoteOrderQty": "0.00000000",
+            "selfTradePreventionMode": "EXPIRE_MAKER",
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FakeTrade:
+    trade_id: int
+    order_id: int
+    symbol: str
+    price: Decimal
+    quantity: Decimal
+    commission: Decimal
+    commission_asset: str
+    maker: bool
+    buyer: bool
+    time_ms: int
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "id": self.trade_id,
+            "orderId": self.order_id,
+            "orderListId": -1,
+            "price": f"{self.price:f}",
+            "qty": f"{self.quantity:f}",
+            "quoteQty": f"{self.price * self.quantity:f}",
+            "commission": f"{self.commission:f}",
+            "commissionAsset": self.commission_asset,
+            "time": self.time_ms,
+            "isBuyer": self.buyer,
+            "isMaker": self.maker,
+            "isBestMatch": True,
+        }
+
+
+FEE_RATE = Decimal("0.001")
+
+
 @dataclass(slots=True)
 class _Connection:
     ws: web.WebSocketResponse
@@ -139,6 +243,17 @@ class FakeBinance:
         self._site: web.TCPSite | None = None
         self._port = 0
         self._deadline: asyncio.TimerHandle | None = None
+        # Trading.
+        self.orders: dict[int, FakeOrder] = {}
+        self.trades: list[FakeTrade] = []
+        self.balances: dict[str, Decimal] = {"USDT": Decimal(100_000), "BTC": Decimal(0)}
+        self.prices: dict[str, Decimal] = {m.market_id: Decimal(60_000) for m in self.markets.values()}
+        self.create_requests: list[dict[str, str]] = []
+        self.refused_api_keys: set[str] = set()
+        self.slow_answer_s = 3.0
+        self._order_faults: deque[OrderFault] = deque()
+        self._order_ids = itertools.count(5_000_000)
+        self._fill_ids = itertools.count(9_000_000)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -156,6 +271,13 @@ class FakeBinance:
         app.router.add_get("/api/v3/time", self._time)
         app.router.add_get("/api/v3/exchangeInfo", self._exchange_info)
         app.router.add_get("/api/v3/klines", self._klines)
+        app.router.add_get("/api/v3/ticker/24hr", self._ticker)
+        app.router.add_post("/api/v3/order", self._create_order)
+        app.router.add_get("/api/v3/order", self._get_order)
+        app.router.add_delete("/api/v3/order", self._cancel_order)
+        app.router.add_get("/api/v3/openOrders", self._open_orders)
+        app.router.add_get("/api/v3/account", self._account)
+        app.router.add_get("/api/v3/myTrades", self._my_trades)
         app.router.add_get("/stream/ws", self._websocket)
         app.router.add_get("/stream/ws/{stream_index}", self._websocket)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
@@ -188,7 +310,7 @@ class FakeBinance:
 
     def url_overrides(self) -> dict[str, Any]:
         """The entries of ccxt binance's `urls['api']` to point at this fake (spot only)."""
-        return {"public": self.rest_url, "ws": {"spot": self.ws_url}}
+        return {"public": self.rest_url, "private": self.rest_url, "ws": {"spot": self.ws_url}}
 
     # ------------------------------------------------------------------ controls
 
@@ -270,6 +392,252 @@ class FakeBinance:
     def fail_next_rest(self, count: int, status: int = 503) -> None:
         """Answer the next `count` REST requests with HTTP `status` (503: ccxt NetworkError)."""
         self._rest_failures.extend([status] * count)
+
+    # ------------------------------------------------------------------ trading controls
+
+    def script_next_order(self, *faults: OrderFault) -> None:
+        """Apply `faults` to the next new orders, one each, in order."""
+        self._order_faults.extend(faults)
+
+    def set_price(self, symbol: str, price: str | Decimal) -> None:
+        self.prices[self.market_id(symbol)] = Decimal(price)
+
+    def order_by_client_id(self, client_order_id: str) -> FakeOrder | None:
+        for order in self.orders.values():
+            if order.client_order_id == client_order_id:
+                return order
+        return None
+
+    def fill_resting(self, client_order_id: str, quantity: str | Decimal | None = None) -> None:
+        """Fill (part of) a resting order at its limit price, as a maker."""
+        order = self.order_by_client_id(client_order_id)
+        assert order is not None and order.status in ("NEW", "PARTIALLY_FILLED")
+        amount = order.quantity - order.executed if quantity is None else Decimal(quantity)
+        self._execute(order, amount, order.price or self.prices[order.symbol], maker=True)
+
+    def _execute(self, order: FakeOrder, quantity: Decimal, price: Decimal, *, maker: bool) -> FakeTrade:
+        market = self.markets[order.symbol]
+        buyer = order.side == "BUY"
+        commission = (quantity * price * FEE_RATE).quantize(Decimal("1e-8"))
+        trade = FakeTrade(
+            next(self._fill_ids),
+            order.order_id,
+            order.symbol,
+            price,
+            quantity,
+            commission,
+            market.quote,
+            maker,
+            buyer,
+            self.clock_ms(),
+        )
+        self.trades.append(trade)
+        order.executed += quantity
+        order.quote_executed += quantity * price
+        order.status = "FILLED" if order.executed == order.quantity else "PARTIALLY_FILLED"
+        sign = 1 if buyer else -1
+        self.balances[market.base] = self.balances.get(market.base, Decimal(0)) + sign * quantity
+        self.balances[market.quote] = (
+            self.balances.get(market.quote, Decimal(0)) - sign * quantity * price - commission
+        )
+        return trade
+
+    # ------------------------------------------------------------------ trading handlers
+
+    @staticmethod
+    def _error(code: int, message: str, status: int = 400) -> web.Response:
+        return web.json_response({"code": code, "msg": message}, status=status)
+
+    async def _signed_params(self, request: web.Request) -> dict[str, str] | web.Response:
+        failed = self._log_rest(request)
+        if failed is not None:
+            return failed
+        key = request.headers.get("X-MBX-APIKEY")
+        if not key or key in self.refused_api_keys:
+            return self._error(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+        params = dict(request.query)
+        if request.can_read_body:
+            params.update({k: str(v) for k, v in (await request.post()).items()})
+        return params
+
+    async def _create_order(self, request: web.Request) -> web.Response:
+        params = await self._signed_params(request)
+        if isinstance(params, web.Response):
+            return params
+        self.create_requests.append(params)
+        fault = self._order_faults.popleft() if self._order_faults else None
+        if fault is OrderFault.UNAVAILABLE:
+            return web.Response(status=503, text="Service Unavailable")
+        if fault is OrderFault.REJECT:
+            return self._error(-2010, "Account has insufficient balance for requested action.")
+        client_id = params.get("newClientOrderId") or f"x-{next(self._order_ids)}"
+        existing = self.order_by_client_id(client_id)
+        if existing is not None and existing.status in ("NEW", "PARTIALLY_FILLED"):
+            return self._error(-2010, "Duplicate order sent.")
+        market_id = params.get("symbol", "")
+        if market_id not in self.markets:
+            return self._error(-1121, "Invalid symbol.")
+        order = FakeOrder(
+            order_id=next(self._order_ids),
+            client_order_id=client_id,
+            symbol=market_id,
+            side=params.get("side", "BUY"),
+            type=params.get("type", "MARKET"),
+            quantity=Decimal(params.get("quantity", "0")),
+            price=Decimal(params["price"]) if "price" in params else None,
+            time_ms=self.clock_ms(),
+        )
+        self.orders[order.order_id] = order
+        market_price = self.prices[market_id]
+        marketable = order.type == "MARKET" or (
+            order.price is not None
+            and (market_price <= order.price if order.side == "BUY" else market_price >= order.price)
+        )
+        fills: list[FakeTrade] = []
+        if fault is OrderFault.PARTIAL_FILL:
+            half = (order.quantity / 2).quantize(Decimal("1e-5"))
+            fills.append(self._execute(order, half, order.price or market_price, maker=False))
+        elif marketable:
+            fills.append(self._execute(order, order.quantity, market_price, maker=False))
+        if fault is OrderFault.DUPLICATE:
+            return self._error(-2010, "Duplicate order sent.")
+        if fault is OrderFault.ACCEPT_THEN_TIMEOUT:
+            await asyncio.sleep(self.slow_answer_s)
+        body = order.wire()
+        body["fills"] = [
+            {
+                "price": f"{t.price:f}",
+                "qty": f"{t.quantity:f}",
+                "commission": f"{t.commission:f}",
+                "commissionAsset": t.commission_asset,
+                "tradeId": t.trade_id,
+            }
+            for t in fills
+        ]
+        return web.json_response(body)
+
+    def _find(self, params: dict[str, str]) -> FakeOrder | None:
+        if "origClientOrderId" in params:
+            order = self.order_by_client_id(params["origClientOrderId"])
+        else:
+            order = self.orders.get(int(params.get("orderId", "0") or 0))
+        if order is not None and order.symbol != params.get("symbol"):
+            return None
+        return order
+
+    async def _ticker(self, request: web.Request) -> web.Response:
+        failed = self._log_rest(request)
+        if failed is not None:
+            return failed
+        market_id = request.query.get("symbol", "")
+        if market_id not in self.markets:
+            return self._error(-1121, "Invalid symbol.")
+        price = f"{self.prices[market_id]:f}"
+        now = self.clock_ms()
+        return web.json_response(
+            {
+                "symbol": market_id,
+                "priceChange": "0",
+                "priceChangePercent": "0",
+                "weightedAvgPrice": price,
+                "prevClosePrice": price,
+                "lastPrice": price,
+                "lastQty": "0.001",
+                "bidPrice": price,
+                "bidQty": "1",
+                "askPrice": price,
+                "askQty": "1",
+                "openPrice": price,
+                "highPrice": price,
+                "lowPrice": price,
+                "volume": "100",
+                "quoteVolume": "6000000",
+                "openTime": now - 86_400_000,
+                "closeTime": now,
+                "firstId": 1,
+                "lastId": 100,
+                "count": 100,
+            }
+        )
+
+    async def _get_order(self, request: web.Request) -> web.Response:
+        params = await self._signed_params(request)
+        if isinstance(params, web.Response):
+            return params
+        order = self._find(params)
+        if order is None:
+            return self._error(-2013, "Order does not exist.")
+        return web.json_response(order.wire())
+
+    async def _cancel_order(self, request: web.Request) -> web.Response:
+        params = await self._signed_params(request)
+        if isinstance(params, web.Response):
+            return params
+        order = self._find(params)
+        if order is None or order.status not in ("NEW", "PARTIALLY_FILLED"):
+            return self._error(-2011, "Unknown order sent.")
+        order.status = "CANCELED"
+        return web.json_response(order.wire())
+
+    async def _open_orders(self, request: web.Request) -> web.Response:
+        params = await self._signed_params(request)
+        if isinstance(params, web.Response):
+            return params
+        symbol = params.get("symbol")
+        return web.json_response(
+            [
+                o.wire()
+                for o in self.orders.values()
+                if o.status in ("NEW", "PARTIALLY_FILLED") and (symbol is None or o.symbol == symbol)
+            ]
+        )
+
+    async def _account(self, request: web.Request) -> web.Response:
+        params = await self._signed_params(request)
+        if isinstance(params, web.Response):
+            return params
+        locked: dict[str, Decimal] = {}
+        for o in self.orders.values():
+            if o.status in ("NEW", "PARTIALLY_FILLED"):
+                market = self.markets[o.symbol]
+                rest = o.quantity - o.executed
+                if o.side == "BUY":
+                    locked[market.quote] = locked.get(market.quote, Decimal(0)) + rest * (o.price or 0)
+                else:
+                    locked[market.base] = locked.get(market.base, Decimal(0)) + rest
+        return web.json_response(
+            {
+                "makerCommission": 10,
+                "takerCommission": 10,
+                "canTrade": True,
+                "canWithdraw": True,
+                "canDeposit": True,
+                "updateTime": self.clock_ms(),
+                "accountType": "SPOT",
+                "balances": [
+                    {
+                        "asset": asset,
+                        "free": f"{total - locked.get(asset, Decimal(0)):f}",
+                        "locked": f"{locked.get(asset, Decimal(0)):f}",
+                    }
+                    for asset, total in self.balances.items()
+                ],
+                "permissions": ["SPOT"],
+            }
+        )
+
+    async def _my_trades(self, request: web.Request) -> web.Response:
+        params = await self._signed_params(request)
+        if isinstance(params, web.Response):
+            return params
+        wanted = params.get("orderId")
+        return web.json_response(
+            [
+                t.wire()
+                for t in self.trades
+                if t.symbol == params.get("symbol") and (wanted is None or str(t.order_id) == wanted)
+            ]
+        )
 
     # ------------------------------------------------------------------ kline series
 
@@ -475,3 +843,37 @@ class FakeBinance:
             if stream in conn.streams and not conn.stalled and not conn.ws.closed:
                 with contextlib.suppress(ConnectionError):
                     await conn.ws.send_str(text)
+
+
+class FakeBinanceThread:
+    """A `FakeBinance` on its own event loop in a thread, for synchronous clients (ccxt sync).
+
+    `with FakeBinanceThread() as fake:` — its controls are plain attribute changes, safe from
+    the test's thread; `call(coro)` runs a coroutine control (e.g. `publish_trades`) on its loop.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._kwargs = kwargs
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-binance", daemon=True)
+        self.fake: FakeBinance | None = None
+
+    def __enter__(self) -> FakeBinance:
+        self._thread.start()
+        self.fake = self.call(self._make())
+        return self.fake
+
+    async def _make(self) -> FakeBinance:
+        fake = FakeBinance(**self._kwargs)
+        await fake.start()
+        return fake
+
+    def call(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=30)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fake is not None:
+            self.call(self.fake.stop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.xdist_group("infra")
 
 @pytest.fixture(scope="module")
 def ingest_function(workers_template: Any) -> tuple[str, dict[str, Any]]:
-    return only_resource(workers_template, "AWS::Lambda::Function", PackageType="Image")
+    return only_resource(workers_template, "AWS::Lambda::Function", Description="Tekoa candle backfill")
 
 
 def test_ingest_is_a_traced_arm64_image_function_with_bounded_runtime(
@@ -49,7 +49,7 @@ def test_ingest_runs_on_the_profile_schedule(
     profile: str, rate: str, workers_template: Any, prod_templates: dict[str, Any]
 ) -> None:
     template = workers_template if profile == "dev" else prod_templates["workers"]
-    function_id, _ = only_resource(template, "AWS::Lambda::Function", PackageType="Image")
+    function_id, _ = only_resource(template, "AWS::Lambda::Function", Description="Tekoa candle backfill")
     (rule,) = _rules_targeting(template, function_id)
     assert rule["ScheduleExpression"] == rate
 
@@ -66,11 +66,16 @@ def test_every_schedule_of_the_table_invokes_its_handler_under_the_local_rule_na
 ) -> None:
     functions = resources_of_type(workers_template, "AWS::Lambda::Function")
     for entry in SCHEDULES:
+        # A zip function names its handler; an image function (the reconciler) its command.
         (function_id,) = [
-            fid for fid, f in functions.items() if f["Properties"].get("Handler") == entry.handler
+            fid
+            for fid, f in functions.items()
+            if entry.handler
+            in (f["Properties"].get("Handler"), *f["Properties"].get("ImageConfig", {}).get("Command", []))
         ]
         (rule,) = _rules_targeting(workers_template, function_id)
-        assert rule["ScheduleExpression"] == entry.rate
+        if entry.name != "reconcile":  # its rate follows the stage (test_infra_execution)
+            assert rule["ScheduleExpression"] == entry.rate
         assert rule["Name"] == f"tekoa-dev-{entry.name}"  # what the local scheduler calls it
         assert rule["State"] == "ENABLED"
         assert rule["Targets"][0]["RetryPolicy"]["MaximumRetryAttempts"] == 0
@@ -103,10 +108,11 @@ def test_image_assets_are_staged_for_the_cli_to_build_not_built_at_synth(platfor
     sources = {image["source"]["dockerFile"]: image["source"] for image in images}
     assert set(sources) == {
         "functions/ingest/Dockerfile",
+        "functions/executor/Dockerfile",
         "fargate/market-stream/Dockerfile",
         "fargate/xray-daemon/Dockerfile",
     }
-    for workload in (WORKLOADS["ingest"], WORKLOADS["market-stream"]):
+    for workload in (WORKLOADS["ingest"], WORKLOADS["market-stream"], WORKLOADS["executor"]):
         source = sources[str(workload.dockerfile)]
         assert source["platform"] == "linux/arm64"
         # The Dockerfile installs exactly the extras the registry (and the import test) names.
@@ -170,7 +176,7 @@ def test_market_stream_health_check_probes_the_service_and_allows_a_graceful_sto
     assert 30 <= container["StopTimeout"] <= 60
 
 
-def test_market_stream_task_role_may_only_publish_events_push_read_its_login_and_trace(
+def test_market_stream_task_role_may_only_publish_events_send_triggers_push_read_its_login_and_trace(
     workers_template: Any,
 ) -> None:
     _, task = only_resource(workers_template, "AWS::ECS::TaskDefinition")
@@ -179,6 +185,9 @@ def test_market_stream_task_role_may_only_publish_events_push_read_its_login_and
     assert actions_of(statements) == {
         "events:PutEvents",
         "execute-api:ManageConnections",  # forming candles to WebSocket subscribers
+        "sqs:SendMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
         "kms:Decrypt",
@@ -191,6 +200,8 @@ def test_market_stream_task_role_may_only_publish_events_push_read_its_login_and
     assert all(s["Resource"] != "*" for s in statements if not str(s["Action"][0]).startswith("xray:"))
     (secret,) = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
     assert "DatabaseLogintekoamarketstream" in json.dumps(secret["Resource"])
+    (send,) = [s for s in statements if "sqs:SendMessage" in s["Action"]]
+    assert "OrdersQueue" in json.dumps(send["Resource"])  # paper triggers, nothing else
     (decrypt,) = [s for s in statements if s["Action"] == "kms:Decrypt"]
     assert "secretsmanager." in json.dumps(decrypt["Condition"]["StringEquals"]["kms:ViaService"])
     managed = resources_of_type(workers_template, "AWS::IAM::Role")[role_id]["Properties"].get(

@@ -69,7 +69,12 @@ def _dockerfile_of(image: Any, dockerfiles: dict[str, str]) -> str:
 def deployed_processes(platform: Any) -> list[Deployed]:
     """Every Python Lambda and every container of the app, mapped to its registry entry."""
     by_handler = {w.handler: w for w in WORKLOADS.values() if w.package == "zip"}
-    by_dockerfile = {w.dockerfile: w for w in WORKLOADS.values() if w.package == "image"}
+    # An image several functions share names its default workload; the others pick their
+    # handler with the function's image command.
+    by_dockerfile = {
+        w.dockerfile: w for w in WORKLOADS.values() if w.package == "image" and not w.image_command
+    }
+    by_command = {w.image_command: w for w in WORKLOADS.values() if w.image_command}
     found: list[Deployed] = []
     for concern, template in platform.templates().items():
         dockerfiles = _image_dockerfiles(platform, concern)
@@ -80,10 +85,12 @@ def deployed_processes(platform: Any) -> list[Deployed]:
                 environment = _plain(props.get("Environment", {}).get("Variables", {}))
                 if props.get("PackageType") == "Image":
                     dockerfile = _dockerfile_of(props["Code"]["ImageUri"], dockerfiles)
-                    assert dockerfile in by_dockerfile, (
-                        f"{where}: image {dockerfile} is not in infra/workloads.py"
+                    command = tuple(props.get("ImageConfig", {}).get("Command", ()))
+                    workload = by_command.get(command) if command else by_dockerfile.get(dockerfile)
+                    assert workload is not None and workload.dockerfile == dockerfile, (
+                        f"{where}: image {dockerfile} {command or ''} is not in infra/workloads.py"
                     )
-                    found.append(Deployed(where, by_dockerfile[dockerfile], environment))
+                    found.append(Deployed(where, workload, environment))
                 elif str(props.get("Runtime", "")).startswith("python"):
                     handler = props["Handler"]
                     assert handler in by_handler, f"{where}: handler {handler} is not in infra/workloads.py"

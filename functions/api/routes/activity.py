@@ -5,13 +5,13 @@ from __future__ import annotations
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime
 
 from functions.api.context import Context
 from functions.api.errors import error_responses
 from functions.api.pagination import Page, PageParams, before_number
 from functions.api.security import CurrentUser, TradingUser
 from tekoa.domain.resources import ActivityEntry, ActivityLevel
+from tekoa.domain.wire import EpochMillisInput
 from tekoa.services import activity as service
 
 router = APIRouter(prefix="/v1/activity", tags=["activity"])
@@ -24,8 +24,8 @@ def list_activity(
     context: Context,
     bot_id: UUID | None = Query(None, description="Only entries about this bot."),
     level: ActivityLevel | None = Query(None, description="Only entries of this level."),
-    since: AwareDatetime | None = Query(None, description="Entries at or after this time (with offset)."),
-    until: AwareDatetime | None = Query(None, description="Entries before this time (with offset)."),
+    since: EpochMillisInput | None = Query(None, description="Entries at or after this time (UTC ms)."),
+    until: EpochMillisInput | None = Query(None, description="Entries before this time (UTC ms)."),
 ) -> Page[ActivityEntry]:
     """Your activity, newest first."""
     rows = service.list_activity(

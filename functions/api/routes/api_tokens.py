@@ -16,7 +16,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from functions.api.context import Context, request_id
 from functions.api.errors import error_responses
@@ -24,6 +24,7 @@ from functions.api.idempotency import Created, IdempotencyKey, idempotent
 from functions.api.pagination import Page, PageParams, after_created, created_position
 from functions.api.security import CurrentUser, SessionUser, TradingUser
 from tekoa.auth.models import ApiToken, ApiTokenScope, CreatedApiToken
+from tekoa.domain.wire import EpochMillisInput
 
 router = APIRouter(prefix="/v1/api-tokens", tags=["api-tokens"])
 
@@ -42,7 +43,9 @@ class CreateApiTokenRequest(BaseModel):
     scope: ApiTokenScope = Field(
         "read", description="`read`: GET only; `trading`: may change state and trade."
     )
-    expires_at: AwareDatetime | None = Field(None, description="Optional expiry (must be in the future).")
+    expires_at: EpochMillisInput | None = Field(
+        None, description="Optional expiry, UTC ms since the epoch (must be in the future)."
+    )
 
 
 class CreatedApiTokenResponse(BaseModel):

@@ -76,6 +76,9 @@ def list_bots(
     context: Context,
     status: BotStatus | None = Query(None, description="Only bots in this status."),
     strategy_id: UUID | None = Query(None, description="Only bots running this strategy."),
+    archived: bool = Query(
+        False, description="List the archived bots (deleted with a trading history) instead."
+    ),
 ) -> Page[Bot]:
     """Your bots, newest first."""
     rows = service.list_bots(
@@ -83,6 +86,7 @@ def list_bots(
         principal.user_id,
         status=status,
         strategy_id=strategy_id,
+        archived=archived,
         after=after_created(page),
         limit=page.limit + 1,
     )
@@ -94,9 +98,7 @@ def stop_all_bots(principal: TradingUser, context: Context, body: StatusChangeBo
     """Kill switch: stop every running, paused or failed bot of yours at once."""
     reason = body.reason if body is not None else None
     return StopAllResult(
-        stopped=service.stop_all(
-            context.database, principal.user_id, reason=reason, publisher=context.publisher
-        )
+        stopped=service.stop_all(context.database, principal.user_id, reason=reason, publisher=context.events)
     )
 
 
@@ -148,7 +150,7 @@ def _change(
 ) -> Bot:
     reason = body.reason if body is not None else None
     bot = service.change_status(
-        context.database, principal_id, bot_id, action, reason=reason, publisher=context.publisher
+        context.database, principal_id, bot_id, action, reason=reason, publisher=context.events
     )
     response.headers["ETag"] = etag(bot.version)
     return bot

@@ -48,6 +48,14 @@ SCHEDULES: tuple[Schedule, ...] = (
         "functions.maintenance.handler.handler",
         "Purge expired idempotency keys and sign-in and sign-up attempts past their window",
     ),
+    # Every minute while orders can trade; a deployment without the market stream (nothing
+    # trades) runs it as rarely as the gap repair instead (`infra.config.StageConfig`).
+    Schedule(
+        "reconcile",
+        "rate(1 minute)",
+        "functions.reconciler.handler.handler",
+        "Reconcile ledgers, live orders and balances; send stuck orders; sweep resting paper orders",
+    ),
 )
 
 

@@ -7,6 +7,7 @@ their conventional names. A bad value stops the process with a message naming th
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -115,6 +116,21 @@ class Settings(BaseSettings):
     notify_timeout_s: float = Field(5.0, gt=0, le=30, description="How long one notification may take.")
     notify_retry_base_s: int = Field(
         10, ge=1, le=900, description="First retry delay of a failed notification; it doubles each time."
+    )
+    # Trading. Paper accounts open on first use with this balance; the paper broker charges
+    # these fees and slippage; market orders need a trade at most this old.
+    paper_starting_balance: Decimal = Field(
+        Decimal(10_000), gt=0, le=Decimal("1e12"), description="What a new paper account is credited."
+    )
+    paper_quote_currency: str = Field("USDT", pattern=r"^[A-Z0-9]{1,20}$")
+    paper_taker_fee_pct: Decimal = Field(Decimal("0.1"), ge=0, lt=10)
+    paper_maker_fee_pct: Decimal = Field(Decimal("0.1"), ge=0, lt=10)
+    paper_slippage_pct: Decimal = Field(Decimal("0.05"), ge=0, lt=10)
+    live_market_buffer_pct: Decimal = Field(
+        Decimal(2), ge=0, lt=50, description="Extra held for live market and stop buys above the last price."
+    )
+    price_max_age_s: float = Field(
+        30.0, gt=0, le=3600, description="A market order needs a trade at most this old (paper fills at it)."
     )
     key_provider: Literal["kms", "file"] = Field(
         "kms",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import httpx
 
@@ -36,31 +36,23 @@ def test_entries_are_newest_first_and_filter_by_bot_and_level(api: httpx.Client)
 def test_the_time_window_filters_entries(api: httpx.Client) -> None:
     alice = new_user(api)
     create_bot(api, alice)
-    now = datetime.now(UTC)
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    hour = 3_600_000
 
-    inside = api.get(
-        "/v1/activity",
-        params={
-            "since": (now - timedelta(hours=1)).isoformat(),
-            "until": (now + timedelta(hours=1)).isoformat(),
-        },
-        headers=alice.headers,
-    )
-    future = api.get(
-        "/v1/activity", params={"since": (now + timedelta(hours=1)).isoformat()}, headers=alice.headers
-    )
-    backwards = api.get(
-        "/v1/activity",
-        params={"since": (now + timedelta(hours=1)).isoformat(), "until": now.isoformat()},
-        headers=alice.headers,
-    )
-    naive = api.get("/v1/activity", params={"since": "2026-01-01T00:00:00"}, headers=alice.headers)
+    inside = api.get("/v1/activity", params={"since": now - hour, "until": now + hour}, headers=alice.headers)
+    future = api.get("/v1/activity", params={"since": now + hour}, headers=alice.headers)
+    backwards = api.get("/v1/activity", params={"since": now + hour, "until": now}, headers=alice.headers)
+    # Instants are UTC milliseconds, in and out: a date string is refused, naming the parameter.
+    iso = api.get("/v1/activity", params={"since": "2026-01-01T00:00:00Z"}, headers=alice.headers)
+    negative = api.get("/v1/activity", params={"until": "-1"}, headers=alice.headers)
 
     assert len(_messages(inside)) == 1
+    assert isinstance(inside.json()["items"][0]["created_at"], int)
+    assert now - hour <= inside.json()["items"][0]["created_at"] <= now + hour
     assert _messages(future) == []
     assert backwards.status_code == 422
-    assert naive.status_code == 422
-    assert naive.json()["detail"]["field"] == "since"
+    assert (iso.status_code, iso.json()["detail"]["field"]) == (422, "since")
+    assert (negative.status_code, negative.json()["detail"]["field"]) == (422, "until")
 
 
 def test_pages_follow_the_cursor_without_gaps_or_repeats(api: httpx.Client) -> None:

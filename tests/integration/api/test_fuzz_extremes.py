@@ -18,6 +18,8 @@ import httpx
 import pytest
 
 from tests.integration.api.auth_support import CHEAP_HASHING, PASSWORD
+from tests.integration.api.execution_support import Exchange
+from tests.integration.api.execution_support import exchange as exchange
 from tests.integration.api.trading_support import Caller, create_bot, create_credential, new_user
 from tests.unit.strategies.examples import DCA, DIP, GRID, MOMENTUM, SCALPER, realistic_rules
 
@@ -77,7 +79,7 @@ def _bodies(world: dict[str, str]) -> dict[tuple[str, str], list[dict[str, Any]]
         ("post", "/v1/auth/login"): [{"email": "fuzz@example.com", "password": PASSWORD}],
         ("post", "/v1/auth/refresh"): [{"refresh_token": "not-a-token"}],
         ("post", "/v1/auth/logout"): [{"refresh_token": "not-a-token"}],
-        ("post", "/v1/api-tokens"): [{"name": "fuzz", "scope": "read", "expires_at": "2999-01-01T00:00:00Z"}],
+        ("post", "/v1/api-tokens"): [{"name": "fuzz", "scope": "read", "expires_at": 32_503_680_000_000}],
         ("post", "/v1/strategies"): [
             strategy("grid", GRID),
             # Without the optional stops, so an extreme bound reaches the level computation.
@@ -116,6 +118,33 @@ def _bodies(world: dict[str, str]) -> dict[tuple[str, str], list[dict[str, Any]]
         ("post", "/v1/broker-credentials"): [
             {"exchange": "simulated", "label": "fuzz", "api_key": "KEY-abcdefgh", "secret": "s" * 32}
         ],
+        ("post", "/v1/accounts"): [
+            {"exchange": "simulated", "mode": "paper", "starting_balance": "5000", "quote_currency": "USDT"}
+        ],
+        ("put", "/v1/accounts/{account_id}/starting-balance"): [{"starting_balance": "20000"}],
+        ("post", "/v1/accounts/{account_id}/reset"): [{"confirm": True}],
+        ("post", "/v1/orders"): [
+            {"exchange": "simulated", "symbol": "BTC/USDT", "side": "buy", "quantity": "0.01"},
+            {
+                "exchange": "simulated",
+                "symbol": "BTC/USDT",
+                "side": "buy",
+                "type": "limit",
+                "quantity": "0.01",
+                "limit_price": "50000",
+                "client_order_id": "fuzz-1",
+            },
+            {
+                "exchange": "simulated",
+                "symbol": "BTC/USDT",
+                "side": "sell",
+                "type": "stop",
+                "quantity": "0.001",
+                "stop_price": "40000",
+            },
+        ],
+        ("post", "/v1/orders/{order_id}/cancel"): [{"reason": "fuzz"}],
+        ("post", "/v1/positions/close-all"): [{"bot_id": world["bot_id"], "account_id": world["account_id"]}],
     }
 
 
@@ -154,16 +183,28 @@ def settings(aws_settings: Any, database_url: str) -> Any:
     )
 
 
-def _world(api: httpx.Client) -> tuple[Caller, dict[str, str]]:
+def _world(api: httpx.Client, exchange: Exchange) -> tuple[Caller, dict[str, str]]:
     caller = new_user(api)
     bot = create_bot(api, caller)
     credential = create_credential(api, caller, exchange="simulated")
     token = api.post("/v1/api-tokens", json={"name": "t"}, headers=caller.headers).json()["token"]
+    exchange.market("60000")
+    buy = {"exchange": "simulated", "symbol": "BTC/USDT", "side": "buy", "quantity": "0.01"}
+    api.post("/v1/orders", json=buy, headers=caller.headers).raise_for_status()
+    exchange.execute()
+    resting = api.post(
+        "/v1/orders", json={**buy, "type": "limit", "limit_price": "50000"}, headers=caller.headers
+    ).json()
+    exchange.execute()
+    (position,) = api.get("/v1/positions", headers=caller.headers).json()["items"]
     return caller, {
         "strategy_id": bot["strategy_id"],
         "bot_id": bot["id"],
         "credential_id": credential["id"],
         "token_id": token["id"],
+        "account_id": resting["account_id"],
+        "order_id": resting["id"],
+        "position_id": position["position"]["id"],
     }
 
 
@@ -208,8 +249,8 @@ def _parameters(operation: dict[str, Any], world: dict[str, str]) -> dict[str, s
     return params
 
 
-def test_nul_in_any_query_or_path_parameter_is_a_4xx(api: httpx.Client) -> None:
-    caller, world = _world(api)
+def test_nul_in_any_query_or_path_parameter_is_a_4xx(api: httpx.Client, exchange: Exchange) -> None:
+    caller, world = _world(api, exchange)
     failures = []
     tried = 0
     for method, path, operation in _operations(api):
@@ -229,8 +270,10 @@ def test_nul_in_any_query_or_path_parameter_is_a_4xx(api: httpx.Client) -> None:
     assert failures == []
 
 
-def test_hostile_values_in_every_body_field_are_a_4xx_or_accepted(api: httpx.Client) -> None:
-    caller, world = _world(api)
+def test_hostile_values_in_every_body_field_are_a_4xx_or_accepted(
+    api: httpx.Client, exchange: Exchange
+) -> None:
+    caller, world = _world(api, exchange)
     bodies = _bodies(world)
     failures = []
     seen = set()

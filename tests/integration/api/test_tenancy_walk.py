@@ -12,6 +12,8 @@ import pytest
 
 from tekoa.db.connection import service_transaction, tenant_transaction
 from tests.integration.api.auth_support import settings as settings
+from tests.integration.api.execution_support import Exchange
+from tests.integration.api.execution_support import exchange as exchange
 from tests.integration.api.trading_support import (
     Caller,
     create_bot,
@@ -30,6 +32,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("patch", "/v1/strategies/{strategy_id}"): {"description": "hijacked", "version": 1},
     ("patch", "/v1/bots/{bot_id}"): {"name": "hijacked", "version": 1},
     ("patch", "/v1/notification-channels/{channel_id}"): {"enabled": False},
+    ("put", "/v1/accounts/{account_id}/starting-balance"): {"starting_balance": "1"},
+    ("post", "/v1/accounts/{account_id}/reset"): {"confirm": True},
 }
 
 TENANT_TABLES = (
@@ -53,8 +57,17 @@ def _id_routes(schema: dict[str, Any]) -> set[tuple[str, str]]:
     }
 
 
-def _alices_world(api: httpx.Client, alice: Caller) -> tuple[dict[str, str], str]:
+def _alices_world(api: httpx.Client, alice: Caller, exchange: Exchange) -> tuple[dict[str, str], str]:
     """One object of every kind an id route can name, owned by alice (and her API token)."""
+    exchange.market("60000")
+    order = api.post(
+        "/v1/orders",
+        json={"exchange": "simulated", "symbol": "BTC/USDT", "side": "buy", "quantity": "0.01"},
+        headers=alice.headers,
+    )
+    assert order.status_code == 202, order.text
+    exchange.execute()
+    (position,) = api.get("/v1/positions", headers=alice.headers).json()["items"]
     strategy = create_strategy(api, alice)
     bot = create_bot(api, alice, strategy["id"])
     credential = create_credential(api, alice, exchange="simulated")
@@ -67,6 +80,9 @@ def _alices_world(api: httpx.Client, alice: Caller) -> tuple[dict[str, str], str
         "bot_id": bot["id"],
         "credential_id": credential["id"],
         "token_id": token.json()["token"]["id"],
+        "account_id": order.json()["account_id"],
+        "order_id": order.json()["id"],
+        "position_id": position["position"]["id"],
     }
     return ids, token.json()["secret"]
 
@@ -93,6 +109,12 @@ def _snapshot(api: httpx.Client, alice: Caller, ids: dict[str, str]) -> dict[str
         f"/v1/bots/{ids['bot_id']}",
         f"/v1/bots/{ids['bot_id']}/status-history",
         f"/v1/broker-credentials/{ids['credential_id']}",
+        f"/v1/accounts/{ids['account_id']}",
+        f"/v1/orders/{ids['order_id']}",
+        f"/v1/positions/{ids['position_id']}",
+        "/v1/orders",
+        "/v1/positions",
+        "/v1/trades",
         "/v1/api-tokens",
         "/v1/activity",
         "/v1/strategies",
@@ -110,12 +132,12 @@ def _snapshot(api: httpx.Client, alice: Caller, ids: dict[str, str]) -> dict[str
 
 
 def test_every_route_with_an_object_id_answers_404_to_another_user_without_side_effects(
-    api: httpx.Client,
+    api: httpx.Client, exchange: Exchange
 ) -> None:
     schema = api.get("/openapi.json").json()
     routes = _id_routes(schema)
     alice, bob = new_user(api), new_user(api)
-    ids, token_secret = _alices_world(api, alice)
+    ids, token_secret = _alices_world(api, alice, exchange)
     before = _snapshot(api, alice, ids)
     secret_values = set(ids.values())
 
@@ -144,6 +166,9 @@ def test_every_route_with_an_object_id_answers_404_to_another_user_without_side_
         "/v1/strategies/{strategy_id}",
         "/v1/bots/{bot_id}",
         "/v1/broker-credentials/{credential_id}",
+        "/v1/accounts/{account_id}",
+        "/v1/orders/{order_id}",
+        "/v1/positions/{position_id}",
     }
     assert _snapshot(api, alice, ids) == before
     assert api.get("/v1/me", headers={"Authorization": f"Bearer {token_secret}"}).status_code == 200

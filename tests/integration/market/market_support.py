@@ -16,6 +16,7 @@ from tekoa.db import candles as store
 from tekoa.db.connection import PooledDatabase, connect
 from tekoa.domain.candles import Candle
 from tekoa.domain.timeframes import Timeframe
+from tekoa.exchanges.rules import MarketRules
 from tekoa.market.simulated import SimulatedExchange
 from tekoa.market.sources import OhlcvRows, TradeBatch
 from tekoa.market.stream.config import StreamConfig
@@ -137,6 +138,9 @@ class ScriptedSource:
 
     async def fetch_ohlcv(self, symbol: str, timeframe: Timeframe, since_ms: int, limit: int) -> OhlcvRows:
         return await self.inner.fetch_ohlcv(symbol, timeframe, since_ms, limit)
+
+    async def market_rules(self, symbols: Sequence[str]) -> list[MarketRules]:
+        return await self.inner.market_rules(symbols)
 
     async def close(self) -> None:
         await self.inner.close()

@@ -157,9 +157,10 @@ def test_closing_ends_an_endless_stream() -> None:
     assert asyncio.run(consume()) == 3
 
 
-def test_markets_describe_tick_and_lot() -> None:
-    # Given the default majors / When markets are listed / Then each has its tick and lot
-    markets = SimulatedExchange(seed=0, speed=math.inf, start_ms=T0).markets()
-    assert set(markets) == {"BTC/USDT", "ETH/USDT", "SOL/USDT"}
-    assert (str(markets["BTC/USDT"].tick_size), str(markets["BTC/USDT"].lot_size)) == ("0.01", "0.00001")
-    assert markets["ETH/USDT"].base == "ETH"
+def test_market_rules_describe_the_tick_and_lot_the_trades_sit_on() -> None:
+    # Given the default majors / When their rules are asked for / Then each has its tick and lot
+    exchange = SimulatedExchange(seed=0, speed=math.inf, start_ms=T0)
+    rules = {r.symbol: r for r in asyncio.run(exchange.market_rules(exchange.symbols))}
+    assert set(rules) == {"BTC/USDT", "ETH/USDT", "SOL/USDT"}
+    assert (str(rules["BTC/USDT"].price_step), str(rules["BTC/USDT"].amount_step)) == ("0.01", "0.00001")
+    assert (rules["ETH/USDT"].base, rules["ETH/USDT"].quote) == ("ETH", "USDT")

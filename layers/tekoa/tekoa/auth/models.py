@@ -9,6 +9,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from tekoa.domain.wire import EpochMillis
+
 READ = "read"
 TRADING = "trading"
 ApiTokenScope = Literal["read", "trading"]
@@ -45,7 +47,7 @@ class User(BaseModel):
     id: UUID
     email: str
     display_name: str | None
-    created_at: datetime
+    created_at: EpochMillis
 
 
 class UserCredentials(BaseModel):
@@ -92,10 +94,10 @@ class ApiToken(BaseModel):
     name: str
     prefix: str
     scope: ApiTokenScope
-    created_at: datetime
-    last_used_at: datetime | None
-    expires_at: datetime | None
-    revoked_at: datetime | None
+    created_at: EpochMillis
+    last_used_at: EpochMillis | None
+    expires_at: EpochMillis | None
+    revoked_at: EpochMillis | None
 
 
 class ApiTokenCredential(BaseModel):

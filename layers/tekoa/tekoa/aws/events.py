@@ -47,10 +47,15 @@ class EventBridgePublisher:
     """`EventPublisher` on EventBridge: batches of ten, failed entries retried with backoff."""
 
     def __init__(self, settings: Settings, *, attempts: int = 4, base_delay_s: float = 0.2) -> None:
-        self._client: Any = aws_client("events", settings)
+        self._settings = settings
         self._bus = settings.names.event_bus
         self._attempts = max(1, attempts)
         self._base_delay_s = base_delay_s
+
+    @property
+    def _client(self) -> Any:
+        # Built on first use (and cached by `aws_client`): building a publisher costs nothing.
+        return aws_client("events", self._settings)
 
     def publish(self, events: Sequence[BusEvent]) -> None:
         """Put every event on the bus; raise PublishFailed if some never got accepted."""

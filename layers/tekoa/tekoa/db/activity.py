@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -11,9 +13,19 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from tekoa.db import bulk
 from tekoa.domain.resources import ActivityEntry, ActivityLevel
 
 _COLUMNS = sql.SQL("id, bot_id, level, message, data, created_at")
+
+
+@dataclass(frozen=True, slots=True)
+class NewActivity:
+    user_id: UUID
+    level: ActivityLevel
+    message: str
+    bot_id: UUID | None
+    data: dict[str, Any]
 
 
 def insert_activity(
@@ -24,19 +36,19 @@ def insert_activity(
     message: str,
     bot_id: UUID | None = None,
     data: dict[str, Any] | None = None,
-) -> ActivityEntry:
+) -> None:
     """Append one entry (call inside the transaction of the change it reports)."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            sql.SQL(
-                "INSERT INTO activity (user_id, bot_id, level, message, data) VALUES (%s, %s, %s,"
-                " %s, %s) RETURNING {}"
-            ).format(_COLUMNS),
-            (user_id, bot_id, level.value, message, Jsonb(data or {})),
-        )
-        row = cur.fetchone()
-    assert row is not None
-    return ActivityEntry.model_validate(row)
+    insert_activities(conn, [NewActivity(user_id, level, message, bot_id, data or {})])
+
+
+def insert_activities(conn: psycopg.Connection[Any], entries: Sequence[NewActivity]) -> None:
+    """Append entries in one statement, returning nothing (no round trip in a pipeline)."""
+    bulk.insert_rows(
+        conn,
+        "activity",
+        (("user_id", "uuid"), ("bot_id", "uuid"), ("level", "text"), ("message", "text"), ("data", "jsonb")),
+        [(e.user_id, e.bot_id, e.level.value, e.message, Jsonb(e.data)) for e in entries],
+    )
 
 
 def list_activity(

@@ -19,7 +19,7 @@ from tekoa.errors import ValidationFailed
 
 _COLUMNS = sql.SQL(
     "id, name, strategy_id, credential_id, exchange, symbol, timeframe, mode, risk, status,"
-    " live_confirmed_at, version, created_at, updated_at"
+    " live_confirmed_at, version, created_at, updated_at, archived_at"
 )
 
 
@@ -94,8 +94,9 @@ def list_bots(
     strategy_id: UUID | None,
     after: tuple[datetime, UUID] | None,
     limit: int,
+    archived: bool = False,
 ) -> list[Bot]:
-    """The owner's bots, newest first, starting after the (created_at, id) cursor."""
+    """The owner's bots (archived ones when `archived`), newest first, after the cursor."""
     after_time, after_id = after if after is not None else (None, None)
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
@@ -103,6 +104,7 @@ def list_bots(
                 "SELECT {} FROM bots WHERE user_id = %(user_id)s"
                 " AND (%(status)s::text IS NULL OR status = %(status)s)"
                 " AND (%(strategy_id)s::uuid IS NULL OR strategy_id = %(strategy_id)s)"
+                " AND (archived_at IS NOT NULL) = %(archived)s"
                 " AND (%(after_time)s::timestamptz IS NULL"
                 " OR (created_at, id) < (%(after_time)s, %(after_id)s))"
                 " ORDER BY created_at DESC, id DESC LIMIT %(limit)s"
@@ -111,6 +113,7 @@ def list_bots(
                 "user_id": user_id,
                 "status": status.value if status is not None else None,
                 "strategy_id": strategy_id,
+                "archived": archived,
                 "after_time": after_time,
                 "after_id": after_id,
                 "limit": limit,
@@ -126,7 +129,8 @@ def lock_bots_in_status(
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             sql.SQL(
-                "SELECT {} FROM bots WHERE user_id = %s AND status = ANY(%s) ORDER BY id FOR UPDATE"
+                "SELECT {} FROM bots WHERE user_id = %s AND status = ANY(%s) AND archived_at IS NULL"
+                " ORDER BY id FOR UPDATE"
             ).format(_COLUMNS),
             (user_id, [status.value for status in statuses]),
         )
@@ -217,6 +221,30 @@ def set_bot_status(conn: psycopg.Connection[Any], user_id: UUID, bot_id: UUID, s
                 " user_id = %s AND id = %s RETURNING {}"
             ).format(_COLUMNS),
             (status.value, user_id, bot_id),
+        )
+        row = cur.fetchone()
+    if row is None:
+        raise BotNotFound()
+    return Bot.model_validate(row)
+
+
+def has_orders(conn: psycopg.Connection[Any], user_id: UUID, bot_id: UUID) -> bool:
+    """Whether any order (hence ledger entries) refers to the bot."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM orders WHERE user_id = %s AND bot_id = %s)", (user_id, bot_id)
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def archive_bot(conn: psycopg.Connection[Any], user_id: UUID, bot_id: UUID) -> Bot:
+    """Keep a bot with a trading history, read-only: its name becomes free for a new bot."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            sql.SQL(
+                "UPDATE bots SET archived_at = now(), version = version + 1, updated_at = now()"
+                " WHERE user_id = %s AND id = %s RETURNING {}"
+            ).format(_COLUMNS),
+            (user_id, bot_id),
         )
         row = cur.fetchone()
     if row is None:

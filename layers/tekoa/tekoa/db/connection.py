@@ -239,10 +239,17 @@ def service_transaction(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Conne
 
 
 @contextmanager
-def _transaction(conn: psycopg.Connection[Any], settings: sql.Composable) -> Iterator[None]:
+def _transaction(conn: psycopg.Connection[Any], settings: sql.Composed) -> Iterator[None]:
     # BEGIN and the identity go out as one simple-protocol query (no parameters: the values are
     # quoted literals), one round trip instead of two on every request.
     _refuse_nesting(conn)
+    if conn.info.pipeline_status != pq.PipelineStatus.OFF:
+        # A pipeline (the executor's) sends its statements together anyway, and its extended
+        # protocol takes one command per statement: psycopg's transaction, then the identity.
+        with conn.transaction():
+            conn.execute(settings)
+            yield
+        return
     try:
         conn.execute(sql.SQL("BEGIN; {}").format(settings))
         yield

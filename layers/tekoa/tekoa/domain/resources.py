@@ -6,7 +6,6 @@ The repositories in `tekoa.db` return these; the API shows them to their owner.
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tekoa.domain.bots import BotAction, BotStatus, RiskSettings, TradingMode
 from tekoa.domain.timeframes import Timeframe
+from tekoa.domain.wire import EpochMillis
 from tekoa.errors import Conflict, NotFound, ValidationFailed
 from tekoa.strategies.models import BotType, StrategyDefinition
 
@@ -34,8 +34,8 @@ class Strategy(_Record):
     bot_type: BotType | None = Field(description="The built-in bot type; null for rule sets.")
     enabled: bool
     version: int = Field(ge=1, description="Bumped by every change; send it back as If-Match or `version`.")
-    created_at: datetime
-    updated_at: datetime
+    created_at: EpochMillis
+    updated_at: EpochMillis
 
 
 class StrategyVersion(_Record):
@@ -47,7 +47,7 @@ class StrategyVersion(_Record):
     description: str
     definition: StrategyDefinition
     enabled: bool
-    created_at: datetime
+    created_at: EpochMillis
 
 
 class Bot(_Record):
@@ -63,12 +63,15 @@ class Bot(_Record):
     mode: TradingMode
     risk: RiskSettings
     status: BotStatus
-    live_confirmed_at: datetime | None = Field(
+    live_confirmed_at: EpochMillis | None = Field(
         description="When live trading was confirmed; null in paper mode."
     )
     version: int = Field(ge=1)
-    created_at: datetime
-    updated_at: datetime
+    created_at: EpochMillis
+    updated_at: EpochMillis
+    archived_at: EpochMillis | None = Field(
+        None, description="When the bot was deleted while it had orders: kept, read-only, for its history."
+    )
 
 
 class BotStatusChange(_Record):
@@ -81,7 +84,7 @@ class BotStatusChange(_Record):
     action: BotAction
     reason: str | None
     actor: Literal["user", "system"] = Field(description="Who made the change.")
-    at: datetime
+    at: EpochMillis
 
 
 class BrokerCredential(_Record):
@@ -92,9 +95,9 @@ class BrokerCredential(_Record):
     label: str
     hint: str = Field(description="First and last four characters of the API key.")
     verified: bool
-    verified_at: datetime | None
-    last_used_at: datetime | None
-    created_at: datetime
+    verified_at: EpochMillis | None
+    last_used_at: EpochMillis | None
+    created_at: EpochMillis
 
 
 class CredentialSecrets(BaseModel):
@@ -137,7 +140,7 @@ class ActivityEntry(_Record):
     level: ActivityLevel
     message: str
     data: dict[str, Any]
-    created_at: datetime
+    created_at: EpochMillis
 
 
 class StrategyNotFound(NotFound):
@@ -189,6 +192,17 @@ class BotActive(Conflict):
     """The change needs the bot stopped first (it is running, paused or in error)."""
 
     code = "BOT_ACTIVE"
+
+
+class BotArchived(Conflict):
+    """The bot was deleted while it had orders: it is kept for its history, read-only."""
+
+    code = "BOT_ARCHIVED"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the bot is archived (deleted with a trading history): it cannot change", field="bot_id"
+        )
 
 
 class CredentialRejected(ValidationFailed):

@@ -7,6 +7,8 @@ The parts, in the order they can start (parts with nothing between them start to
     setup          once: database created, migrations applied, AWS resources provisioned
     api            the REST API under uvicorn, one worker per CPU core
     market-stream  the market-stream service, the same entry point as the Fargate task
+    executor       the executor's Lambda handler on the order queue, fed as Lambda's SQS event
+                   source mapping feeds it (`tekoa.local.sqs_poller`)
     scheduler      fires scheduled handlers as EventBridge would (`tekoa.schedules`)
     ws-gateway     API Gateway's WebSocket API: the route handler, and @connections for pushes
     bus            the event bus's rules invoking their functions (`tekoa.bus_rules`)
@@ -143,6 +145,13 @@ PARTS: tuple[Part, ...] = (
             f"{s.market_exchange} {', '.join(s.market_symbol_list)}; health {_market_health_url(s)}"
         ),
         stop_timeout_s=35,  # it flushes closed candles on SIGTERM (budget 25 s)
+    ),
+    Part(
+        "executor",
+        "functions.executor.local:serve",
+        after=("setup",),
+        where=lambda s: f"batches of 10 from {s.names.order_queue}",
+        stop_timeout_s=35,  # a batch in hand finishes (the handler has no deadline locally)
     ),
     Part(
         "scheduler",

@@ -26,13 +26,14 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
 
 from tekoa.domain.timeframes import Timeframe
 from tekoa.errors import NotFound
+from tekoa.exchanges.rules import MarketRules
+from tekoa.exchanges.simulated import profile_for, simulated_rules
 from tekoa.market.aggregation import aggregate_trades
 from tekoa.market.sources import OhlcvRows, TradeBatch
 
@@ -51,42 +52,6 @@ _GARCH_BETA = 0.90
 _JUMPS_PER_DAY = 2.0
 _JUMP_SCALE = 8.0  # jump sd in units of the per-minute base volatility
 _MICRO_NOISE = 0.3  # intra-minute noise sd relative to the minute's volatility
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolProfile:
-    """How one simulated market behaves."""
-
-    base_price: float
-    price_decimals: int  # tick = 10**-price_decimals
-    amount_decimals: int  # lot = 10**-amount_decimals
-    trades_per_second: float  # daily average arrival rate
-    daily_volatility: float  # sd of daily log returns
-    median_notional: float  # quote value of a median trade
-
-
-_PROFILES: dict[str, SymbolProfile] = {
-    "BTC/USDT": SymbolProfile(60_000.0, 2, 5, 3.0, 0.03, 1_500.0),
-    "ETH/USDT": SymbolProfile(3_000.0, 2, 4, 2.0, 0.04, 800.0),
-    "SOL/USDT": SymbolProfile(150.0, 2, 2, 1.5, 0.05, 400.0),
-}
-_DEFAULT_PROFILE = SymbolProfile(100.0, 2, 2, 0.5, 0.04, 200.0)
-
-
-def profile_for(symbol: str) -> SymbolProfile:
-    """The behaviour of `symbol`: known majors have realistic prices, anything else starts at 100."""
-    return _PROFILES.get(symbol, _DEFAULT_PROFILE)
-
-
-@dataclass(frozen=True, slots=True)
-class MarketInfo:
-    """Symbol metadata, as an exchange's market list describes it."""
-
-    symbol: str
-    base: str
-    quote: str
-    tick_size: Decimal
-    lot_size: Decimal
 
 
 def _symbol_key(symbol: str) -> int:
@@ -147,20 +112,9 @@ class SimulatedExchange:
 
     # -- metadata and clock --------------------------------------------------------------------
 
-    def markets(self) -> dict[str, MarketInfo]:
-        """Metadata of every listed symbol."""
-        out: dict[str, MarketInfo] = {}
-        for symbol in self.symbols:
-            profile = profile_for(symbol)
-            base, _, quote = symbol.partition("/")
-            out[symbol] = MarketInfo(
-                symbol=symbol,
-                base=base,
-                quote=quote,
-                tick_size=Decimal(1).scaleb(-profile.price_decimals),
-                lot_size=Decimal(1).scaleb(-profile.amount_decimals),
-            )
-        return out
+    async def market_rules(self, symbols: Sequence[str]) -> list[MarketRules]:
+        """What orders on `symbols` must respect: ticks and lots the prices and amounts sit on."""
+        return [simulated_rules(symbol) for symbol in symbols]
 
     def now_ms(self) -> int:
         """The simulated clock: wall time scaled by `speed`, or the virtual stream position."""

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tekoa.domain.timeframes import Timeframe
+from tekoa.exchanges.rules import MarketRules
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,10 @@ class MarketSource(Protocol):
 
     async def fetch_ohlcv(self, symbol: str, timeframe: Timeframe, since_ms: int, limit: int) -> OhlcvRows:
         """Closed candles opening at or after `since_ms`, at most `limit` (the exchange's page)."""
+        ...
+
+    async def market_rules(self, symbols: Sequence[str]) -> list[MarketRules]:
+        """The precision and limits of those `symbols` the venue lists (orders are checked with them)."""
         ...
 
     async def close(self) -> None:

@@ -20,8 +20,9 @@ from typing import Any
 from uuid import UUID
 
 from tekoa.aws.push import ConnectionPusher, PushResult
+from tekoa.db import positions as position_rows
 from tekoa.db import ws_connections as rows
-from tekoa.db.connection import Database, service_transaction
+from tekoa.db.connection import Database, service_transaction, tenant_transaction
 from tekoa.names import EventType
 from tekoa.observability import logger
 from tekoa.realtime.messages import MessageType, market_channel, message_text
@@ -111,6 +112,23 @@ _USER_EVENTS: dict[str, MessageType] = {
     EventType.EVALUATION_RECORDED: MessageType.SIGNAL_GENERATED,
     EventType.BACKTEST_PROGRESS: MessageType.BACKTEST_PROGRESS,
 }
+
+
+def position_lookup(database: Database) -> PositionLookup:
+    """The `PositionLookup` reading the position an `order.filled` event's order moved."""
+
+    def position_of(detail: dict[str, Any]) -> dict[str, Any] | None:
+        owner, account = detail.get("user_id"), detail.get("account_id")
+        if owner is None or account is None or detail.get("symbol") is None:
+            return None
+        user_id = UUID(str(owner))
+        with database.connection() as conn, tenant_transaction(conn, user_id):
+            position = position_rows.latest_position(
+                conn, user_id, UUID(str(account)), str(detail["symbol"]), _bot(detail)
+            )
+        return None if position is None else position.model_dump(mode="json")
+
+    return position_of
 
 
 class FanOut:

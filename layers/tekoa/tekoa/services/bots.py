@@ -34,6 +34,7 @@ from tekoa.domain.resources import (
     ActivityLevel,
     Bot,
     BotActive,
+    BotArchived,
     BotNotFound,
     BotStatusChange,
     Strategy,
@@ -160,10 +161,13 @@ def list_bots(
     strategy_id: UUID | None = None,
     after: tuple[datetime, UUID] | None = None,
     limit: int,
+    archived: bool = False,
 ) -> list[Bot]:
-    """The caller's bots, newest first."""
+    """The caller's bots (or the archived ones), newest first."""
     with database.connection() as conn, tenant_transaction(conn, user_id):
-        return rows.list_bots(conn, user_id, status=status, strategy_id=strategy_id, after=after, limit=limit)
+        return rows.list_bots(
+            conn, user_id, status=status, strategy_id=strategy_id, after=after, limit=limit, archived=archived
+        )
 
 
 def get_bot(database: Database, user_id: UUID, bot_id: UUID) -> Bot:
@@ -184,6 +188,7 @@ def update_bot(
         current = rows.get_bot(conn, user_id, bot_id, for_update=True)
         if current is None:
             raise BotNotFound()
+        _refuse_archived(current)
         check_version(current.version)
         values: dict[str, Any] = current.model_dump(include=set(_Plan.model_fields))
         values.update({name: getattr(changes, name) for name in given & set(_Plan.model_fields)})
@@ -225,21 +230,28 @@ def update_bot(
 
 
 def delete_bot(database: Database, user_id: UUID, bot_id: UUID) -> None:
-    """Delete a stopped (or failed) bot and its status history; 409 while it runs or is paused."""
+    """Delete a stopped (or failed) bot and its status history; 409 while it runs or is paused.
+
+    A bot that has placed orders is archived instead: its orders, fills and the ledger refer to
+    it, and a trading history cannot lose its author. It disappears from the list (unless asked
+    for with `archived=true`), can be read but not changed or started, and its name is free.
+    """
     with database.connection() as conn, tenant_transaction(conn, user_id):
         bot = rows.get_bot(conn, user_id, bot_id, for_update=True)
-        if bot is None:
+        if bot is None or bot.archived_at is not None:
             raise BotNotFound()
         if bot.status in (BotStatus.RUNNING, BotStatus.PAUSED):
             raise BotActive(f"the bot is {bot.status}; stop it before deleting it", field="status")
-        rows.delete_bot(conn, user_id, bot_id)
-        activity_rows.insert_activity(
-            conn,
-            user_id,
-            level=ActivityLevel.INFO,
-            message=f"Bot {bot.name} deleted",
-            data={"bot_id": str(bot.id)},
-        )
+        if rows.has_orders(conn, user_id, bot_id):
+            rows.archive_bot(conn, user_id, bot_id)
+            message, data = (
+                f"Bot {bot.name} archived (it has orders)",
+                {"bot_id": str(bot.id), "archived": True},
+            )
+        else:
+            rows.delete_bot(conn, user_id, bot_id)
+            message, data = f"Bot {bot.name} deleted", {"bot_id": str(bot.id)}
+        activity_rows.insert_activity(conn, user_id, level=ActivityLevel.INFO, message=message, data=data)
 
 
 def change_status(
@@ -259,6 +271,7 @@ def change_status(
         bot = rows.get_bot(conn, user_id, bot_id, for_update=True)
         if bot is None:
             raise BotNotFound()
+        _refuse_archived(bot)
         target = transition(bot.status, action)
         if action is BotAction.START:
             _check_startable(conn, user_id, bot)
@@ -327,6 +340,11 @@ def status_history(
         if rows.get_bot(conn, user_id, bot_id) is None:
             raise BotNotFound()
         return rows.list_status_changes(conn, user_id, bot_id, before_id=before_id, limit=limit)
+
+
+def _refuse_archived(bot: Bot) -> None:
+    if bot.archived_at is not None:
+        raise BotArchived()
 
 
 def _apply_status(

@@ -20,6 +20,7 @@ import ccxt
 import ccxt.pro
 
 from tekoa.errors import NotFound
+from tekoa.exchanges.clients import build_client, deep_merge
 
 logger = logging.getLogger(__name__)
 
@@ -34,21 +35,10 @@ _REST_RETRYABLE: Final = (ccxt.NetworkError,)
 
 _MAX_BACKOFF_EXPONENT: Final = 64
 
-# Options applied before the caller's config (which wins). Spot only: the platform streams
-# unified spot symbols, and loading derivative markets would cost extra requests at start.
-_BASE_CONFIG: Final[Mapping[str, Any]] = {
-    "enableRateLimit": True,
-    "options": {
-        "defaultType": "spot",
-        # ccxt.pro keeps this many trades per symbol between two watch calls; a slow consumer
-        # beyond it would lose trades silently, so leave generous room.
-        "tradesLimit": 10_000,
-    },
-}
-_EXCHANGE_CONFIG: Final[Mapping[str, Mapping[str, Any]]] = {
-    # Market data needs no currency metadata (a private endpoint on Binance) nor derivatives.
-    "binance": {"options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False}},
-}
+# Stream options on top of the venue's (`tekoa.exchanges` builds every client): ccxt.pro keeps
+# this many trades per symbol between two watch calls; a slow consumer beyond it would lose
+# trades silently, so leave generous room.
+_STREAM_OPTIONS: Final[Mapping[str, Any]] = {"options": {"tradesLimit": 10_000}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,21 +58,6 @@ class Backoff:
         """Delay before retry number `attempt` (0 for the first retry)."""
         capped = min(self.max_s, self.initial_s * self.factor ** min(attempt, _MAX_BACKOFF_EXPONENT))
         return capped * (1.0 - self.jitter * rng.random())
-
-
-def _deep_merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge nested mappings left to right; later layers win, nested dicts merge."""
-    merged: dict[str, Any] = {}
-    for layer in layers:
-        for key, value in layer.items():
-            current = merged.get(key)
-            if isinstance(value, Mapping) and isinstance(current, dict):
-                merged[key] = _deep_merge(current, value)
-            elif isinstance(value, Mapping):
-                merged[key] = _deep_merge(value)
-            else:
-                merged[key] = value
-    return merged
 
 
 class ExchangeClients:
@@ -109,12 +84,8 @@ class ExchangeClients:
         self.exchange = exchange_id
         self.backoff = backoff
         self.rng = rng
-        self._config = _deep_merge(
-            _BASE_CONFIG,
-            _EXCHANGE_CONFIG.get(exchange_id, {}),
-            config or {},
-            {"urls": {"api": url_overrides}} if url_overrides else {},
-        )
+        self._extra = deep_merge(_STREAM_OPTIONS, config or {})
+        self._url_overrides = url_overrides
         self._rest_attempts = max(1, rest_attempts)
         self._close_timeout_s = close_timeout_s
         self._rest: Any = None
@@ -137,8 +108,7 @@ class ExchangeClients:
         return rest
 
     def _make_client(self) -> Any:
-        exchange_class = getattr(ccxt.pro, self.exchange)
-        return exchange_class(_deep_merge(self._config))
+        return build_client(self.exchange, kind="pro", url_overrides=self._url_overrides, extra=self._extra)
 
     def new_ws_client(self) -> Any:
         """A fresh WebSocket client sharing the markets the REST client loaded (no REST call)."""

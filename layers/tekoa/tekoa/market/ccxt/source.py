@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from tekoa.domain.timeframes import Timeframe
+from tekoa.exchanges.clients import rules_from_markets
+from tekoa.exchanges.rules import MarketRules
 from tekoa.market.ccxt.client import Backoff, ExchangeClients
 from tekoa.market.ccxt.history import OhlcvHistory
 from tekoa.market.ccxt.trades import Freshness, StreamEvent, TradeStreams
@@ -89,6 +91,15 @@ class CcxtSource:
         return await self._history.fetch_ohlcv_range(
             symbol, timeframe, start_ms, end_ms, page_limit=page_limit
         )
+
+    async def market_rules(self, symbols: Sequence[str]) -> list[MarketRules]:
+        """The precision and limits of those `symbols` the venue lists, from its loaded markets."""
+        rest = await self._clients.rest()
+        listed = {
+            rule.symbol: rule
+            for rule in rules_from_markets(self.exchange, rest.markets, int(rest.precisionMode))
+        }
+        return [listed[symbol] for symbol in symbols if symbol in listed]
 
     async def close(self) -> None:
         """Stop every stream (their iterators end) and release sockets and HTTP sessions."""

@@ -9,6 +9,8 @@ entry point, `main`, in both) that:
 * aggregates them (`StreamingAggregator`, all timeframes); a clock tick every `tick_s` calls
   `advance(now)` so a quiet market's candle still closes on time;
 * writes closed candles (never the forming one) and announces them (`outbox`);
+* with `trading`: stores each followed market's rules, writes each market's last trade every
+  tick and triggers resting paper orders the trades reach (`trading`);
 * repairs gaps from the source's REST history and applies candle retention (`repair`);
 * keeps a `fresh` flag per market: false from start, while a feed is silent for
   `stale_after_s` and until the repair after it; true once history is whole and data flows;
@@ -52,6 +54,7 @@ from tekoa.market.stream.feeds import MarketFeed, Suspect
 from tekoa.market.stream.health import HealthServer
 from tekoa.market.stream.outbox import CandleOutbox
 from tekoa.market.stream.repair import GapRepair
+from tekoa.market.stream.trading import StreamTrading
 from tekoa.market.streaming import StreamingAggregator
 from tekoa.observability import CANDLE_AGE_METRIC, logger, metrics, start_process_tracing
 
@@ -71,8 +74,10 @@ class MarketStreamService:
         config: StreamConfig,
         *,
         clock_ms: Callable[[], int] | None = None,
+        trading: StreamTrading | None = None,
     ) -> None:
         self.source = source
+        self.trading = trading
         self.exchange = source.exchange
         self.database = database
         self.config = config
@@ -148,6 +153,8 @@ class MarketStreamService:
             await self.outbox.flush()
         except Exception:
             logger.exception("final flush failed; unannounced candles are published after restart")
+        if self.trading is not None:
+            await self.trading.tick(list(self.markets))  # the last prices, triggers not yet sent
         if self._health is not None:
             await self._health.stop()
         logger.info(
@@ -199,6 +206,8 @@ class MarketStreamService:
             self.markets[symbol] = market
             market.task = asyncio.create_task(self._stream(market), name=f"market-stream:{symbol}")
             logger.info("market subscribed", extra={"exchange": self.exchange, "symbol": symbol})
+        if self.trading is not None:
+            await self.trading.follow(self.source, list(self.markets))
         self.repair.wakeup.set()
 
     def _register(self, symbol: str) -> dict[Timeframe, int]:
@@ -250,6 +259,8 @@ class MarketStreamService:
             self._recovered(market, first_ms)
         market.last_trade_ms = int(batch.timestamps_ms[-1])
         self._take(self.aggregator.ingest(batch))
+        if self.trading is not None:
+            self.trading.observe(batch)
 
     def _take(self, closed: list[Candle]) -> None:
         if not closed:
@@ -312,6 +323,8 @@ class MarketStreamService:
             except Exception:
                 logger.exception("writing candles failed; retrying on the next tick")
             await self._publish_freshness()
+            if self.trading is not None:
+                await self.trading.tick(list(self.markets))
             self._emit_metrics()
 
     def candle_age_s(self) -> float:
@@ -397,6 +410,7 @@ class MarketStreamService:
                 "duplicates": stats.duplicates,
                 "late_trades": stats.late_trades,
                 "pending_candles": len(self.outbox.pending),
+                "paper_triggers_sent": self.trading.triggers_sent if self.trading is not None else 0,
             },
         }
 
@@ -423,6 +437,7 @@ def build_source(
 async def serve(settings: Any) -> None:
     """Run the service for this process's settings until SIGTERM/SIGINT."""
     from tekoa.aws.events import EventBridgePublisher
+    from tekoa.aws.queues import SqsOrderQueue
     from tekoa.aws.secrets import database_conninfo
     from tekoa.db.connection import PooledDatabase
 
@@ -432,7 +447,12 @@ async def serve(settings: Any) -> None:
         settings, on_event=lambda event: holder[0].on_source_event(event) if holder else None
     )
     service = MarketStreamService(
-        source, database, EventBridgePublisher(settings), config_from_settings(settings), clock_ms=clock
+        source,
+        database,
+        EventBridgePublisher(settings),
+        config_from_settings(settings),
+        clock_ms=clock,
+        trading=StreamTrading(source.exchange, database, SqsOrderQueue(settings)),
     )
     holder.append(service)
     loop = asyncio.get_running_loop()

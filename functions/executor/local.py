@@ -1,0 +1,60 @@
+"""The executor for `tekoa up` (the `executor` part): the Lambda handler fed as Lambda's SQS event
+source mapping feeds it (`tekoa.local.sqs_poller`: batches of ten, partial batch failures, the
+queue's own redrive to the dead-letter queue).
+
+`POLLERS` pollers run side by side, as concurrent Lambda invocations do: each has its own
+handler (an instance handles one batch at a time), all share one executor and its pool.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from functions.executor.handler import ExecutorHandler, build_executor
+from tekoa.aws.clients import aws_client
+from tekoa.db.connection import PooledDatabase
+from tekoa.local.sqs_poller import SqsPoller
+from tekoa.observability import logger
+from tekoa.settings import get_settings
+
+POLLERS = 3
+
+
+def serve() -> None:
+    """Poll the order queue and execute its batches until SIGTERM."""
+    settings = get_settings()
+    if settings.database_url is None:
+        raise RuntimeError("the local executor needs DATABASE_URL (tekoa up sets it)")
+    database = PooledDatabase(settings.database_url, max_size=POLLERS + 1)
+    executor = build_executor(settings, database)
+    sqs = aws_client("sqs", settings)
+    queue_url = sqs.get_queue_url(QueueName=settings.names.order_queue)["QueueUrl"]
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    pollers = [
+        SqsPoller(
+            sqs,
+            queue_url,
+            ExecutorHandler(executor, sqs_client=sqs),
+            batch_size=10,
+            region=settings.aws_region,
+        )
+        for _ in range(POLLERS)
+    ]
+    threads = [
+        threading.Thread(target=poller.run, args=(stop,), name=f"executor-poller-{n}")
+        for n, poller in enumerate(pollers)
+    ]
+    for thread in threads:
+        thread.start()
+    logger.info("executor polling", extra={"queue": queue_url, "pollers": POLLERS})
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        database.close()
