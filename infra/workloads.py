@@ -99,8 +99,9 @@ NOTIFY = Workload(
     extras=("api",),  # cryptography opens the sealed channel secrets
     package="zip",
     sources={**_FUNCTIONS, "functions/notify": "functions/notify", **_TEKOA},
-    # Reads the event owner's channels and writes to their activity feed, as that user (tekoa_app).
-    database_login=DatabaseLogin("tekoa_notify", (APP_ROLE,), connection_limit=20),
+    # Reads the event owner's channels and writes to their activity feed, as that user (tekoa_app);
+    # the daily summary finds whom to tell across users (tekoa_service).
+    database_login=DatabaseLogin("tekoa_notify", (APP_ROLE, SERVICE_ROLE), connection_limit=20),
 )
 MIGRATE = Workload(
     name="migrate",

@@ -1,7 +1,8 @@
 """Lambda entry point of the notify function: bus events and due retries → users' channels.
 
-Two event sources invoke it: the bus rule `tekoa.bus_rules.NOTIFY` (an EventBridge event), and
-the notification retry queue (SQS records, each a `Notification` whose delay has passed). Each
+Three sources invoke it: the bus rule `tekoa.bus_rules.NOTIFY` (an EventBridge event), the
+notification retry queue (SQS records, each a `Notification` whose delay has passed), and the
+daily schedule `notify-daily-summary` (`tekoa.schedules`). Each
 channel is tried once per invocation; a failure goes back to the retry queue, so nothing here
 is retried by raising (one failing channel must not send the others twice).
 """
@@ -31,7 +32,9 @@ notifier = Notifier(
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    """Deliver a bus event's notifications, or the due retries of an SQS batch."""
+    """Deliver a bus event's notifications, the due retries of an SQS batch, or the daily summaries."""
+    if event.get("detail-type") == "Scheduled Event":
+        return {"attempted": notifier.daily_summaries()}
     if "Records" in event:
         delivered = sum(notifier.retry(Notification.model_validate_json(r["body"])) for r in event["Records"])
         return {"attempted": len(event["Records"]), "delivered": delivered}

@@ -29,6 +29,7 @@ from infra.components.database import Database
 from infra.components.encryption import BrokerKey
 from infra.components.functions import workload_function
 from infra.components.messaging import QueueWithDeadLetters
+from infra.components.schedules import ScheduleRule
 from infra.components.secrets import grant_secret_read
 from infra.constants import (
     NOTIFY_MAX_RECEIVE_COUNT,
@@ -45,6 +46,7 @@ from tekoa.bus_rules import NOTIFY as NOTIFY_RULE
 from tekoa.bus_rules import PUSH as PUSH_RULE
 from tekoa.bus_rules import rule_name
 from tekoa.names import ResourceNames
+from tekoa.schedules import schedule
 
 
 def grant_websocket_push(owner: Construct, grantee: iam.IGrantable, stage: apigwv2.WebSocketStage) -> None:
@@ -252,4 +254,11 @@ class NotifyFunction(Construct):
             ),
             # Failed deliveries are retried through the queue; a crash retries the event twice.
             targets=[targets.LambdaFunction(self.function, retry_attempts=2)],
+        )
+        self.daily_summary = ScheduleRule(
+            self,
+            "DailySummary",
+            stage=stage,
+            schedule=schedule("notify-daily-summary"),
+            function=self.function,
         )

@@ -62,10 +62,12 @@ def maintenance_function(workers_template: Any) -> tuple[str, dict[str, Any]]:
 
 
 def test_every_schedule_of_the_table_invokes_its_handler_under_the_local_rule_name(
-    workers_template: Any,
+    workers_template: Any, api_template: Any
 ) -> None:
-    functions = resources_of_type(workers_template, "AWS::Lambda::Function")
     for entry in SCHEDULES:
+        # The notify function (its daily summary) lives with the API; the others are workers.
+        template = api_template if entry.handler == "functions.notify.handler.handler" else workers_template
+        functions = resources_of_type(template, "AWS::Lambda::Function")
         # A zip function names its handler; an image function (the reconciler) its command.
         (function_id,) = [
             fid
@@ -73,7 +75,7 @@ def test_every_schedule_of_the_table_invokes_its_handler_under_the_local_rule_na
             if entry.handler
             in (f["Properties"].get("Handler"), *f["Properties"].get("ImageConfig", {}).get("Command", []))
         ]
-        (rule,) = _rules_targeting(workers_template, function_id)
+        (rule,) = [r for r in _rules_targeting(template, function_id) if "ScheduleExpression" in r]
         if entry.name != "reconcile":  # its rate follows the stage (test_infra_execution)
             assert rule["ScheduleExpression"] == entry.rate
         assert rule["Name"] == f"tekoa-dev-{entry.name}"  # what the local scheduler calls it

@@ -213,3 +213,14 @@ def test_a_webhook_post_is_signed_with_a_timestamp(
     expected = hmac.new(created.signing_secret.encode(), f"{timestamp}.".encode() + call.body, hashlib.sha256)
     assert call.headers["x-tekoa-signature"] == "sha256=" + expected.hexdigest()
     assert b'"event":"fills"' in call.body and b"user_id" not in call.body
+
+
+def test_the_daily_summary_reaches_only_the_channels_that_chose_it(
+    api: httpx.Client, telegram: FakeTelegram, notifier: Notifier
+) -> None:
+    alice, bob = new_user(api), new_user(api)
+    _telegram(api, alice, ["daily_summary"])
+    _telegram(api, bob, ["fills"])
+    assert notifier.daily_summaries() == 1
+    (message,) = telegram.wait_for_messages(1)
+    assert message.text == "Daily summary: no trades closed in the last 24 hours."

@@ -87,3 +87,15 @@ def test_notifications_classify_fills_stops_risk_and_failed_bots() -> None:
         text_of(NotifyEvent.BOT_ERROR, {"name": "grid", "reason": "exchange down"})
         == "Bot grid failed: exchange down"
     )
+
+
+def test_the_daily_summary_reads_as_a_sentence() -> None:
+    from decimal import Decimal
+
+    from tekoa.notify.delivery import summary_text
+    from tekoa.services.trades import stats_of
+
+    stats = stats_of([(Decimal("12.5"), Decimal("0.25")), (Decimal("-2.5"), Decimal("0.25"))])
+    assert (
+        summary_text(stats) == "Daily summary: 2 trades closed (1 won, 1 lost), P&L +10.0 after 0.50 in fees."
+    )

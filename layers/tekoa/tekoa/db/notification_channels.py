@@ -148,3 +148,13 @@ def get_sealed_channel(
         ciphertext=bytes(row.pop("ciphertext")),
     )
     return NotificationChannel.model_validate(row), sealed
+
+
+def owners_told_of(conn: psycopg.Connection[Any], event: NotifyEvent) -> list[UUID]:
+    """Every user with an enabled channel told of `event` (service role)."""
+    rows = conn.execute(
+        "SELECT DISTINCT user_id FROM notification_channels WHERE enabled AND %s = ANY(events)"
+        " ORDER BY user_id",
+        (event.value,),
+    ).fetchall()
+    return [UUID(str(row[0])) for row in rows]

@@ -7,6 +7,8 @@
 * Webhook: `POST <url>` with the JSON notification; `X-Tekoa-Timestamp` (ms) and
   `X-Tekoa-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the channel's key>`,
   so a receiver can check both origin and freshness.
+* Once a day (`tekoa.schedules`), the channels that chose `daily_summary` get their owner's
+  closed trades of the last 24 hours.
 * Each channel is tried on its own with a short timeout: a failing one delays no other channel
   and no live update (pushes are another function). A failure is sent again later through the
   retry queue, after `notify_retry_base_s`, doubling each time, MAX_ATTEMPTS in all; the last
@@ -22,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -29,12 +32,13 @@ from pydantic import BaseModel, Field
 
 from tekoa.db import activity as activity_rows
 from tekoa.db import notification_channels as rows
-from tekoa.db.connection import Database, tenant_transaction
+from tekoa.db.connection import Database, service_transaction, tenant_transaction
 from tekoa.domain.resources import ActivityLevel
 from tekoa.names import EventType
 from tekoa.notify.models import ChannelKind, NotifyEvent
 from tekoa.observability import logger
 from tekoa.security.envelope import KeyProvider, open_sealed
+from tekoa.services import trades
 from tekoa.settings import Settings
 
 MAX_ATTEMPTS = 5
@@ -98,6 +102,16 @@ def text_of(event: NotifyEvent, detail: dict[str, Any]) -> str:
     return f"Tekoa: {event.value}"
 
 
+def summary_text(stats: trades.Stats) -> str:
+    """The daily summary a person reads."""
+    if stats.trades == 0:
+        return "Daily summary: no trades closed in the last 24 hours."
+    return (
+        f"Daily summary: {stats.trades} trades closed ({stats.wins} won, {stats.losses} lost), "
+        f"P&L {stats.pnl:+f} after {stats.fees:f} in fees."
+    )
+
+
 def _post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> None:
     request = urllib.request.Request(  # noqa: S310 - http(s) URLs only (checked when stored)
         url,
@@ -159,6 +173,34 @@ class Notifier:
                 )
             )
         return len(channels)
+
+    def daily_summaries(self, now_ms: int | None = None) -> int:
+        """Each user's last 24 hours of closed trades, to their channels that chose the summary;
+        messages attempted."""
+        now = datetime.fromtimestamp((self.clock_ms() if now_ms is None else now_ms) / 1000, UTC)
+        with self.database.connection() as conn, service_transaction(conn):
+            owners = rows.owners_told_of(conn, NotifyEvent.DAILY_SUMMARY)
+        attempted = 0
+        for user_id in owners:
+            stats = trades.overall_stats(
+                self.database, user_id, bot_id=None, since=now - timedelta(days=1)
+            ).total
+            text = summary_text(stats)
+            data = {"trades": stats.trades, "wins": stats.wins, "losses": stats.losses, "pnl": str(stats.pnl)}
+            with self.database.connection() as conn, tenant_transaction(conn, user_id):
+                channels = rows.channels_for(conn, user_id, [NotifyEvent.DAILY_SUMMARY])
+            for channel in channels:
+                self.deliver(
+                    Notification(
+                        user_id=user_id,
+                        channel_id=channel.id,
+                        event=NotifyEvent.DAILY_SUMMARY,
+                        text=text,
+                        data=data,
+                    )
+                )
+                attempted += 1
+        return attempted
 
     def deliver(self, notification: Notification) -> bool:
         """Try once; on failure queue the next attempt (or, after the last, tell the activity feed)."""
