@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
 
 from tekoa.domain.text import Name
 from tekoa.errors import NotFound
@@ -41,6 +42,7 @@ BotToken = Annotated[
     SecretStr,
     Field(description="The Telegram bot's token (from @BotFather); stored encrypted, never shown again."),
 ]
+_BOT_TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,100}")
 
 
 class TelegramChannelCreate(BaseModel):
@@ -54,6 +56,13 @@ class TelegramChannelCreate(BaseModel):
     bot_token: BotToken
     events: Events
 
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if not _BOT_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("must look like 123456789:AA… (the token @BotFather gave you)")
+        return value
+
     @property
     def target(self) -> str:
         return self.chat_id
@@ -66,7 +75,11 @@ class WebhookChannelCreate(BaseModel):
 
     kind: Literal["webhook"]
     name: Name
-    url: Annotated[str, StringConstraints(min_length=8, max_length=2048, pattern=r"^https?://")]
+    url: Annotated[
+        str,
+        StringConstraints(min_length=8, max_length=2048, pattern=r"^https?://[!-~]+$"),
+        Field(description="http(s) URL of printable ASCII (percent-encode anything else)."),
+    ]
     events: Events
 
     @property

@@ -36,7 +36,11 @@ MAX_CHANNELS = 10
 
 
 def _check_url(url: str, settings: Settings) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises for a port out of range
+    except ValueError:
+        raise ValidationFailed("is not a valid URL", field="url") from None
     if not parts.hostname or parts.scheme not in {"http", "https"}:
         raise ValidationFailed("must be an http(s) URL with a host", field="url")
     if settings.notify_allow_insecure_urls:
