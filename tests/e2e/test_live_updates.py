@@ -34,7 +34,8 @@ from tests.conftest import free_port, private_directory
 from tests.e2e.support import eventually, running_platform
 from tests.fakes.telegram import FakeTelegram
 
-pytestmark = pytest.mark.xdist_group("e2e-live")
+# One platform at a time on this machine: the same group as test_tekoa_up.
+pytestmark = pytest.mark.xdist_group("e2e")
 PASSWORD = "correct horse battery staple"
 BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 MARKET = {"exchange": "simulated", "symbol": "BTC/USDT", "timeframe": "1m"}

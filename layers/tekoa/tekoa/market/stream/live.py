@@ -9,7 +9,7 @@ the bus (`candle.closed`) like every other event.
 
 from __future__ import annotations
 
-import asyncio
+import threading
 from collections.abc import Callable
 
 from tekoa.db import ws_connections as rows
@@ -53,11 +53,12 @@ class FormingCandles:
             self.pushed += report.delivered
         return len(audiences)
 
-    async def run(self) -> None:
-        """Push every `every_s` until cancelled; a failed round is logged and the next one tried."""
-        while True:
-            await asyncio.sleep(self.every_s)
+    def run(self, stopping: threading.Event) -> None:
+        """Push every `every_s` until `stopping` is set; a failed round is logged and the next one
+        tried. Run it in a daemon thread: a round stuck on a dying database or gateway must not
+        hold up the service's exit."""
+        while not stopping.wait(self.every_s):
             try:
-                await asyncio.to_thread(self.push_once)
+                self.push_once()
             except Exception:
                 logger.exception("pushing forming candles failed", extra={"exchange": self.exchange})

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -458,11 +459,17 @@ async def serve(settings: Any) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, service.request_stop)
-    live = asyncio.create_task(_forming_candles(settings, service, database).run(), name="market-live")
+    stopping = threading.Event()
+    threading.Thread(
+        target=_forming_candles(settings, service, database).run,
+        args=(stopping,),
+        name="market-live",
+        daemon=True,
+    ).start()
     try:
         await service.run()
     finally:
-        live.cancel()
+        stopping.set()
         await asyncio.to_thread(database.close)
 
 
