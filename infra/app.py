@@ -72,6 +72,8 @@ def build(app: App, config: StageConfig | None = None) -> PlatformStacks:
     }
     api = ApiStack(app, "Api", stack_name=config.stack_name("api"), **stack_inputs)
     workers = WorkersStack(app, "Workers", stack_name=config.stack_name("workers"), **stack_inputs)
+    if api.push is not None:  # forming candles go from the stream to @connections, as pushes do
+        workers.market_stream.allow_websocket_push(api.websocket_stage)
     # Last: it alarms on whatever the stacks above contain.
     monitoring = MonitoringStack(
         app,

@@ -88,6 +88,13 @@ API_TIMEOUT = Duration.seconds(29)  # API Gateway integrations stop waiting at 3
 API_THROTTLE_RATE = 100  # requests per second, per stage
 API_THROTTLE_BURST = 200
 WS_STAGE_NAME = "live"
+WS_ROUTES_MEMORY_MB = 512
+WS_ROUTES_TIMEOUT = Duration.seconds(29)  # API Gateway integrations stop waiting at 29 s
+PUSH_MEMORY_MB = 512
+PUSH_TIMEOUT = Duration.seconds(60)
+NOTIFY_MEMORY_MB = 256
+NOTIFY_TIMEOUT = Duration.seconds(60)  # a channel may take notify_timeout_s; a batch holds ten
+NOTIFY_MAX_RECEIVE_COUNT = 3  # a retry that crashes the function (not a refused delivery) 3 times
 
 # --- Migrations (a trigger runs them on deploy)
 MIGRATE_MEMORY_MB = 512

@@ -73,6 +73,36 @@ API = Workload(
     # Requests act for one user (tekoa_app); sign-in look-ups act for the platform (tekoa_service).
     database_login=DatabaseLogin("tekoa_api", (APP_ROLE, SERVICE_ROLE), connection_limit=100),
 )
+WS_ROUTES = Workload(
+    name="ws-routes",
+    module="functions.api.websocket",
+    extras=("api",),
+    package="zip",
+    sources={**_FUNCTIONS, "functions/api": "functions/api", **_TEKOA},
+    # A connection is recorded as its user (tekoa_app); its owner is looked up by connection id
+    # (tekoa_service, the only thing a route knows).
+    database_login=DatabaseLogin("tekoa_ws", (APP_ROLE, SERVICE_ROLE), connection_limit=50),
+)
+PUSH = Workload(
+    name="push",
+    module="functions.push.handler",
+    extras=(),
+    package="zip",
+    sources={**_FUNCTIONS, "functions/push": "functions/push", **_TEKOA},
+    # Recipients of any user's event: the platform's own cross-tenant read (tekoa_service); the
+    # position a fill moved is read as its owner (tekoa_app).
+    database_login=DatabaseLogin("tekoa_push", (APP_ROLE, SERVICE_ROLE), connection_limit=20),
+)
+NOTIFY = Workload(
+    name="notify",
+    module="functions.notify.handler",
+    extras=("api",),  # cryptography opens the sealed channel secrets
+    package="zip",
+    sources={**_FUNCTIONS, "functions/notify": "functions/notify", **_TEKOA},
+    # Reads the event owner's channels and writes to their activity feed, as that user (tekoa_app);
+    # the daily summary finds whom to tell across users (tekoa_service).
+    database_login=DatabaseLogin("tekoa_notify", (APP_ROLE, SERVICE_ROLE), connection_limit=20),
+)
 MIGRATE = Workload(
     name="migrate",
     module="functions.migrate.handler",
@@ -166,7 +196,20 @@ EVALUATOR = Workload(
 
 WORKLOADS: dict[str, Workload] = {
     w.name: w
-    for w in (API, MIGRATE, INGEST, CHARTS, MARKET_STREAM, MAINTENANCE, EXECUTOR, RECONCILER, EVALUATOR)
+    for w in (
+        API,
+        WS_ROUTES,
+        PUSH,
+        NOTIFY,
+        MIGRATE,
+        INGEST,
+        CHARTS,
+        MARKET_STREAM,
+        MAINTENANCE,
+        EXECUTOR,
+        RECONCILER,
+        EVALUATOR,
+    )
 }
 DATABASE_LOGINS: tuple[DatabaseLogin, ...] = tuple(
     w.database_login for w in WORKLOADS.values() if w.database_login is not None

@@ -23,6 +23,7 @@ from functions.api.routes import (
     credentials,
     health,
     market,
+    notifications,
     orders,
     positions,
     risk,
@@ -66,4 +67,5 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(trades.router)
     app.include_router(bot_trading.router)
     app.include_router(risk.router)
+    app.include_router(notifications.router)
     return app

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 
 import jsii
-from aws_cdk import Aws, CfnElement, RemovalPolicy, Stack
+from aws_cdk import Aws, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
@@ -36,6 +36,7 @@ from infra.nag import acknowledge
 from infra.workloads import API
 from tekoa.charts.spec import CHART_PREFIX
 from tekoa.names import ResourceNames
+from tekoa.realtime.messages import ROUTES
 
 _HTTP_ACCESS_LOG_FORMAT = json.dumps(
     {
@@ -74,7 +75,8 @@ class ApiFunction(Construct):
 
     It logs in to the database as `tekoa_api`, reads the JWT secret, makes and opens broker-key
     envelopes (only under their encryption context), enqueues orders and chart renders,
-    publishes platform events, presigns chart URLs, and pushes WebSocket messages.
+    publishes platform events and presigns chart URLs. (WebSocket routes and pushes are other
+    functions: `infra.components.realtime`.)
 
     Its concurrency is bounded three ways: API Gateway admits API_THROTTLE_RATE requests per
     second (burst API_THROTTLE_BURST), its database role may hold at most its connection limit,
@@ -108,7 +110,7 @@ class ApiFunction(Construct):
             self,
             API,
             bundle=bundle,
-            description="Tekoa REST + WebSocket API (FastAPI via Mangum)",
+            description="Tekoa REST API (FastAPI via Mangum)",
             memory_mb=API_MEMORY_MB,
             timeout=API_TIMEOUT,
             vpc=vpc,
@@ -145,22 +147,6 @@ class ApiFunction(Construct):
             self.function,
             "GetObject on the chart prefix: a chart's key is only known per user and content.",
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{charts_finding}/{CHART_PREFIX}*]",
-        )
-
-    def allow_websocket_push(self, stage: apigwv2.WebSocketStage) -> None:
-        """Let the function post to, inspect and drop connections of `stage` (@connections)."""
-        stage.grant_management_api_access(self.function)
-        self.function.add_environment("TEKOA_WEBSOCKET_ENDPOINT", stage.callback_url)
-        stack = Stack.of(self)
-        api_resource = stage.api.node.default_child
-        assert isinstance(api_resource, CfnElement)  # an L2 always wraps its L1
-        api_logical_id = stack.resolve(stack.get_logical_id(api_resource))
-        acknowledge(
-            self.function,
-            "Scoped to this API's stage: any HTTP method (POST, GET, DELETE) on any connection id, "
-            "which only exists at run time.",
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:"
-            f"<{api_logical_id}>/{stage.stage_name}/*/@connections/*]",
         )
 
 
@@ -207,10 +193,12 @@ class HttpApi(Construct):
 
 
 class WebSocketApi(Construct):
-    """WebSocket API whose $connect, $disconnect and $default routes all invoke the API Lambda.
+    """WebSocket API whose routes all invoke the WebSocket route handler (not the REST API's
+    Mangum app, which cannot take WebSocket events).
 
-    The app dispatches on the route key in the event and authenticates on $connect (token query
-    parameter), so there is no API Gateway authorizer here either.
+    Routes are selected on `$request.body.action`: subscribe, unsubscribe and ping, anything else
+    $default; each answers with one message (a route response). The handler authenticates on
+    $connect (token in the query string or a subprotocol), so there is no API Gateway authorizer.
     """
 
     def __init__(
@@ -218,19 +206,25 @@ class WebSocketApi(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
 
-        def route(route_id: str) -> apigwv2.WebSocketRouteOptions:
+        def route(route_id: str, *, answers: bool) -> apigwv2.WebSocketRouteOptions:
             return apigwv2.WebSocketRouteOptions(
-                integration=integrations.WebSocketLambdaIntegration(f"{route_id}Integration", handler)
+                integration=integrations.WebSocketLambdaIntegration(f"{route_id}Integration", handler),
+                return_response=answers,
             )
 
         self.api = apigwv2.WebSocketApi(
             self,
             "Api",
             api_name=api_name,
-            connect_route_options=route("Connect"),
-            disconnect_route_options=route("Disconnect"),
-            default_route_options=route("Default"),
+            route_selection_expression="$request.body.action",
+            connect_route_options=route("Connect", answers=False),
+            disconnect_route_options=route("Disconnect", answers=False),
+            default_route_options=route("Default", answers=True),
         )
+        for action in ROUTES:
+            self.api.add_route(
+                action, integration=route(action.title(), answers=True).integration, return_response=True
+            )
         self.stage = apigwv2.WebSocketStage(
             self,
             "Stage",
@@ -241,14 +235,14 @@ class WebSocketApi(Construct):
         )
         acknowledge(
             self.api,
-            "The app authenticates the connection on $connect with the user's JWT.",
+            "The route handler authenticates the connection on $connect with the user's token.",
             "AwsSolutions-APIG4",
         )
         acknowledge(
             self.stage,
             "WebSocket access logs need the account-wide API Gateway CloudWatch role, a singleton "
-            "shared by every stage in the account; each route invokes the API Lambda, which logs "
-            "every connect, disconnect and message.",
+            "shared by every stage in the account; the route handler logs every connect, "
+            "disconnect and refusal.",
             "AwsSolutions-APIG1",
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, IgnoreMode, RemovalPolicy
+from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
@@ -12,6 +13,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.components.database import Database
+from infra.components.realtime import grant_websocket_push, management_environment
 from infra.constants import (
     ASSET_EXCLUDES,
     FARGATE_CPU_ARCHITECTURE,
@@ -81,7 +83,8 @@ class MarketStreamService(Construct):
         )
         log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
         assert MARKET_STREAM.dockerfile is not None
-        task_definition.add_container(
+        self.task_definition = task_definition
+        self.container = task_definition.add_container(
             "market-stream",
             image=ecs.ContainerImage.from_asset(
                 str(REPO_ROOT),
@@ -187,3 +190,9 @@ class MarketStreamService(Construct):
             "AWS/ECS metrics and the stream's own candle-age metric.",
             "AwsSolutions-ECS4",
         )
+
+    def allow_websocket_push(self, stage: apigwv2.WebSocketStage) -> None:
+        """Let the stream push forming candles to `stage`'s connections (`tekoa.market.stream.live`)."""
+        for name, value in management_environment(stage).items():
+            self.container.add_environment(name, value)
+        grant_websocket_push(self.task_definition, self.task_definition.task_role, stage)

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from tests.conftest import free_port, private_directory
-from tests.e2e.test_tekoa_up import PASSWORD, _eventually, running_platform
+from tests.e2e.support import eventually, running_platform
+from tests.e2e.test_tekoa_up import PASSWORD
 
 pytestmark = pytest.mark.xdist_group("e2e")
 QUOTE = {"amount": "100", "unit": "quote"}
@@ -74,10 +75,8 @@ def test_paper_bots_evaluate_every_candle_fill_and_stop_out_on_an_accelerated_ma
                 for o in orders("momentum")
             )
 
-        _eventually(
-            lambda: len(evaluations("dca")) >= 15, "fifteen evaluations of the DCA bot", timeout_s=120
-        )
-        _eventually(stopped_out, "the momentum bot's trailing stop closed a position", timeout_s=180)
+        eventually(lambda: len(evaluations("dca")) >= 15, "fifteen evaluations of the DCA bot", timeout_s=120)
+        eventually(stopped_out, "the momentum bot's trailing stop closed a position", timeout_s=180)
 
         dca = evaluations("dca")
         candles = sorted(int(e["candle_open_time"]) for e in dca)  # type: ignore[call-overload]

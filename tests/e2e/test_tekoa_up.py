@@ -8,127 +8,37 @@ once; the data, the sign-in and the list cursors of the first run still work in 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import free_port, private_directory
+from tests.e2e.support import ROOT, alive, eventually, platform_env, running_platform
 
 pytestmark = pytest.mark.xdist_group("e2e")
-ROOT = Path(__file__).resolve().parents[2]
-PARTS = {"postgres", "aws", "api", "market-stream", "executor", "evaluator", "charts", "scheduler"}
+PARTS = {
+    "postgres",
+    "aws",
+    "api",
+    "market-stream",
+    "executor",
+    "evaluator",
+    "charts",
+    "scheduler",
+    "ws-gateway",
+    "bus",
+}
 PASSWORD = "correct horse battery staple"
-_TABLE_ROW = re.compile(r"^  (\S+)\s+pid (\d+)\s")
-
-
-class Platform:
-    """A running `tekoa up`: its process, its output so far and the pids it printed."""
-
-    def __init__(self, process: subprocess.Popen[str], base: str) -> None:
-        self.process = process
-        self.base = base
-        self.lines: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def pids(self) -> dict[str, int]:
-        return {m[1]: int(m[2]) for line in self.lines if (m := _TABLE_ROW.match(line))}
-
-    def restarted_pid(self, part: str) -> int | None:
-        found = [re.search(rf"\| {part} restarted \(pid (\d+)\)", line) for line in self.lines]
-        hits = [int(m[1]) for m in found if m]
-        return hits[-1] if hits else None
-
-
-def _env(data_dir: Path, ports: dict[str, int], **settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "AWS_ENDPOINT_URL"}}
-    env.update(
-        TEKOA_DATA_DIR=str(data_dir),
-        TEKOA_API_PORT=str(ports["api"]),
-        TEKOA_AWS_PORT=str(ports["aws"]),
-        TEKOA_MARKET_HEALTH_PORT=str(ports["market"]),
-        TEKOA_MARKET_SYMBOLS="BTC/USDT",
-        TEKOA_MARKET_HISTORY_DAYS="0.05",
-        TEKOA_PASSWORD_HASH_MEMORY_KIB="8192",
-        PYTHONUNBUFFERED="1",
-        **settings,
-    )
-    return env
-
-
-def _eventually(condition: Callable[[], Any], what: str, timeout_s: float = 60) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            result = condition()
-        except (httpx.TransportError, OSError):
-            result = None
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
-        time.sleep(0.2)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-@contextmanager
-def running_platform(data_dir: Path, ports: dict[str, int], **settings: str) -> Iterator[Platform]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tekoa.cli", "up"],
-        cwd=ROOT,
-        env=_env(data_dir, ports, **settings),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    platform = Platform(process, f"http://127.0.0.1:{ports['api']}")
-    try:
-
-        def ready() -> bool:
-            assert process.poll() is None, f"tekoa up exited early:\n{platform.output()}"
-            return "Press Ctrl-C to stop." in platform.lines
-
-        _eventually(ready, "tekoa up printed its table", timeout_s=120)
-        yield platform
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                raise
-        platform.reader.join(10)
 
 
 def test_the_platform_survives_crashes_ctrl_c_and_kill_9_and_keeps_sessions_and_data() -> None:
-    ports = {"api": free_port(), "aws": free_port(), "market": free_port()}
+    ports = {"api": free_port(), "aws": free_port(), "market": free_port(), "ws": free_port()}
     with private_directory("tekoa-e2e-") as state:
         data_dir = state / "data"
 
@@ -176,31 +86,31 @@ def test_the_platform_survives_crashes_ctrl_c_and_kill_9_and_keeps_sessions_and_
             # A manual paper market order fills (the executor part, at the stream's last trade);
             # a limit far under the market rests.
             bought = _order(first.base, auth, {"side": "buy", "quantity": "0.01"})
-            _eventually(lambda: _status(first.base, auth, bought) == "filled", "the market order filled")
+            eventually(lambda: _status(first.base, auth, bought) == "filled", "the market order filled")
             floor = (Decimal(candles[-1]["low"]) / 2).quantize(Decimal("0.01"))
             resting = _order(
                 first.base,
                 auth,
                 {"side": "buy", "type": "limit", "quantity": "0.01", "limit_price": str(floor)},
             )
-            _eventually(lambda: _status(first.base, auth, resting) == "open", "the limit order rests")
+            eventually(lambda: _status(first.base, auth, resting) == "open", "the limit order rests")
 
             # A crashed part is restarted alone: the others keep their processes.
             crashed = ("market-stream", "api")
             for part in crashed:
                 os.kill(pids[part], signal.SIGKILL)
             restarted = {
-                part: _eventually(lambda part=part: first.restarted_pid(part), f"{part} restarted")
+                part: eventually(lambda part=part: first.restarted_pid(part), f"{part} restarted")
                 for part in crashed
             }
-            assert all(_alive(pid) for name, pid in pids.items() if name not in crashed), first.output()
+            assert all(alive(pid) for name, pid in pids.items() if name not in crashed), first.output()
             assert all(restarted[part] != pids[part] for part in crashed)
             pids = {**pids, **restarted}
-            _eventually(
+            eventually(
                 lambda: httpx.get(f"{first.base}/v1/me", headers=auth, timeout=5).status_code == 200,
                 "the restarted API serves the session",
             )
-            _eventually(
+            eventually(
                 lambda: httpx.get(f"http://127.0.0.1:{ports['market']}/health", timeout=5).status_code == 200,
                 "the restarted market stream serves its health",
             )
@@ -208,7 +118,7 @@ def test_the_platform_survives_crashes_ctrl_c_and_kill_9_and_keeps_sessions_and_
             # Ctrl-C: everything stops, in order, and the supervisor exits cleanly.
             first.process.send_signal(signal.SIGINT)
             assert first.process.wait(timeout=60) == 0, first.output()
-        assert not any(_alive(pid) for pid in pids.values())
+        assert not any(alive(pid) for pid in pids.values())
 
         # Run 2, started at once: the same data, the same session, the same cursors. (One API
         # worker from here on: run 1 had one per core, as by default.)
@@ -231,8 +141,8 @@ def test_the_platform_survives_crashes_ctrl_c_and_kill_9_and_keeps_sessions_and_
             second_pids = second.pids()
             second.process.kill()
             second.process.wait(timeout=30)
-            _eventually(
-                lambda: not any(_alive(pid) for pid in second_pids.values()), "the parts died with it", 30
+            eventually(
+                lambda: not any(alive(pid) for pid in second_pids.values()), "the parts died with it", 30
             )
 
         # Run 3, started at once after the kill: the database recovers, the session still works.
@@ -297,7 +207,7 @@ def _chart_png(base: str, auth: dict[str, str]) -> None:
         timeout=30,
     )
     assert chart.status_code in (200, 202), chart.text
-    url = _eventually(
+    url = eventually(
         lambda: httpx.get(f"{base}/v1/charts/{chart.json()['id']}", headers=auth, timeout=10).json()["url"],
         "the chart rendered",
     )
@@ -313,7 +223,7 @@ def test_up_refuses_a_taken_port_before_starting_anything() -> None:
         result = subprocess.run(
             [sys.executable, "-m", "tekoa.cli", "up"],
             cwd=ROOT,
-            env=_env(state / "data", {"api": taken, "aws": free_port(), "market": free_port()}),
+            env=platform_env(state / "data", {"api": taken, "aws": free_port(), "market": free_port()}),
             capture_output=True,
             text=True,
             timeout=60,

@@ -1,5 +1,5 @@
-"""ApiStack: one zip Lambda in the VPC serves the HTTP API and all WebSocket routes, with exactly
-the permissions the API uses."""
+"""ApiStack: one zip Lambda in the VPC serves the HTTP API, with exactly the permissions the API
+uses (the WebSocket API's functions: test_infra_realtime)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,6 @@ def test_api_lambda_logs_in_as_its_own_role_at_the_profile_database_endpoint(
     assert variables["TEKOA_STAGE"] == profile
     assert "DatabaseLogintekoaapi" in json.dumps(variables["TEKOA_DATABASE_SECRET_ARN"])
     assert host in json.dumps(variables["TEKOA_DATABASE_HOST"])
-    assert "/live" in json.dumps(variables["TEKOA_WEBSOCKET_ENDPOINT"])
     # /health reports the readiness of the markets the stream follows: the API must know them.
     assert variables["TEKOA_MARKET_EXCHANGE"] == "simulated"
 
@@ -77,7 +76,6 @@ def test_api_lambda_permissions_are_exactly_what_the_api_uses(
         "sqs:GetQueueUrl",
         "events:PutEvents",
         "s3:GetObject",
-        "execute-api:ManageConnections",
     }
     by_action = {
         a: s for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
@@ -164,25 +162,7 @@ def test_http_api_stage_is_throttled_and_access_logged(api_template: Any) -> Non
     assert "$context.requestId" in props["AccessLogSettings"]["Format"]
 
 
-def test_websocket_connect_disconnect_and_default_routes_invoke_the_api_lambda(
-    api_template: Any, api_function: tuple[str, dict[str, Any]]
-) -> None:
-    function_id, _ = api_function
-    api_id, _ = only_resource(api_template, "AWS::ApiGatewayV2::Api", ProtocolType="WEBSOCKET")
-    integrations = resources_of_type(api_template, "AWS::ApiGatewayV2::Integration")
-    routes = [
-        r
-        for r in resources_of_type(api_template, "AWS::ApiGatewayV2::Route").values()
-        if r["Properties"]["ApiId"] == {"Ref": api_id}
-    ]
-    assert {r["Properties"]["RouteKey"] for r in routes} == {"$connect", "$disconnect", "$default"}
-    for route in routes:
-        integration_id = route["Properties"]["Target"]["Fn::Join"][1][1]["Ref"]
-        uri = json.dumps(integrations[integration_id]["Properties"]["IntegrationUri"])
-        assert function_id in uri
-
-
-def test_api_gateway_may_invoke_the_api_lambda_from_both_apis(
+def test_only_the_http_api_invokes_the_api_lambda(
     api_template: Any, api_function: tuple[str, dict[str, Any]]
 ) -> None:
     function_id, _ = api_function
@@ -192,4 +172,4 @@ def test_api_gateway_may_invoke_the_api_lambda_from_both_apis(
         if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
     ]
     assert {p["Principal"] for p in permissions} == {"apigateway.amazonaws.com"}
-    assert len(permissions) == 4  # HTTP $default + three WebSocket routes
+    assert len(permissions) == 1  # HTTP $default; WebSocket routes have their own function

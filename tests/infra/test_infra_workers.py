@@ -67,10 +67,12 @@ def maintenance_function(workers_template: Any) -> tuple[str, dict[str, Any]]:
 
 
 def test_every_schedule_of_the_table_invokes_its_handler_under_the_local_rule_name(
-    workers_template: Any,
+    workers_template: Any, api_template: Any
 ) -> None:
-    functions = resources_of_type(workers_template, "AWS::Lambda::Function")
     for entry in SCHEDULES:
+        # The notify function (its daily summary) lives with the API; the others are workers.
+        template = api_template if entry.handler == "functions.notify.handler.handler" else workers_template
+        functions = resources_of_type(template, "AWS::Lambda::Function")
         # A zip function names its handler; an image function (the reconciler) its command.
         (function_id,) = [
             fid
@@ -78,7 +80,7 @@ def test_every_schedule_of_the_table_invokes_its_handler_under_the_local_rule_na
             if entry.handler
             in (f["Properties"].get("Handler"), *f["Properties"].get("ImageConfig", {}).get("Command", []))
         ]
-        (rule,) = [r for r in _rules_targeting(workers_template, function_id) if "ScheduleExpression" in r]
+        (rule,) = [r for r in _rules_targeting(template, function_id) if "ScheduleExpression" in r]
         if entry.name not in ("reconcile", "evaluate"):  # their rate follows the stage
             assert rule["ScheduleExpression"] == entry.rate
         assert rule["Name"] == f"tekoa-dev-{entry.name}"  # what the local scheduler calls it
@@ -262,7 +264,7 @@ def test_market_stream_health_check_probes_the_service_and_allows_a_graceful_sto
     assert 30 <= container["StopTimeout"] <= 60
 
 
-def test_market_stream_task_role_may_only_publish_events_send_triggers_read_its_login_and_trace(
+def test_market_stream_task_role_may_only_publish_events_send_triggers_push_read_its_login_and_trace(
     workers_template: Any,
 ) -> None:
     _, task = only_resource(workers_template, "AWS::ECS::TaskDefinition")
@@ -270,6 +272,7 @@ def test_market_stream_task_role_may_only_publish_events_send_triggers_read_its_
     statements = policy_statements(workers_template, role_id)
     assert actions_of(statements) == {
         "events:PutEvents",
+        "execute-api:ManageConnections",  # forming candles to WebSocket subscribers
         "sqs:SendMessage",
         "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl",

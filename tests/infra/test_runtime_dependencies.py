@@ -33,6 +33,7 @@ pytestmark = pytest.mark.xdist_group("infra")
 # Images in the app that run no Python of ours.
 NON_PYTHON_IMAGES = {XRAY_DAEMON_DOCKERFILE}
 PLACEHOLDER = "tekoa-placeholder"
+URL_PLACEHOLDER = "https://tekoa-placeholder.invalid"
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,11 @@ class Deployed:
 def _plain(variables: dict[str, Any]) -> dict[str, str]:
     # References to other resources (ARNs, endpoints) only exist after deploy: any string will do
     # for starting the process, which must not call AWS or the database at import.
-    return {name: value if isinstance(value, str) else PLACEHOLDER for name, value in variables.items()}
+    # (A setting that must be a URL gets a URL: settings are validated at import.)
+    return {
+        name: value if isinstance(value, str) else URL_PLACEHOLDER if name.endswith("_URL") else PLACEHOLDER
+        for name, value in variables.items()
+    }
 
 
 def _image_dockerfiles(platform: Any, concern: str) -> dict[str, str]:

@@ -98,7 +98,9 @@ def list_bots(
 def stop_all_bots(principal: TradingUser, context: Context, body: StatusChangeBody = None) -> StopAllResult:
     """Kill switch: stop every running, paused or failed bot of yours at once."""
     reason = body.reason if body is not None else None
-    return StopAllResult(stopped=service.stop_all(context.database, principal.user_id, reason=reason))
+    return StopAllResult(
+        stopped=service.stop_all(context.database, principal.user_id, reason=reason, publisher=context.events)
+    )
 
 
 class BotDetail(Bot):
@@ -154,7 +156,9 @@ def _change(
     response: Response,
 ) -> Bot:
     reason = body.reason if body is not None else None
-    bot = service.change_status(context.database, principal_id, bot_id, action, reason=reason)
+    bot = service.change_status(
+        context.database, principal_id, bot_id, action, reason=reason, publisher=context.events
+    )
     response.headers["ETag"] = etag(bot.version)
     return bot
 

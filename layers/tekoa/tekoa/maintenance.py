@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
-from tekoa.db import idempotency, login_attempts
+from tekoa.db import idempotency, login_attempts, ws_connections
 from tekoa.db.connection import Database, service_transaction
 from tekoa.observability import logger
 from tekoa.settings import Settings
@@ -18,14 +18,15 @@ class Purged:
     idempotency_keys: int
     login_attempts: int
     signup_attempts: int
+    ws_connections: int
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
 def purge_expired(database: Database, settings: Settings, now: datetime | None = None) -> Purged:
-    """Delete idempotency keys past their expiry and sign-in / sign-up attempts older than the
-    throttling windows (they no longer count)."""
+    """Delete idempotency keys past their expiry, sign-in / sign-up attempts older than the
+    throttling windows (they no longer count), and WebSocket connections past their expiry."""
     now = now or datetime.now(UTC)
     with database.connection() as conn, service_transaction(conn):
         purged = Purged(
@@ -36,6 +37,8 @@ def purge_expired(database: Database, settings: Settings, now: datetime | None =
             signup_attempts=login_attempts.purge_signups(
                 conn, now - timedelta(seconds=settings.signup_window_s)
             ),
+            # API Gateway closed them (two hours at most); their $disconnect was missed.
+            ws_connections=ws_connections.purge_expired_connections(conn),
         )
     logger.info("expired rows purged", extra=purged.as_dict())
     return purged

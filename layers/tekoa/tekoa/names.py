@@ -48,6 +48,11 @@ class ResourceNames:
         return self._name("charts-requests-dlq")
 
     @property
+    def notify_retry_queue(self) -> str:
+        """Notifications whose delivery failed, held back until their next attempt."""
+        return self._name("notify-retries")
+
+    @property
     def event_bus(self) -> str:
         return self._name("events")
 
@@ -101,6 +106,8 @@ class EventType:
     ORDER_FILLED = "order.filled"
     BOT_STATUS_CHANGED = "bot.status_changed"
     RISK_TRIPPED = "risk.tripped"
+    EVALUATION_RECORDED = "evaluation.recorded"
+    BACKTEST_PROGRESS = "backtest.progress"
 
 
 CANDLE_CLOSED_PATTERN = {"source": [EVENT_SOURCE], "detail-type": [EventType.CANDLE_CLOSED]}

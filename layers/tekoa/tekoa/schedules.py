@@ -64,6 +64,12 @@ SCHEDULES: tuple[Schedule, ...] = (
         "functions.reconciler.handler.handler",
         "Reconcile ledgers, live orders and balances; send stuck orders; sweep resting paper orders",
     ),
+    Schedule(
+        "notify-daily-summary",
+        "rate(1 day)",
+        "functions.notify.handler.handler",
+        "Tell the channels that chose it what each user's trading did in the last 24 hours",
+    ),
 )
 
 

@@ -99,6 +99,31 @@ class Settings(BaseSettings):
         default_factory=lambda: dict[str, int | None]({"1m": 30, "5m": 180, "15m": 365}),
         description="Days of candles kept per timeframe (JSON); a missing or null entry keeps them forever.",
     )
+    # Live updates. Locally the `ws-gateway` part plays API Gateway's WebSocket API on ws_port;
+    # in AWS the management endpoint is the WebSocket stage's callback URL.
+    ws_host: str = "127.0.0.1"
+    ws_port: int = Field(8001, ge=1, le=65535, description="Port of the local WebSocket gateway.")
+    ws_management_url: str | None = Field(
+        None,
+        description="The @connections endpoint pushes go to (AWS: the stage's callback URL); "
+        "unset: the local gateway's.",
+    )
+    forming_candle_every_s: float = Field(
+        1.0, gt=0, le=60, description="How often the market stream pushes a market's forming candle."
+    )
+    # Notifications.
+    telegram_api_url: str = Field(
+        "https://api.telegram.org", description="Base URL of the Telegram Bot API (tests: a loopback fake)."
+    )
+    notify_allow_insecure_urls: bool = Field(
+        False,
+        description="Let webhooks use http:// and loopback or private addresses (the local platform; "
+        "in AWS a webhook must be https to a public address).",
+    )
+    notify_timeout_s: float = Field(5.0, gt=0, le=30, description="How long one notification may take.")
+    notify_retry_base_s: int = Field(
+        10, ge=1, le=900, description="First retry delay of a failed notification; it doubles each time."
+    )
     # Trading. Paper accounts open on first use with this balance; the paper broker charges
     # these fees and slippage; market orders need a trade at most this old.
     paper_starting_balance: Decimal = Field(
@@ -176,7 +201,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL or a libpq conninfo string")
         return value
 
-    @field_validator("aws_endpoint_url")
+    @field_validator("aws_endpoint_url", "ws_management_url")
     @classmethod
     def _endpoint_shape(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -220,6 +245,11 @@ class Settings(BaseSettings):
             return self.api_workers
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         return max(1, cores or 1)
+
+    @property
+    def websocket_management_url(self) -> str:
+        """Where pushes go: `ws_management_url`, else the local gateway."""
+        return self.ws_management_url or f"http://{self.ws_host}:{self.ws_port}"
 
     @property
     def market_symbol_list(self) -> tuple[str, ...]:

@@ -55,6 +55,14 @@ DECIMAL_EXTREMES: tuple[Any, ...] = (
 )
 NUL_TEXT = "A\x00B"
 
+TELEGRAM_CHANNEL = {
+    "kind": "telegram",
+    "name": "phone",
+    "chat_id": "-1001234",
+    "bot_token": "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0",
+    "events": ["fills"],
+}
+
 # Valid values of the parameters every operation may need.
 PARAMETERS = {
     "exchange": "simulated",
@@ -171,6 +179,18 @@ def _bodies(world: dict[str, str]) -> dict[tuple[str, str], list[dict[str, Any]]
         ],
         ("post", "/v1/orders/{order_id}/cancel"): [{"reason": "fuzz"}],
         ("post", "/v1/positions/close-all"): [{"bot_id": world["bot_id"], "account_id": world["account_id"]}],
+        ("post", "/v1/notification-channels"): [
+            TELEGRAM_CHANNEL,
+            {
+                "kind": "webhook",
+                "name": "hook",
+                "url": "https://example.com/hook",
+                "events": ["fills", "bot_error"],
+            },
+        ],
+        ("patch", "/v1/notification-channels/{channel_id}"): [
+            {"name": "renamed", "events": ["risk_tripped"], "enabled": False}
+        ],
     }
 
 
@@ -204,6 +224,8 @@ def settings(aws_settings: Any, database_url: str) -> Any:
             "signup_max_per_address": 100_000,
             "login_max_failures_per_account": 100_000,
             "login_max_failures_per_address": 100_000,
+            # A test message goes nowhere (a closed loopback port), quickly.
+            "telegram_api_url": "http://127.0.0.1:9",
             **CHEAP_HASHING,
         }
     )
@@ -223,7 +245,10 @@ def _world(api: httpx.Client, exchange: Exchange) -> tuple[Caller, dict[str, str
     ).json()
     exchange.execute()
     (position,) = api.get("/v1/positions", headers=caller.headers).json()["items"]
+    channel = api.post("/v1/notification-channels", json=TELEGRAM_CHANNEL, headers=caller.headers)
+    channel.raise_for_status()
     return caller, {
+        "channel_id": channel.json()["channel"]["id"],
         "strategy_id": bot["strategy_id"],
         "bot_id": bot["id"],
         "credential_id": credential["id"],

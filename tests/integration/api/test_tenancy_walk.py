@@ -34,6 +34,7 @@ OBJECT_ID = re.compile(r"\{([a-z_]*id)\}")
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("patch", "/v1/strategies/{strategy_id}"): {"description": "hijacked", "version": 1},
     ("patch", "/v1/bots/{bot_id}"): {"name": "hijacked", "version": 1},
+    ("patch", "/v1/notification-channels/{channel_id}"): {"enabled": False},
     ("put", "/v1/accounts/{account_id}/starting-balance"): {"starting_balance": "1"},
     ("post", "/v1/accounts/{account_id}/reset"): {"confirm": True},
     ("post", "/v1/bots/{bot_id}/force-entry"): {"quote_amount": "100"},
@@ -47,6 +48,7 @@ TENANT_TABLES = (
     "bot_status_changes",
     "broker_credentials",
     "activity",
+    "notification_channels",
 )
 
 
@@ -81,7 +83,9 @@ def _alices_world(
     credential = create_credential(api, alice, exchange="simulated")
     token = api.post("/v1/api-tokens", json={"name": "script", "scope": "trading"}, headers=alice.headers)
     assert token.status_code == 201, token.text
+    channel = _telegram_channel(api, alice)
     ids = {
+        "channel_id": channel["id"],
         "strategy_id": strategy["id"],
         "bot_id": bot["id"],
         "credential_id": credential["id"],
@@ -101,6 +105,20 @@ def _store_candles(settings: Any) -> None:
         store_candles(database, 50, end=int(time.time() * 1000), timeframe=Timeframe.M1)
     finally:
         database.close()
+
+
+def _telegram_channel(api: httpx.Client, caller: Caller) -> dict[str, Any]:
+    body = {
+        "kind": "telegram",
+        "name": "phone",
+        "chat_id": "42",
+        "bot_token": "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef",
+        "events": ["fills"],
+    }
+    response = api.post("/v1/notification-channels", json=body, headers=caller.headers)
+    assert response.status_code == 201, response.text
+    channel: dict[str, Any] = response.json()["channel"]
+    return channel
 
 
 def _snapshot(api: httpx.Client, alice: Caller, ids: dict[str, str]) -> dict[str, Any]:
@@ -123,6 +141,8 @@ def _snapshot(api: httpx.Client, alice: Caller, ids: dict[str, str]) -> dict[str
         "/v1/strategies",
         "/v1/bots",
         "/v1/broker-credentials",
+        f"/v1/notification-channels/{ids['channel_id']}",
+        "/v1/notification-channels",
     ]
     snapshot = {}
     for url in reads:
@@ -185,6 +205,7 @@ def test_rls_hides_other_tenants_rows_from_an_unfiltered_query(api: httpx.Client
         api.post(f"/v1/bots/{bot['id']}/start", headers=caller.headers)
         create_credential(api, caller)
         assert api.post("/v1/charts", json={"bot_id": bot["id"]}, headers=caller.headers).status_code == 202
+        _telegram_channel(api, caller)
 
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         for table in TENANT_TABLES:

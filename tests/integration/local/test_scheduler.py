@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tekoa.db.connection import service_transaction
 from tekoa.local.scheduler import Scheduler, invoke, next_run
 from tekoa.schedules import SCHEDULES, Schedule
 from tekoa.settings import get_settings
@@ -99,6 +100,15 @@ def _expired_rows(conn: psycopg.Connection[Any]) -> None:
             " VALUES ('1.2.3.4', now() - %s::interval)",
             (age,),
         )
+    for connection_id, expires in (
+        ("gone=", "now() - interval '1 minute'"),
+        ("open=", "now() + interval '1 hour'"),
+    ):
+        with service_transaction(conn):
+            conn.execute(
+                f"INSERT INTO ws_connections (connection_id, user_id, expires_at) VALUES (%s, %s, {expires})",
+                (connection_id, user_id),
+            )
 
 
 def test_the_scheduled_housekeeping_purges_what_expired(
@@ -118,9 +128,11 @@ def test_the_scheduled_housekeeping_purges_what_expired(
     finally:
         get_settings.cache_clear()
 
-    assert result == {"idempotency_keys": 1, "login_attempts": 1, "signup_attempts": 1}
+    assert result == {"idempotency_keys": 1, "login_attempts": 1, "signup_attempts": 1, "ws_connections": 1}
     with psycopg.connect(settings.database_url) as conn:
         keys = [row[0] for row in conn.execute("SELECT key FROM idempotency_keys")]
         attempts = conn.execute("SELECT count(*) FROM login_attempts").fetchone()
         signups = conn.execute("SELECT count(*) FROM signup_attempts").fetchone()
-    assert keys == ["live"] and attempts == (1,) and signups == (1,)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn, service_transaction(conn):
+        connections = [row[0] for row in conn.execute("SELECT connection_id FROM ws_connections")]
+    assert keys == ["live"] and attempts == (1,) and signups == (1,) and connections == ["open="]

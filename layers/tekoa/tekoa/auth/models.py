@@ -27,13 +27,16 @@ class Principal:
     """Who is calling and what they may do.
 
     `via` tells a sign-in session (both scopes) from a personal API token (its own scope);
-    `token_id` is the API token's id when `via == "api_token"`.
+    `token_id` is the API token's id when `via == "api_token"`; `generation` is the account's
+    token generation the access token was issued under (None for API tokens and external
+    issuers' tokens).
     """
 
     user_id: UUID
     scopes: frozenset[str]
     via: Literal["session", "api_token"]
     token_id: UUID | None = field(default=None, compare=False)
+    generation: int | None = field(default=None, compare=False)
 
 
 class User(BaseModel):

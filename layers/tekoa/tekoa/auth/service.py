@@ -349,7 +349,9 @@ class Accounts:
                 return self._authenticate_api_token(conn, bearer)
         claims = self._verify(bearer)
         self.token_states.check(database, claims.user_id, claims.generation)
-        return Principal(user_id=claims.user_id, scopes=claims.scopes, via="session")
+        return Principal(
+            user_id=claims.user_id, scopes=claims.scopes, via="session", generation=claims.generation
+        )
 
     def authenticate_from_cache(self, bearer: str) -> Principal | None:
         """`authenticate` when it needs no I/O (an access token whose account state is cached);
@@ -361,7 +363,9 @@ class Accounts:
         if state is None:
             return None
         state.admit(claims.generation)
-        return Principal(user_id=claims.user_id, scopes=claims.scopes, via="session")
+        return Principal(
+            user_id=claims.user_id, scopes=claims.scopes, via="session", generation=claims.generation
+        )
 
     def _verify(self, bearer: str) -> AccessClaims:
         return self._verified.verify(bearer)

@@ -292,3 +292,11 @@ def list_status_changes(
             (user_id, bot_id, before_id if before_id is not None else 2**63 - 1, limit),
         )
         return [BotStatusChange.model_validate(row) for row in cur.fetchall()]
+
+
+def owned_bot_ids(conn: psycopg.Connection[Any], user_id: UUID, bot_ids: Collection[UUID]) -> set[UUID]:
+    """Which of `bot_ids` are the owner's."""
+    rows = conn.execute(
+        "SELECT id FROM bots WHERE user_id = %s AND id = ANY(%s)", (user_id, list(bot_ids))
+    ).fetchall()
+    return {UUID(str(row[0])) for row in rows}

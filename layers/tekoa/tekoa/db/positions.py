@@ -285,3 +285,20 @@ def round_trip_results(
         {"user_id": user_id, "bot_id": bot_id, "since": since},
     ).fetchall()
     return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+def latest_position(
+    conn: psycopg.Connection[Any], user_id: UUID, account_id: UUID, symbol: str, bot_id: UUID | None
+) -> Position | None:
+    """The owner's most recently moved position of (account, symbol, bot or manual): the one a
+    fill just changed, open or just closed."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            sql.SQL(
+                "SELECT {} FROM positions WHERE user_id = %s AND account_id = %s AND symbol = %s"
+                " AND bot_id IS NOT DISTINCT FROM %s ORDER BY updated_at DESC, opened_at DESC LIMIT 1"
+            ).format(_COLUMNS),
+            (user_id, account_id, symbol, bot_id),
+        )
+        row = cur.fetchone()
+    return None if row is None else Position.model_validate(row)

@@ -46,7 +46,7 @@ from tekoa.db import evaluations as rows
 from tekoa.db import risk as risk_rows
 from tekoa.db.candle_copy import read_frames
 from tekoa.db.connection import Database, service_transaction
-from tekoa.domain.bots import BotAction, RiskSettings, TradingMode
+from tekoa.domain.bots import RiskSettings, TradingMode
 from tekoa.domain.execution import FINAL_STATUSES, TradingState
 from tekoa.domain.orders import CancelIntent, Intent, OrderIntent
 from tekoa.domain.resources import ActivityLevel
@@ -628,21 +628,9 @@ class Evaluator:
             from tekoa.services.bots import fail_bot
 
             reason = f"{self.config.max_skips} evaluations in a row skipped; the last: {bot.skip}"
-            if fail_bot(conn, bot.user_id, bot.id, reason):
+            if (event := fail_bot(conn, bot.user_id, bot.id, reason)) is not None:
                 report.failed_bots += 1
-                events.append(
-                    BusEvent(
-                        EventType.BOT_STATUS_CHANGED,
-                        {
-                            "user_id": str(bot.user_id),
-                            "bot_id": str(bot.id),
-                            "from": "running",
-                            "to": "error",
-                            "action": BotAction.FAIL.value,
-                            "reason": reason,
-                        },
-                    )
-                )
+                events.append(event)
         return written
 
     def _send(self, conn: Any, bots: Sequence[_Bot], written: dict[UUID, int], report: TickReport) -> None:

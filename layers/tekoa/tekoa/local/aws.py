@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tekoa.aws.clients import aws_client
+from tekoa.bus_rules import BUS_RULES, BusRule, rule_name
 from tekoa.names import CANDLE_CLOSED_PATTERN, TRADE_CHART_EVENTS
 from tekoa.observability import logger
 from tekoa.settings import Settings
@@ -120,6 +121,7 @@ class ProvisionedResources:
     chart_queue_url: str
     chart_dlq_url: str
     event_bus_arn: str
+    bus_queue_urls: dict[str, str]
     kms_key_id: str
     jwt_secret_arn: str
 
@@ -202,6 +204,8 @@ def provision(settings: Settings, *, jwt_signing_key: str | None = None) -> Prov
         EventBusName=names.event_bus,
         Targets=[{"Id": "chart-queue", "Arn": _queue_arn(sqs, chart_queue_url)}],
     )
+    bus_queue_urls = {rule.name: _route_rule(events, sqs, settings, rule) for rule in BUS_RULES}
+    sqs.create_queue(QueueName=names.notify_retry_queue)
 
     kms_key_id = _ensure_kms_key(kms, names.broker_key_alias)
     jwt_secret_arn = _ensure_secret(
@@ -215,9 +219,34 @@ def provision(settings: Settings, *, jwt_signing_key: str | None = None) -> Prov
         chart_queue_url=chart_queue_url,
         chart_dlq_url=chart_dlq_url,
         event_bus_arn=event_bus_arn,
+        bus_queue_urls=bus_queue_urls,
         kms_key_id=kms_key_id,
         jwt_secret_arn=jwt_secret_arn,
     )
+
+
+def bus_queue_name(rule: BusRule, stage: str) -> str:
+    """The local queue standing in for a bus rule's Lambda target."""
+    return rule_name(rule, stage)
+
+
+def _route_rule(events: Any, sqs: Any, settings: Settings, rule: BusRule) -> str:
+    """The bus rule with a queue as its target (what the `bus` part polls); its URL."""
+    queue_url = str(sqs.create_queue(QueueName=bus_queue_name(rule, settings.stage))["QueueUrl"])
+    name = rule_name(rule, settings.stage)
+    events.put_rule(
+        Name=name,
+        EventBusName=settings.names.event_bus,
+        EventPattern=json.dumps(rule.event_pattern),
+        State="ENABLED",
+        Description=rule.description,
+    )
+    events.put_targets(
+        Rule=name,
+        EventBusName=settings.names.event_bus,
+        Targets=[{"Id": rule.name, "Arn": _queue_arn(sqs, queue_url)}],
+    )
+    return queue_url
 
 
 def _queue_arn(sqs: Any, queue_url: str) -> str:

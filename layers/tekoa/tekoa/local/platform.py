@@ -12,6 +12,8 @@ The parts, in the order they can start (parts with nothing between them start to
     charts         the chart function's Lambda handler on the chart queue, fed as Lambda's SQS
                    event source mapping feeds it (`tekoa.local.sqs_poller`)
     scheduler      fires scheduled handlers as EventBridge would (`tekoa.schedules`)
+    ws-gateway     API Gateway's WebSocket API: the route handler, and @connections for pushes
+    bus            the event bus's rules invoking their functions (`tekoa.bus_rules`)
 
 A new part is one more `Part(...)` in `PARTS`: its entry point, ports, readiness probe and the
 parts it needs. `tekoa.local.supervisor` starts, watches, restarts and stops them.
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import psycopg
 
+from tekoa.bus_rules import BUS_RULES
 from tekoa.local.aws import LOCAL_CREDENTIALS
 from tekoa.local.postgres import APP_DATABASE, EmbeddedPostgres, database_url
 from tekoa.local.supervisor import Part, Probe, StartupError, Supervisor
@@ -91,6 +94,10 @@ def _aws_url(settings: Settings) -> str:
 
 def _api_url(settings: Settings) -> str:
     return f"http://{settings.api_host}:{settings.api_port}"
+
+
+def _ws_url(settings: Settings) -> str:
+    return f"http://{settings.ws_host}:{settings.ws_port}"
 
 
 def _market_health_url(settings: Settings) -> str:
@@ -167,6 +174,22 @@ PARTS: tuple[Part, ...] = (
         after=("setup",),
         where=lambda _: ", ".join(f"{s.name} {s.rate}" for s in SCHEDULES),
     ),
+    Part(
+        "ws-gateway",
+        "tekoa.local.websocket_gateway:main",
+        after=("setup",),
+        ports=lambda s: {s.ws_port: "TEKOA_WS_PORT"},
+        ready=lambda s: http_answers(f"{_ws_url(s)}/health"),
+        where=lambda s: f"{_ws_url(s).replace('http://', 'ws://')}  (@connections at {_ws_url(s)})",
+    ),
+    Part(
+        "bus",
+        "tekoa.local.bus:main",
+        after=("setup",),
+        where=lambda _: ", ".join(
+            f"{rule.name} ({len(rule.detail_types)} event types)" for rule in BUS_RULES
+        ),
+    ),
 )
 
 
@@ -189,6 +212,10 @@ def local_settings(settings: Settings) -> tuple[Settings, dict[str, str]]:
         # moto's KMS keys vanish with the process; broker secrets stored in one run must open
         # in the next, so the local platform wraps data keys with its key file.
         updates["key_provider"] = env["TEKOA_KEY_PROVIDER"] = "file"
+        # Webhooks to this machine (a receiver under development) are what a local platform is for.
+        if "TEKOA_NOTIFY_ALLOW_INSECURE_URLS" not in os.environ:
+            env["TEKOA_NOTIFY_ALLOW_INSECURE_URLS"] = "true"
+            updates["notify_allow_insecure_urls"] = True
         for key, value in LOCAL_CREDENTIALS.items():
             env[key] = os.environ.get(key, value)
     return settings.model_copy(update=updates), env

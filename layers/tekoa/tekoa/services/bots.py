@@ -9,7 +9,8 @@ Rules enforced here, each inside the one transaction of the change:
 * Market, strategy, mode and credential change only while the bot is stopped (409 BOT_ACTIVE);
   name and risk settings may change at any time.
 * Status changes follow `tekoa.domain.bots.transition` under a row lock (`FOR UPDATE`), and
-  each one is appended to `bot_status_changes` and reported in the activity feed.
+  each one is appended to `bot_status_changes`, reported in the activity feed and, once
+  committed, announced on the bus (`bot.status_changed`: live updates, notifications).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tekoa.aws.events import BusEvent, EventPublisher
 from tekoa.db import activity as activity_rows
 from tekoa.db import bots as rows
 from tekoa.db import credentials as credential_rows
@@ -43,6 +45,8 @@ from tekoa.domain.symbols import Symbol
 from tekoa.domain.text import Name
 from tekoa.domain.timeframes import Timeframe
 from tekoa.errors import TekoaError, ValidationFailed
+from tekoa.names import EventType
+from tekoa.observability import logger
 from tekoa.settings import get_settings
 from tekoa.strategies.models import ensure_tradable_on, strategy_timeframe
 
@@ -253,7 +257,13 @@ def delete_bot(database: Database, user_id: UUID, bot_id: UUID) -> None:
 
 
 def change_status(
-    database: Database, user_id: UUID, bot_id: UUID, action: BotAction, *, reason: str | None = None
+    database: Database,
+    user_id: UUID,
+    bot_id: UUID,
+    action: BotAction,
+    *,
+    reason: str | None = None,
+    publisher: EventPublisher | None = None,
 ) -> Bot:
     """Start, pause or stop one bot (409 for a move the status machine forbids).
 
@@ -268,29 +278,74 @@ def change_status(
         if action is BotAction.START:
             _check_startable(conn, user_id, bot)
             evaluation_rows.start_runtime(conn, user_id, bot.id)
-        return _apply_status(conn, user_id, bot, action, target, reason=reason)
+        updated, event = _apply_status(conn, user_id, bot, action, target, reason=reason)
+    announce(publisher, [event])
+    return updated
 
 
-def fail_bot(conn: Any, user_id: UUID, bot_id: UUID, reason: str) -> bool:
+def fail_bot(conn: Any, user_id: UUID, bot_id: UUID, reason: str) -> BusEvent | None:
     """The system's `fail` transition (the evaluator gave up on the bot), in the caller's
-    transaction; False when the bot is no longer running or paused."""
+    transaction: the `bot.status_changed` event to publish once it commits, or None when the
+    bot is no longer running or paused."""
     bot = rows.get_bot(conn, user_id, bot_id, for_update=True)
     if bot is None or bot.status not in (BotStatus.RUNNING, BotStatus.PAUSED):
-        return False
-    _apply_status(conn, user_id, bot, BotAction.FAIL, transition(bot.status, BotAction.FAIL), reason=reason)
-    return True
+        return None
+    _, event = _apply_status(
+        conn, user_id, bot, BotAction.FAIL, transition(bot.status, BotAction.FAIL), reason=reason
+    )
+    return event
 
 
-def stop_all(database: Database, user_id: UUID, *, reason: str | None = None) -> list[Bot]:
+def stop_all(
+    database: Database, user_id: UUID, *, reason: str | None = None, publisher: EventPublisher | None = None
+) -> list[Bot]:
     """Stop every bot of the caller that is running, paused or in error, in one transaction."""
     with database.connection() as conn, tenant_transaction(conn, user_id):
-        stopped = []
-        for bot in rows.lock_bots_in_status(conn, user_id, _STOPPABLE):
-            target = transition(bot.status, BotAction.STOP)
-            stopped.append(
-                _apply_status(conn, user_id, bot, BotAction.STOP, target, reason=reason or "stop-all")
+        changes = [
+            _apply_status(
+                conn,
+                user_id,
+                bot,
+                BotAction.STOP,
+                transition(bot.status, BotAction.STOP),
+                reason=reason or "stop-all",
             )
-        return stopped
+            for bot in rows.lock_bots_in_status(conn, user_id, _STOPPABLE)
+        ]
+    announce(publisher, [event for _, event in changes])
+    return [bot for bot, _ in changes]
+
+
+def status_event(
+    user_id: UUID, bot: Bot, target: BotStatus, action: BotAction, reason: str | None, at: datetime
+) -> BusEvent:
+    """`bot.status_changed`: which bot moved from what to what, why, and when (ms)."""
+    return BusEvent(
+        EventType.BOT_STATUS_CHANGED,
+        {
+            "user_id": str(user_id),
+            "bot_id": str(bot.id),
+            "name": bot.name,
+            "exchange": bot.exchange,
+            "symbol": bot.symbol,
+            "from": bot.status.value,
+            "to": target.value,
+            "action": action.value,
+            "reason": reason,
+            "at": int(at.timestamp() * 1000),
+        },
+    )
+
+
+def announce(publisher: EventPublisher | None, events: list[BusEvent]) -> None:
+    """Publish committed status changes. The change stands if the bus refuses: it is in the
+    history and the activity feed; only the live update and the notification are lost."""
+    if publisher is None or not events:
+        return
+    try:
+        publisher.publish(events)
+    except Exception:
+        logger.exception("announcing bot status changes failed", extra={"events": len(events)})
 
 
 def status_history(
@@ -310,7 +365,7 @@ def _refuse_archived(bot: Bot) -> None:
 
 def _apply_status(
     conn: Any, user_id: UUID, bot: Bot, action: BotAction, target: BotStatus, *, reason: str | None
-) -> Bot:
+) -> tuple[Bot, BusEvent]:
     updated = rows.set_bot_status(conn, user_id, bot.id, target)
     rows.insert_status_change(
         conn,
@@ -330,7 +385,7 @@ def _apply_status(
         bot_id=bot.id,
         data={"from": bot.status.value, "to": target.value, "action": action.value},
     )
-    return updated
+    return updated, status_event(user_id, bot, target, action, reason, updated.updated_at)
 
 
 def _check_startable(conn: Any, user_id: UUID, bot: Bot) -> None:

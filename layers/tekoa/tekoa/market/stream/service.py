@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -458,10 +459,33 @@ async def serve(settings: Any) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, service.request_stop)
+    stopping = threading.Event()
+    threading.Thread(
+        target=_forming_candles(settings, service, database).run,
+        args=(stopping,),
+        name="market-live",
+        daemon=True,
+    ).start()
     try:
         await service.run()
     finally:
+        stopping.set()
         await asyncio.to_thread(database.close)
+
+
+def _forming_candles(settings: Any, service: MarketStreamService, database: Any) -> Any:
+    """What pushes the forming candles of the service's markets to WebSocket subscribers."""
+    from tekoa.aws.push import ManagementApiPusher
+    from tekoa.market.stream.live import FormingCandles
+    from tekoa.realtime.fanout import FanOut
+
+    pusher = ManagementApiPusher.from_boto3(settings.websocket_management_url, settings.aws_region)
+    return FormingCandles(
+        service.exchange,
+        lambda symbol, timeframe: service.aggregator.forming(symbol, timeframe, exchange=service.exchange),
+        FanOut(database, pusher),
+        settings.forming_candle_every_s,
+    )
 
 
 def main() -> None:

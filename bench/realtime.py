@@ -1,0 +1,289 @@
+"""Live updates: 1,000 WebSocket clients on the local gateway, publish → delivery latency.
+
+Run: `python bench/realtime.py` (about two minutes). It starts `tekoa up` on free ports with
+its data in a temp dir, signs a user in, opens CLIENTS connections to the `ws-gateway` part with
+the user's token, and subscribes each to one market (one the market stream does not follow, so
+its forming candles do not mix in). Then it publishes `candle.closed` events for that market
+two ways and times each from the moment it is published to its arrival at every subscriber:
+
+    fan-out   the push function's code (`FanOut.event`, as the push Lambda runs it) called
+              in this process: recipients from PostgreSQL, one @connections POST each
+    bus       `put_events` on the local bus: moto's rule → the `bus` part → the push handler
+
+It prints p50/p99 of the publishing call itself, of "delivered to all subscribers" (the last
+client's arrival) and of single deliveries, and the gateway's memory per connection (RSS growth
+over CLIENTS connections). The target is p99 ≤ 100 ms to all 1,000. The clients run in
+CLIENT_PROCESSES processes of their own, but on the same cores as the platform: on a small
+machine their work is part of what the figures show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+import websockets
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIENTS = 1_000
+EVENTS = 40
+CLIENT_PROCESSES = 2
+MARKET = {"exchange": "simulated", "symbol": "ETH/USDT", "timeframe": "1m"}
+PASSWORD = "correct horse battery staple"
+_TABLE_ROW = re.compile(r"^  (\S+)\s+pid (\d+)\s")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def platform(env: dict[str, str]) -> Iterator[dict[str, int]]:
+    """`tekoa up` once its table shows; yields the pid of each part."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tekoa.cli", "up"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 240
+        while not any(line.startswith("Press Ctrl-C") for line in lines):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("tekoa up did not start:\n" + "".join(lines[-30:]))
+            time.sleep(0.2)
+        yield {m[1]: int(m[2]) for line in lines if (m := _TABLE_ROW.match(line))}
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _rss_mb(pid: int) -> float:
+    root = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
+
+
+class Clients:
+    """Subscribed connections in this process, recording when each event marker reaches each."""
+
+    def __init__(self) -> None:
+        self.sockets: list[Any] = []
+        self.arrivals: dict[int, list[float]] = defaultdict(list)
+        self.readers: list[asyncio.Task[None]] = []
+
+    async def open(self, url: str, count: int) -> None:
+        semaphore = asyncio.Semaphore(50)
+
+        async def one() -> None:
+            async with semaphore:
+                socket = await websockets.connect(url, open_timeout=60, max_queue=None)
+                await socket.send(json.dumps({"action": "subscribe", "markets": [MARKET]}))
+                answer = json.loads(await socket.recv())
+                assert answer["type"] == "subscribed", answer
+                self.sockets.append(socket)
+                self.readers.append(asyncio.create_task(self._read(socket)))
+
+        await asyncio.gather(*(one() for _ in range(count)))
+
+    async def _read(self, socket: Any) -> None:
+        async for text in socket:
+            now = time.time()
+            message = json.loads(text)
+            if message["type"] == "candle_update":
+                self.arrivals[message["data"]["open_time"]].append(now)
+
+    async def wait_for(self, marker: int, timeout_s: float = 20.0) -> list[float]:
+        deadline = time.time() + timeout_s
+        while len(self.arrivals[marker]) < len(self.sockets):
+            if time.time() > deadline:
+                raise RuntimeError(
+                    f"event {marker}: {len(self.arrivals[marker])} of {len(self.sockets)} arrived"
+                )
+            await asyncio.sleep(0.001)
+        return self.arrivals.pop(marker)
+
+
+def client_process(url: str, count: int, pipe: Any) -> None:
+    """CLIENT_PROCESSES of these hold the connections (their own cores and interpreters, as real
+    clients are): open, say so, then report the arrival times of each marker asked for."""
+
+    async def serve() -> None:
+        clients = Clients()
+        await clients.open(url, count)
+        pipe.send("open")
+        loop = asyncio.get_running_loop()
+        while True:
+            marker = await loop.run_in_executor(None, pipe.recv)
+            if marker is None:
+                break
+            pipe.send(await clients.wait_for(marker))
+        for socket in clients.sockets:
+            await socket.close()
+
+    asyncio.run(serve())
+
+
+def _candle(marker: int) -> dict[str, Any]:
+    return {
+        **{key: MARKET[key] for key in ("exchange", "symbol", "timeframe")},
+        "open_time": marker,
+        "close_time": marker + 59_999,
+        "open": "100",
+        "high": "101",
+        "low": "99",
+        "close": "100.5",
+        "volume": "3",
+        "trades": 7,
+    }
+
+
+def measure(
+    pipes: list[Any], publish: Any, first_marker: int
+) -> tuple[list[float], list[float], list[float]]:
+    """(ms until the publish call returned, ms to all subscribers, ms per single delivery) per event."""
+    returned: list[float] = []
+    to_all: list[float] = []
+    single: list[float] = []
+    for i in range(EVENTS):
+        marker = first_marker + i * 60_000
+        for pipe in pipes:
+            pipe.send(marker)
+        start = time.time()
+        publish(_candle(marker))
+        returned.append((time.time() - start) * 1000)
+        arrivals = [t for pipe in pipes for t in pipe.recv()]
+        to_all.append((max(arrivals) - start) * 1000)
+        single.extend((t - start) * 1000 for t in arrivals)
+        time.sleep(0.05)
+    return returned, to_all, single
+
+
+def _row(name: str, returned: list[float], to_all: list[float], single: list[float]) -> None:
+    r, a, s = np.array(returned), np.array(to_all), np.array(single)
+    figures = [np.percentile(x, q) for x in (r, a, s) for q in (50, 99)]
+    print(f"{name:<10} {len(a):>7} " + " ".join(f"{f:>10.1f}" for f in figures), flush=True)
+
+
+def run(settings: Any, token: str, pids: dict[str, int]) -> None:
+    from tekoa.aws.events import BusEvent, EventBridgePublisher
+    from tekoa.aws.push import ManagementApiPusher
+    from tekoa.db.connection import PooledDatabase
+    from tekoa.names import EventType
+    from tekoa.realtime.fanout import FanOut
+
+    gateway_pid = pids["ws-gateway"]
+    before_mb = _rss_mb(gateway_pid)
+    context = multiprocessing.get_context("spawn")
+    url = f"ws://127.0.0.1:{settings.ws_port}/?token={token}"
+    pipes, processes = [], []
+    opened = time.time()
+    for _ in range(CLIENT_PROCESSES):
+        here, there = context.Pipe()
+        process = context.Process(target=client_process, args=(url, CLIENTS // CLIENT_PROCESSES, there))
+        process.start()
+        pipes.append(here)
+        processes.append(process)
+    for pipe in pipes:
+        assert pipe.recv() == "open"
+    opened_s = time.time() - opened
+    time.sleep(1.0)
+    after_mb = _rss_mb(gateway_pid)
+    print(
+        f"{CLIENTS} clients connected and subscribed in {opened_s:.1f} s; gateway RSS {before_mb:.0f} → "
+        f"{after_mb:.0f} MB: {(after_mb - before_mb) * 1024 / CLIENTS:.1f} KiB per connection",
+        flush=True,
+    )
+    database = PooledDatabase(settings.database_url, max_size=2)
+    fan_out = FanOut(
+        database, ManagementApiPusher.from_boto3(settings.websocket_management_url, settings.aws_region)
+    )
+    publisher = EventBridgePublisher(settings)
+    heads = ("call p50", "call p99", "all p50", "all p99", "one p50", "one p99")
+    print(f"{'path (ms)':<10} {'events':>7} " + " ".join(f"{head:>10}" for head in heads))
+    measure(pipes, lambda d: fan_out.event(EventType.CANDLE_CLOSED, d), 0)  # warm-up (not shown)
+    _row("fan-out", *measure(pipes, lambda d: fan_out.event(EventType.CANDLE_CLOSED, d), 60_000_000))
+    _row(
+        "bus",
+        *measure(pipes, lambda d: publisher.publish([BusEvent(EventType.CANDLE_CLOSED, d)]), 120_000_000),
+    )
+    for pipe in pipes:
+        pipe.send(None)
+    for process in processes:
+        process.join(30)
+    database.close()
+
+
+def main() -> None:
+    from tekoa.local.platform import local_settings
+    from tekoa.settings import load_settings
+
+    with tempfile.TemporaryDirectory(prefix="tekoa-bench-realtime-") as tmp:
+        data_dir = Path(tmp) / "data"
+        ports = {"api": free_port(), "aws": free_port(), "market": free_port(), "ws": free_port()}
+        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "AWS_ENDPOINT_URL"}}
+        env.update(
+            TEKOA_DATA_DIR=str(data_dir),
+            TEKOA_API_PORT=str(ports["api"]),
+            TEKOA_AWS_PORT=str(ports["aws"]),
+            TEKOA_MARKET_HEALTH_PORT=str(ports["market"]),
+            TEKOA_WS_PORT=str(ports["ws"]),
+            TEKOA_MARKET_SYMBOLS="BTC/USDT",
+            TEKOA_MARKET_HISTORY_DAYS="0.05",
+            TEKOA_API_WORKERS="1",
+            TEKOA_PASSWORD_HASH_MEMORY_KIB="8192",
+        )
+        with platform(env) as pids:
+            settings, extra = local_settings(
+                load_settings(
+                    data_dir=data_dir, aws_port=ports["aws"], api_port=ports["api"], ws_port=ports["ws"]
+                )
+            )
+            os.environ.update(extra)
+            base = f"http://127.0.0.1:{ports['api']}"
+            registered = httpx.post(
+                f"{base}/v1/auth/register",
+                json={"email": "bench@example.com", "password": PASSWORD},
+                timeout=30,
+            )
+            registered.raise_for_status()
+            run(settings, registered.json()["tokens"]["access_token"], pids)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Notifications: per-user channels (Telegram, webhooks) told about fills, stops, risk and failures."""

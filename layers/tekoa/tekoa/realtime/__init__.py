@@ -1,0 +1,1 @@
+"""Live updates: WebSocket connections, what they subscribe to, and what is pushed to them."""
