@@ -94,7 +94,8 @@ def test_no_table_holds_a_secret_after_idempotent_creates(api: httpx.Client, set
 
     secrets = {
         "api token": token["secret"],
-        "api token's random part": token["secret"].rsplit("_", 1)[1],
+        # tk_<prefix>_<random>: the random part may itself contain "_" (urlsafe base64).
+        "api token's random part": token["secret"].split("_", 2)[2],
         "password": PASSWORD,
         "refresh token": session["tokens"]["refresh_token"],
         "exchange secret": credential_secret,
