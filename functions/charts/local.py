@@ -37,7 +37,6 @@ def serve() -> None:
         queue_url,
         ChartHandler.from_settings(settings),
         batch_size=BATCH_SIZE,
-        idle_s=0.2,
         region=settings.aws_region,
     )
     logger.info("chart function polling", extra={"queue": queue_url})

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+import uuid
 from typing import Any
 
 from tekoa.aws.clients import aws_client
@@ -48,3 +51,31 @@ def test_provisioning_again_keeps_what_exists(aws_settings: Any) -> None:
             "KeyMetadata"
         ]["KeyId"]
     )
+
+
+def test_a_long_poll_gets_a_fifo_groups_next_message_once_the_group_frees(aws_settings: Any) -> None:
+    # moto's own long poll keeps the groups in flight it saw when it began: it spins for the
+    # whole wait and answers nothing, though the group freed meanwhile.
+    sqs = aws_client("sqs", aws_settings)
+    queue = sqs.create_queue(
+        QueueName=f"long-poll-{uuid.uuid4().hex[:8]}.fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+    )["QueueUrl"]
+    for body in ("first", "second"):
+        sqs.send_message(QueueUrl=queue, MessageBody=body, MessageGroupId="account")
+    (first,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1)["Messages"]
+    waiting: list[dict[str, Any]] = []
+    poll = threading.Thread(
+        target=lambda: waiting.extend(
+            sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=10).get(
+                "Messages", []
+            )
+        )
+    )
+    poll.start()
+    time.sleep(0.3)  # the poll is waiting, the group still in flight
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=first["ReceiptHandle"])
+    poll.join()
+
+    assert first["Body"] == "first"
+    assert [message["Body"] for message in waiting] == ["second"]

@@ -60,6 +60,7 @@ class LocalAwsEndpoint:
 
         use_local_credentials()
         _quicker_sqs()
+        _waiting_sqs()
         # werkzeug logs every request moto serves; the platform's own logs are what matter.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # Presigned URLs are signed with this process's credentials, which every local part shares.
@@ -109,6 +110,75 @@ def _quicker_sqs() -> None:
     }
     for name, function in quicker.items():
         setattr(sqs_models, name, function)
+
+
+def _waiting_sqs() -> None:
+    """Make moto's SQS long poll wait instead of spin.
+
+    moto waits only while a queue has no visible message. A visible message it cannot deliver
+    (its FIFO message group is in flight with another consumer) ends that wait at once, and its
+    receive loop keeps a copy of the groups in flight taken when it began: it rescans the
+    queue, holding the GIL, until the poll's time is up. Here a long poll is a series of
+    non-waiting receives, each followed by a wait until the queue changes (a message added,
+    deleted or made visible again) or a second passes (a visibility timeout or a delay ran out).
+    """
+    import time
+
+    import moto.sqs.models as sqs_models
+
+    queue_class: Any = sqs_models.Queue
+    backend_class: Any = sqs_models.SQSBackend
+    if getattr(backend_class, "tekoa_waits", False):  # an earlier endpoint in this process
+        return
+    backend_class.tekoa_waits = True
+    add, delete = queue_class.add_message, queue_class.delete_message
+    receive, change = backend_class.receive_message, backend_class.change_message_visibility
+
+    def changed(queue: Any) -> None:
+        with queue._messages_lock:
+            queue.tekoa_changes = getattr(queue, "tekoa_changes", 0) + 1
+            queue._messages_lock.notify_all()
+
+    def add_message(self: Any, message: Any) -> None:
+        add(self, message)
+        changed(self)
+
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        delete(self, receipt_handle)
+        changed(self)
+
+    def change_message_visibility(
+        self: Any, queue_name: str, receipt_handle: str, visibility_timeout: int
+    ) -> None:
+        change(self, queue_name, receipt_handle, visibility_timeout)
+        changed(self.get_queue(queue_name))
+
+    def receive_message(
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> list[Any]:
+        queue = self.get_queue(queue_name)
+        deadline = time.time() + wait_seconds_timeout
+        while True:
+            seen = getattr(queue, "tekoa_changes", 0)
+            messages: list[Any] = receive(
+                self, queue_name, count, 0, visibility_timeout, message_attribute_names
+            )
+            left = deadline - time.time()
+            if messages or left <= 0:
+                return messages
+            with queue._messages_lock:
+                queue._messages_lock.wait_for(
+                    lambda seen=seen: getattr(queue, "tekoa_changes", 0) != seen, timeout=min(left, 1.0)
+                )
+
+    queue_class.add_message, queue_class.delete_message = add_message, delete_message
+    backend_class.receive_message = receive_message
+    backend_class.change_message_visibility = change_message_visibility
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,9 @@ visibility timeout, twice at most (Lambda retries an asynchronous event twice), 
 dropped with an error in the log. The notification retry queue is fed to the notify handler
 the same way, as Lambda's SQS event source does (`{"Records": [...]}`).
 
-It short-polls with a short pause after an empty receive: a live update should arrive within
-tens of milliseconds, and moto's long poll costs more than it saves.
+It long-polls for a second at a time: the local AWS endpoint answers the moment an event
+arrives, so a live update waits for no polling interval, and an idle rule costs one request a
+second (a stopping part waits at most that long for its receive to return).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from tekoa.settings import Settings, get_settings
 MAX_RECEIVES = 3
 """The first try and Lambda's two retries of an asynchronous invocation."""
 RETRY_AFTER_S = 2
-IDLE_S = 0.01
+WAIT_S = 1
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -61,12 +62,13 @@ class QueueFeed:
         self._function = f"tekoa-{settings.stage}-{name}"
         self.invocations = 0
 
-    def poll_once(self) -> int:
-        """Receive what is waiting and invoke the handler with each event; events received."""
+    def poll_once(self, wait_s: int = 0) -> int:
+        """Receive what is waiting (waiting up to `wait_s` for an event) and invoke the handler
+        with each event; events received."""
         messages = self._sqs.receive_message(
             QueueUrl=self._queue_url,
             MaxNumberOfMessages=10,
-            WaitTimeSeconds=0,
+            WaitTimeSeconds=wait_s,
             VisibilityTimeout=RETRY_AFTER_S,
             MessageSystemAttributeNames=["ApproximateReceiveCount"],
         ).get("Messages", [])
@@ -103,13 +105,10 @@ class QueueFeed:
         """Poll until `stopping` is set."""
         while not stopping.is_set():
             try:
-                received = self.poll_once()
+                self.poll_once(WAIT_S)
             except Exception:
                 logger.exception("polling the bus queue failed", extra={"target": self.name})
-                received = 0
                 stopping.wait(1.0)
-            if not received:
-                stopping.wait(IDLE_S)
 
 
 def rule_target(rule: BusRule, settings: Settings, handler: Handler | None = None) -> QueueFeed:

@@ -6,10 +6,10 @@ handler did not list in `batchItemFailures` (ReportBatchItemFailures), and leave
 ones (or the whole batch, if the handler raises) to reappear after the visibility timeout.
 Redrive to the dead-letter queue after maxReceiveCount is the queue's own (SQS, or moto).
 
-Unlike the mapping it short-polls, pausing `idle_s` after an empty receive: moto's long poll
-spins while the visible messages all belong to message groups in flight (a FIFO queue with a
-few busy accounts is in that state most of the time), and that spin starves moto's server of
-the time it needs to answer everyone else.
+It long-polls as the mapping does, for `wait_s` (1 s: a stopping part waits at most that long
+for its receive to return). An idle queue then costs a request per second, not fifty; the
+local AWS endpoint answers a long poll the moment a message arrives or a message group frees
+(`tekoa.local.aws`: moto's own long poll spins in that case).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class SqsPoller:
         handler: Handler,
         *,
         batch_size: int = 10,
-        idle_s: float = 0.02,
+        wait_s: int = 1,
         region: str = "us-east-1",
     ) -> None:
         if not 1 <= batch_size <= 10:
@@ -66,19 +66,20 @@ class SqsPoller:
         self._queue_url = queue_url
         self._handler = handler
         self._batch_size = batch_size
-        self._idle_s = idle_s
+        self._wait_s = wait_s
         self._region = region
         attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
         self._queue_arn = str(attributes["Attributes"]["QueueArn"])
         self.batches = 0
         self.failures = 0
 
-    def poll_once(self) -> int:
-        """Receive one batch (if any is waiting), invoke the handler; messages received."""
+    def poll_once(self, wait_s: int = 0) -> int:
+        """Receive one batch (waiting up to `wait_s` for one), invoke the handler; messages
+        received."""
         response = self._sqs.receive_message(
             QueueUrl=self._queue_url,
             MaxNumberOfMessages=self._batch_size,
-            WaitTimeSeconds=0,
+            WaitTimeSeconds=wait_s,
             MessageSystemAttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
@@ -109,8 +110,7 @@ class SqsPoller:
         """Poll until `stop` is set; a failing poll is logged and retried."""
         while not stop.is_set():
             try:
-                if not self.poll_once():
-                    stop.wait(self._idle_s)
+                self.poll_once(self._wait_s)
             except Exception:
                 logger.exception("polling the queue failed", extra={"queue": self._queue_url})
                 stop.wait(1.0)
