@@ -13,6 +13,9 @@ it stops the platform and serves the same app alone (the `api` part's own comman
 with the same workers) on the same database, with only PostgreSQL and the AWS endpoint
 running, and measures again: the difference is what the platform's other parts cost the API.
 
+Before loading it, the bench also measures what an idle `tekoa up` spends (every part's CPU
+over a few seconds, printed under the table): the parts share the cores with the API.
+
 The load generator is a small asyncio HTTP/1.1 client in this process: it shares the machine's
 cores with the server, so on a small machine its own work is part of what limits the figures.
 """
@@ -43,6 +46,7 @@ CONCURRENCY = (1, 100)
 PATHS = ("/v1/me", f"/v1/strategies?limit={STRATEGIES}")
 WARMUP_S = 2.0
 MEASURE_S = 10.0
+IDLE_S = 10.0
 PASSWORD = "correct horse battery staple"
 
 
@@ -202,10 +206,17 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def idle_cpu_percent(pid: int) -> float:
+    """The CPU the process tree of `pid` spends over IDLE_S, in % of one core."""
+    before = _cpu_s(processes := _tree(pid))
+    time.sleep(IDLE_S)
+    return (_cpu_s(processes) - before) / IDLE_S * 100
+
+
 @contextmanager
-def platform(data_dir: Path, env: dict[str, str]) -> Iterator[int]:
-    """`tekoa up`, once its table shows (every part ready, market data loaded); yields the pid
-    of its `api` part."""
+def platform(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[int, int]]:
+    """`tekoa up`, once its table shows (every part ready, market data loaded); yields its
+    pid and the pid of its `api` part."""
     process = subprocess.Popen(
         [sys.executable, "-m", "tekoa.cli", "up"],
         cwd=ROOT,
@@ -229,7 +240,7 @@ def platform(data_dir: Path, env: dict[str, str]) -> Iterator[int]:
                 raise RuntimeError("tekoa up did not start:\n" + "".join(lines[-30:]))
             time.sleep(0.2)
         (api_pid,) = [int(line.split()[2]) for line in lines if line.startswith("  api ")]
-        yield api_pid
+        yield process.pid, api_pid
     finally:
         _stop(process)
 
@@ -320,11 +331,14 @@ def main() -> None:
             f"{'target':<16} {'request':<26} {'clients':>7} {'p50 ms':>9} {'p99 ms':>9}"
             f" {'req/s':>9} {'requests':>9} {'errors':>6} {'api cpu':>8} {'db cpu':>8}"
         )
-        with platform(data_dir, env) as api_pid:
+        with platform(data_dir, env) as (up_pid, api_pid):
             token = seed(base)
+            time.sleep(2)  # the writes' echoes (events, pushes) settle
+            idle = idle_cpu_percent(up_pid)
             measure("tekoa up", ports["TEKOA_API_PORT"], token, api_pid, data_dir)
         with api_alone(data_dir, env) as api_pid:
             measure("API alone", ports["TEKOA_API_PORT"], token, api_pid, data_dir)
+        print(f"\ntekoa up idle: {idle:.1f}% of one core, every part together ({IDLE_S:g} s)")
 
 
 if __name__ == "__main__":

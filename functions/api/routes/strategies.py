@@ -11,6 +11,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from functions.api.context import Context
 from functions.api.errors import error_responses
@@ -50,7 +51,7 @@ def create_strategy(
 
 
 @router.get("", response_model=Page[Strategy], responses=error_responses(401, 422))
-def list_strategies(
+async def list_strategies(
     principal: CurrentUser,
     page: PageParams,
     context: Context,
@@ -58,7 +59,10 @@ def list_strategies(
     kind: Literal["builtin", "rules"] | None = Query(None, description="Only this kind of definition."),
 ) -> Page[Strategy]:
     """Your strategies, newest first."""
-    rows = service.list_strategies(
+    # Async, with the database work in one worker thread: a synchronous route would take a
+    # second thread hop, as FastAPI validates a synchronous route's answer in the threadpool.
+    rows = await run_in_threadpool(
+        service.list_strategies,
         context.database,
         principal.user_id,
         enabled=enabled,
