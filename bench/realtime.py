@@ -14,7 +14,10 @@ It prints p50/p99 of the publishing call itself, of "delivered to all subscriber
 client's arrival) and of single deliveries, and the gateway's memory per connection (RSS growth
 over CLIENTS connections). The target is p99 ≤ 100 ms to all 1,000. The clients run in
 CLIENT_PROCESSES processes of their own, but on the same cores as the platform: on a small
-machine their work is part of what the figures show.
+machine their work is part of what the figures show. So it also prints the CPU each process
+spent per delivered message on each path (`bench` is this process: the fan-out path's pusher;
+`bus` the bus path's; `others` every other part of the platform, mostly polling): on a busy
+machine latency says little, CPU per message still says what a delivery costs.
 """
 
 from __future__ import annotations
@@ -173,10 +176,36 @@ def _candle(marker: int) -> dict[str, Any]:
     }
 
 
-def measure(
-    pipes: list[Any], publish: Any, first_marker: int
-) -> tuple[list[float], list[float], list[float]]:
-    """(ms until the publish call returned, ms to all subscribers, ms per single delivery) per event."""
+class CpuMeter:
+    """CPU time spent by groups of processes (each with its children) between two readings."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self.groups = {
+            name: [p for p in psutil.process_iter() if p.pid in pids] for name, pids in groups.items()
+        }
+
+    def read(self) -> dict[str, float]:
+        seconds: dict[str, float] = {}
+        for name, roots in self.groups.items():
+            total = 0.0
+            for root in roots:
+                for process in [root, *root.children(recursive=True)]:
+                    try:
+                        times = process.cpu_times()
+                    except psutil.NoSuchProcess:
+                        continue
+                    total += times.user + times.system
+            seconds[name] = total
+        return seconds
+
+
+Measured = tuple[list[float], list[float], list[float], dict[str, float]]
+
+
+def measure(pipes: list[Any], publish: Any, first_marker: int, meter: CpuMeter) -> Measured:
+    """(ms until the publish call returned, ms to all subscribers, ms per single delivery) per
+    event, and the CPU ms each group of processes spent per delivered message."""
+    before = meter.read()
     returned: list[float] = []
     to_all: list[float] = []
     single: list[float] = []
@@ -191,13 +220,20 @@ def measure(
         to_all.append((max(arrivals) - start) * 1000)
         single.extend((t - start) * 1000 for t in arrivals)
         time.sleep(0.05)
-    return returned, to_all, single
+    after = meter.read()
+    return (
+        returned,
+        to_all,
+        single,
+        {name: (after[name] - before[name]) * 1000 / len(single) for name in after},
+    )
 
 
-def _row(name: str, returned: list[float], to_all: list[float], single: list[float]) -> None:
-    r, a, s = np.array(returned), np.array(to_all), np.array(single)
-    figures = [np.percentile(x, q) for x in (r, a, s) for q in (50, 99)]
-    print(f"{name:<10} {len(a):>7} " + " ".join(f"{f:>10.1f}" for f in figures), flush=True)
+def _row(name: str, measured: Measured) -> dict[str, float]:
+    returned, to_all, single, cpu = measured
+    figures = [np.percentile(np.array(x), q) for x in (returned, to_all, single) for q in (50, 99)]
+    print(f"{name:<10} {len(to_all):>7} " + " ".join(f"{f:>10.1f}" for f in figures), flush=True)
+    return cpu
 
 
 def run(settings: Any, token: str, pids: dict[str, int]) -> None:
@@ -234,14 +270,39 @@ def run(settings: Any, token: str, pids: dict[str, int]) -> None:
         database, ManagementApiPusher.from_boto3(settings.websocket_management_url, settings.aws_region)
     )
     publisher = EventBridgePublisher(settings)
+    meter = CpuMeter(
+        {
+            "bench": [os.getpid()],  # the fan-out path pushes from here, the bus path from `bus`
+            "bus": [pids["bus"]],
+            "moto": [pids["aws"]],
+            "postgres": [pids["postgres"]],
+            "gateway": [gateway_pid],
+            "clients": [process.pid for process in processes if process.pid is not None],
+            "others": [
+                pid for name, pid in pids.items() if name not in {"bus", "aws", "postgres", "ws-gateway"}
+            ],
+        },
+        alone={os.getpid()},
+    )
     heads = ("call p50", "call p99", "all p50", "all p99", "one p50", "one p99")
     print(f"{'path (ms)':<10} {'events':>7} " + " ".join(f"{head:>10}" for head in heads))
-    measure(pipes, lambda d: fan_out.event(EventType.CANDLE_CLOSED, d), 0)  # warm-up (not shown)
-    _row("fan-out", *measure(pipes, lambda d: fan_out.event(EventType.CANDLE_CLOSED, d), 60_000_000))
-    _row(
-        "bus",
-        *measure(pipes, lambda d: publisher.publish([BusEvent(EventType.CANDLE_CLOSED, d)]), 120_000_000),
-    )
+
+    def fan_out_path(detail: dict[str, Any]) -> None:
+        fan_out.event(EventType.CANDLE_CLOSED, detail)
+
+    def bus_path(detail: dict[str, Any]) -> None:
+        publisher.publish([BusEvent(EventType.CANDLE_CLOSED, detail)])
+
+    measure(pipes, fan_out_path, 0, meter)  # warm-up (not shown)
+    cpu = {
+        "fan-out": _row("fan-out", measure(pipes, fan_out_path, 60_000_000, meter)),
+        "bus": _row("bus", measure(pipes, bus_path, 120_000_000, meter)),
+    }
+    groups = list(meter.groups)
+    print(f"{'CPU ms per delivered message':<30} " + " ".join(f"{g:>9}" for g in [*groups, "total"]))
+    for path, spent in cpu.items():
+        figures = [spent[g] for g in groups]
+        print(f"{path:<30} " + " ".join(f"{f:>9.3f}" for f in [*figures, sum(figures)]), flush=True)
     for pipe in pipes:
         pipe.send(None)
     for process in processes:

@@ -8,8 +8,11 @@ visibility timeout, twice at most (Lambda retries an asynchronous event twice), 
 dropped with an error in the log. The notification retry queue is fed to the notify handler
 the same way, as Lambda's SQS event source does (`{"Records": [...]}`).
 
-It short-polls with a short pause after an empty receive: a live update should arrive within
-tens of milliseconds, and moto's long poll costs more than it saves.
+It long-polls: moto answers a waiting receive as soon as a message is added to the queue (the
+rules' queues are standard queues, so nothing visible is held back and the wait does not spin),
+so an event is handed over at once and an idle target costs one request per `WAIT_S`. Short
+polls with a pause were both later (the pause) and dearer: three targets polling every 10 ms
+kept moto and this part busy all the time, on the cores the rest of the platform needs.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from tekoa.settings import Settings, get_settings
 MAX_RECEIVES = 3
 """The first try and Lambda's two retries of an asynchronous invocation."""
 RETRY_AFTER_S = 2
-IDLE_S = 0.01
+WAIT_S = 1
+"""A receive's long poll: also how soon a stopping target notices."""
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -66,7 +70,7 @@ class QueueFeed:
         messages = self._sqs.receive_message(
             QueueUrl=self._queue_url,
             MaxNumberOfMessages=10,
-            WaitTimeSeconds=0,
+            WaitTimeSeconds=WAIT_S,
             VisibilityTimeout=RETRY_AFTER_S,
             MessageSystemAttributeNames=["ApproximateReceiveCount"],
         ).get("Messages", [])
@@ -103,13 +107,10 @@ class QueueFeed:
         """Poll until `stopping` is set."""
         while not stopping.is_set():
             try:
-                received = self.poll_once()
+                self.poll_once()
             except Exception:
                 logger.exception("polling the bus queue failed", extra={"target": self.name})
-                received = 0
                 stopping.wait(1.0)
-            if not received:
-                stopping.wait(IDLE_S)
 
 
 def rule_target(rule: BusRule, settings: Settings, handler: Handler | None = None) -> QueueFeed:
