@@ -177,19 +177,22 @@ def _candle(marker: int) -> dict[str, Any]:
 
 
 class CpuMeter:
-    """CPU time spent by groups of processes (each with its children) between two readings."""
+    """CPU time spent by groups of processes (a part with its children: PostgreSQL's backends, the
+    API's workers) between two readings."""
 
-    def __init__(self, groups: dict[str, list[int]]) -> None:
+    def __init__(self, groups: dict[str, list[int]], alone: set[int]) -> None:
         self.groups = {
             name: [p for p in psutil.process_iter() if p.pid in pids] for name, pids in groups.items()
         }
+        self.alone = alone  # counted without their children (this process: its children are the rest)
 
     def read(self) -> dict[str, float]:
         seconds: dict[str, float] = {}
         for name, roots in self.groups.items():
             total = 0.0
             for root in roots:
-                for process in [root, *root.children(recursive=True)]:
+                family = [root] if root.pid in self.alone else [root, *root.children(recursive=True)]
+                for process in family:
                     try:
                         times = process.cpu_times()
                     except psutil.NoSuchProcess:
