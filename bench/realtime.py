@@ -14,12 +14,16 @@ It prints p50/p99 of the publishing call itself, of "delivered to all subscriber
 client's arrival) and of single deliveries, and the gateway's memory per connection (RSS growth
 over CLIENTS connections). The target is p99 ≤ 100 ms to all 1,000. The clients run in
 CLIENT_PROCESSES processes of their own, but on the same cores as the platform: on a small
-machine their work is part of what the figures show.
+machine their work is part of what the figures show. So it also prints the CPU each process
+spent per delivered message on each path (`bench` is this process: the fan-out path's pusher;
+`bus` the bus path's; `others` every other part of the platform, mostly polling): on a busy
+machine latency says little, CPU per message still says what a delivery costs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import multiprocessing
 import os
@@ -39,7 +43,6 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
-import websockets
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = 1_000
@@ -99,53 +102,120 @@ def _rss_mb(pid: int) -> float:
     return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
 
 
+class Client(asyncio.Protocol):
+    """One subscriber, reduced to what the bench needs: the upgrade, one masked frame (the
+    subscription), then whole unmasked text frames as the gateway sends them (API Gateway sends
+    each message as one frame). The `websockets` client cost about 50 µs of CPU per message, on
+    the cores of the platform being measured; real subscribers are elsewhere."""
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+        self.buffer = bytearray()
+        self.upgraded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.subscribed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        self.buffer += data
+        if not self.upgraded.done():
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buffer[:end])
+            del self.buffer[: end + 4]
+            if head.split(b" ", 2)[1] != b"101":
+                self.upgraded.set_exception(RuntimeError(head.decode("latin-1")))
+                return
+            self.upgraded.set_result(None)
+        while len(self.buffer) >= 2:
+            length, start = self.buffer[1] & 0x7F, 2
+            if length >= 126:
+                start = 4 if length == 126 else 10
+                if len(self.buffer) < start:
+                    return
+                length = int.from_bytes(self.buffer[2:start])
+            if len(self.buffer) < start + length:
+                return
+            opcode, payload = self.buffer[0] & 0x0F, bytes(self.buffer[start : start + length])
+            del self.buffer[: start + length]
+            if opcode == 0x1:
+                self.clients.received(self, payload, now)
+
+    def send_text(self, text: str) -> None:
+        assert self.transport is not None
+        payload, mask = text.encode(), os.urandom(4)
+        size = (
+            bytes([0x80 | len(payload)])
+            if len(payload) < 126
+            else bytes([0x80 | 126]) + len(payload).to_bytes(2)
+        )
+        masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+        self.transport.write(b"\x81" + size + mask + masked)
+
+
 class Clients:
     """Subscribed connections in this process, recording when each event marker reaches each."""
 
     def __init__(self) -> None:
-        self.sockets: list[Any] = []
+        self.connections: list[Client] = []
         self.arrivals: dict[int, list[float]] = defaultdict(list)
-        self.readers: list[asyncio.Task[None]] = []
+        self.complete: dict[int, asyncio.Event] = defaultdict(asyncio.Event)
 
-    async def open(self, url: str, count: int) -> None:
+    async def open(self, host: str, port: int, token: str, count: int) -> None:
         semaphore = asyncio.Semaphore(50)
+        loop = asyncio.get_running_loop()
 
         async def one() -> None:
             async with semaphore:
-                socket = await websockets.connect(url, open_timeout=60, max_queue=None)
-                await socket.send(json.dumps({"action": "subscribe", "markets": [MARKET]}))
-                answer = json.loads(await socket.recv())
-                assert answer["type"] == "subscribed", answer
-                self.sockets.append(socket)
-                self.readers.append(asyncio.create_task(self._read(socket)))
+                _, client = await loop.create_connection(lambda: Client(self), host, port)
+                assert client.transport is not None
+                key = base64.b64encode(os.urandom(16)).decode()
+                upgrade = (
+                    f"GET /?token={token} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                )
+                client.transport.write(upgrade.encode())
+                await asyncio.wait_for(client.upgraded, 60)
+                client.send_text(json.dumps({"action": "subscribe", "markets": [MARKET]}))
+                await asyncio.wait_for(client.subscribed, 60)
+                self.connections.append(client)
 
         await asyncio.gather(*(one() for _ in range(count)))
 
-    async def _read(self, socket: Any) -> None:
-        async for text in socket:
-            now = time.time()
-            message = json.loads(text)
-            if message["type"] == "candle_update":
-                self.arrivals[message["data"]["open_time"]].append(now)
+    def received(self, client: Client, payload: bytes, at: float) -> None:
+        message = json.loads(payload)
+        if message["type"] == "candle_update":
+            marker = message["data"]["open_time"]
+            self.arrivals[marker].append(at)
+            if len(self.arrivals[marker]) == len(self.connections):
+                self.complete[marker].set()
+        elif message["type"] == "subscribed":
+            client.subscribed.set_result(None)
+        else:
+            raise RuntimeError(f"unexpected message: {message}")
 
     async def wait_for(self, marker: int, timeout_s: float = 20.0) -> list[float]:
-        deadline = time.time() + timeout_s
-        while len(self.arrivals[marker]) < len(self.sockets):
-            if time.time() > deadline:
-                raise RuntimeError(
-                    f"event {marker}: {len(self.arrivals[marker])} of {len(self.sockets)} arrived"
-                )
-            await asyncio.sleep(0.001)
+        try:
+            await asyncio.wait_for(self.complete[marker].wait(), timeout_s)
+        except TimeoutError:
+            raise RuntimeError(
+                f"event {marker}: {len(self.arrivals[marker])} of {len(self.connections)} arrived"
+            ) from None
+        del self.complete[marker]
         return self.arrivals.pop(marker)
 
 
-def client_process(url: str, count: int, pipe: Any) -> None:
+def client_process(host: str, port: int, token: str, count: int, pipe: Any) -> None:
     """CLIENT_PROCESSES of these hold the connections (their own cores and interpreters, as real
     clients are): open, say so, then report the arrival times of each marker asked for."""
 
     async def serve() -> None:
         clients = Clients()
-        await clients.open(url, count)
+        await clients.open(host, port, token, count)
         pipe.send("open")
         loop = asyncio.get_running_loop()
         while True:
@@ -153,8 +223,9 @@ def client_process(url: str, count: int, pipe: Any) -> None:
             if marker is None:
                 break
             pipe.send(await clients.wait_for(marker))
-        for socket in clients.sockets:
-            await socket.close()
+        for client in clients.connections:
+            assert client.transport is not None
+            client.transport.close()
 
     asyncio.run(serve())
 
@@ -173,10 +244,39 @@ def _candle(marker: int) -> dict[str, Any]:
     }
 
 
-def measure(
-    pipes: list[Any], publish: Any, first_marker: int
-) -> tuple[list[float], list[float], list[float]]:
-    """(ms until the publish call returned, ms to all subscribers, ms per single delivery) per event."""
+class CpuMeter:
+    """CPU time spent by groups of processes (a part with its children: PostgreSQL's backends, the
+    API's workers) between two readings."""
+
+    def __init__(self, groups: dict[str, list[int]], alone: set[int]) -> None:
+        self.groups = {
+            name: [p for p in psutil.process_iter() if p.pid in pids] for name, pids in groups.items()
+        }
+        self.alone = alone  # counted without their children (this process: its children are the rest)
+
+    def read(self) -> dict[str, float]:
+        seconds: dict[str, float] = {}
+        for name, roots in self.groups.items():
+            total = 0.0
+            for root in roots:
+                family = [root] if root.pid in self.alone else [root, *root.children(recursive=True)]
+                for process in family:
+                    try:
+                        times = process.cpu_times()
+                    except psutil.NoSuchProcess:
+                        continue
+                    total += times.user + times.system
+            seconds[name] = total
+        return seconds
+
+
+Measured = tuple[list[float], list[float], list[float], dict[str, float]]
+
+
+def measure(pipes: list[Any], publish: Any, first_marker: int, meter: CpuMeter) -> Measured:
+    """(ms until the publish call returned, ms to all subscribers, ms per single delivery) per
+    event, and the CPU ms each group of processes spent per delivered message."""
+    before = meter.read()
     returned: list[float] = []
     to_all: list[float] = []
     single: list[float] = []
@@ -191,13 +291,20 @@ def measure(
         to_all.append((max(arrivals) - start) * 1000)
         single.extend((t - start) * 1000 for t in arrivals)
         time.sleep(0.05)
-    return returned, to_all, single
+    after = meter.read()
+    return (
+        returned,
+        to_all,
+        single,
+        {name: (after[name] - before[name]) * 1000 / len(single) for name in after},
+    )
 
 
-def _row(name: str, returned: list[float], to_all: list[float], single: list[float]) -> None:
-    r, a, s = np.array(returned), np.array(to_all), np.array(single)
-    figures = [np.percentile(x, q) for x in (r, a, s) for q in (50, 99)]
-    print(f"{name:<10} {len(a):>7} " + " ".join(f"{f:>10.1f}" for f in figures), flush=True)
+def _row(name: str, measured: Measured) -> dict[str, float]:
+    returned, to_all, single, cpu = measured
+    figures = [np.percentile(np.array(x), q) for x in (returned, to_all, single) for q in (50, 99)]
+    print(f"{name:<10} {len(to_all):>7} " + " ".join(f"{f:>10.1f}" for f in figures), flush=True)
+    return cpu
 
 
 def run(settings: Any, token: str, pids: dict[str, int]) -> None:
@@ -210,12 +317,14 @@ def run(settings: Any, token: str, pids: dict[str, int]) -> None:
     gateway_pid = pids["ws-gateway"]
     before_mb = _rss_mb(gateway_pid)
     context = multiprocessing.get_context("spawn")
-    url = f"ws://127.0.0.1:{settings.ws_port}/?token={token}"
     pipes, processes = [], []
     opened = time.time()
     for _ in range(CLIENT_PROCESSES):
         here, there = context.Pipe()
-        process = context.Process(target=client_process, args=(url, CLIENTS // CLIENT_PROCESSES, there))
+        process = context.Process(
+            target=client_process,
+            args=(settings.ws_host, settings.ws_port, token, CLIENTS // CLIENT_PROCESSES, there),
+        )
         process.start()
         pipes.append(here)
         processes.append(process)
@@ -234,14 +343,39 @@ def run(settings: Any, token: str, pids: dict[str, int]) -> None:
         database, ManagementApiPusher.from_boto3(settings.websocket_management_url, settings.aws_region)
     )
     publisher = EventBridgePublisher(settings)
+    meter = CpuMeter(
+        {
+            "bench": [os.getpid()],  # the fan-out path pushes from here, the bus path from `bus`
+            "bus": [pids["bus"]],
+            "moto": [pids["aws"]],
+            "postgres": [pids["postgres"]],
+            "gateway": [gateway_pid],
+            "clients": [process.pid for process in processes if process.pid is not None],
+            "others": [
+                pid for name, pid in pids.items() if name not in {"bus", "aws", "postgres", "ws-gateway"}
+            ],
+        },
+        alone={os.getpid()},
+    )
     heads = ("call p50", "call p99", "all p50", "all p99", "one p50", "one p99")
     print(f"{'path (ms)':<10} {'events':>7} " + " ".join(f"{head:>10}" for head in heads))
-    measure(pipes, lambda d: fan_out.event(EventType.CANDLE_CLOSED, d), 0)  # warm-up (not shown)
-    _row("fan-out", *measure(pipes, lambda d: fan_out.event(EventType.CANDLE_CLOSED, d), 60_000_000))
-    _row(
-        "bus",
-        *measure(pipes, lambda d: publisher.publish([BusEvent(EventType.CANDLE_CLOSED, d)]), 120_000_000),
-    )
+
+    def fan_out_path(detail: dict[str, Any]) -> None:
+        fan_out.event(EventType.CANDLE_CLOSED, detail)
+
+    def bus_path(detail: dict[str, Any]) -> None:
+        publisher.publish([BusEvent(EventType.CANDLE_CLOSED, detail)])
+
+    measure(pipes, fan_out_path, 0, meter)  # warm-up (not shown)
+    cpu = {
+        "fan-out": _row("fan-out", measure(pipes, fan_out_path, 60_000_000, meter)),
+        "bus": _row("bus", measure(pipes, bus_path, 120_000_000, meter)),
+    }
+    groups = list(meter.groups)
+    print(f"{'CPU ms per delivered message':<30} " + " ".join(f"{g:>9}" for g in [*groups, "total"]))
+    for path, spent in cpu.items():
+        figures = [spent[g] for g in groups]
+        print(f"{path:<30} " + " ".join(f"{f:>9.3f}" for f in [*figures, sum(figures)]), flush=True)
     for pipe in pipes:
         pipe.send(None)
     for process in processes:

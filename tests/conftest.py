@@ -10,8 +10,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -131,15 +132,16 @@ def use_verifier(api: Any, verifier: Any) -> None:
 
 
 class LiveServer:
-    """An ASGI app served by uvicorn on a loopback port in a background thread."""
+    """An ASGI app served by uvicorn on a loopback port in a background thread (`config`: how
+    the app wants to be served, `uvicorn.Config`'s signature without the app)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, config: Callable[..., Any] | None = None) -> None:
         import uvicorn
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
+        make = config or partial(uvicorn.Config, app, lifespan="off")
+        self.server = uvicorn.Server(make("127.0.0.1", self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:

@@ -1,13 +1,17 @@
 """Live updates and notifications against `tekoa up`, end to end.
 
 One platform run walks the issue's whole story: a client connects with a token and subscribes
-to a market and to its bot; it receives forming and closed candles, then `trade_executed` and
-`position_update` when an order of its account fills (a manual paper order placed through the
-API: bots trade only once the evaluator runs), and `bot_status_changed` when its bot starts and
-stops. Another user's client, connected all along to the same market, receives the candles and
-nothing else. A bad and an expired token are refused at connect; a dropped connection is
-forgotten. The fill reaches a loopback fake of the Telegram Bot API, and a Telegram endpoint
-that fails neither holds up the live update nor loses the message: it is retried.
+to a market and to its paper bot; it receives forming and closed candles, `bot_status_changed`
+when the bot starts, then `trade_executed` and `position_update` when the bot's own base order
+fills (a DCA bot buys on its first evaluation, on the next candle of the accelerated market),
+and `bot_status_changed` when the bot stops. Another user's client, connected all along to the
+same market and to all of its own bots, receives the candles and nothing else. A bad and an
+expired token are refused at connect; a dropped connection is forgotten. The fill reaches a
+loopback fake of the Telegram Bot API, and a Telegram endpoint that fails neither holds up the
+live update nor loses the message: it is retried.
+
+No step is timed: each waits generously for what it expects, so a loaded machine is slower,
+not red.
 """
 
 from __future__ import annotations
@@ -114,13 +118,13 @@ def test_a_client_follows_its_market_bot_and_fills_live_and_nobody_else_sees_the
             base, ws = platform.base, f"ws://127.0.0.1:{ports['ws']}"
             alice_id, alice = _register(base, "alice@example.com")
             _, bob = _register(base, "bob@example.com")
-            strategy = _post(base, "/v1/strategies", alice, {"name": "grid", "definition": _grid()})
+            strategy = _post(base, "/v1/strategies", alice, {"name": "dca", "definition": _dca()})
             bot = _post(
                 base,
                 "/v1/bots",
                 alice,
                 {
-                    "name": "grid bot",
+                    "name": "dca bot",
                     "strategy_id": strategy["id"],
                     "exchange": "simulated",
                     "symbol": "BTC/USDT",
@@ -161,34 +165,35 @@ def test_a_client_follows_its_market_bot_and_fills_live_and_nobody_else_sees_the
                 assert forming["data"]["symbol"] == closed["data"]["symbol"] == "BTC/USDT"
                 assert set(forming) == {"type", "ts", "data"}
 
-                # The bot starts: its subscribers hear of it.
+                # The bot starts (while Telegram is down): its subscribers hear of it.
+                telegram.fail_next(1)
                 seen = len(mine.messages)
                 await asyncio.to_thread(_post, base, f"/v1/bots/{bot['id']}/start", alice)
                 started = await mine.first(lambda m: m["type"] == "bot_status_changed", seen)
                 assert (started["data"]["bot_id"], started["data"]["to"]) == (bot["id"], "running")
 
-                # A fill while Telegram is down: the live update is not held up, the message is retried.
-                telegram.fail_next(1)
-                seen = len(mine.messages)
-                order = await asyncio.to_thread(
-                    _post,
-                    base,
-                    "/v1/orders",
-                    alice,
-                    {"exchange": "simulated", "symbol": "BTC/USDT", "side": "buy", "quantity": "0.01"},
-                )
+                # Its first evaluation buys: the fill of the bot's own order, then the position it opened.
                 trade = await mine.first(
-                    lambda m: m["type"] == "trade_executed" and m["data"]["order_id"] == order["id"], seen
+                    lambda m: m["type"] == "trade_executed" and m["data"]["bot_id"] == bot["id"],
+                    seen,
+                    timeout_s=180,
                 )
-                assert trade["data"]["order_id"] == order["id"] and trade["data"]["status"] == "filled"
-                position = await mine.first(lambda m: m["type"] == "position_update", seen)
-                assert position["data"]["symbol"] == "BTC/USDT" and position["data"]["quantity"] == "0.01"
-                assert telegram.messages == []  # the first attempt failed ...
-                (message,) = await asyncio.to_thread(
-                    telegram.wait_for_messages, 1, 30
-                )  # ... the retry arrived
+                assert (trade["data"]["side"], trade["data"]["status"]) == ("buy", "filled"), trade
+                assert trade["data"]["symbol"] == "BTC/USDT"
+                after_trade = mine.messages.index(trade)
+                position = await mine.first(
+                    lambda m: m["type"] == "position_update" and m["data"]["bot_id"] == bot["id"], after_trade
+                )
+                assert position["data"]["symbol"] == "BTC/USDT"
+                assert position["data"]["quantity"] == trade["data"]["filled_quantity"]
+
+                # Telegram failed the first attempt; the retry reaches it, once.
+                (message,) = await asyncio.to_thread(telegram.wait_for_messages, 1, 60)
                 assert (message.token, message.chat_id) == (BOT_TOKEN, "42")
-                assert message.text.startswith("Bought 0.01 BTC/USDT at ")
+                bought = (
+                    f"Bought {trade['data']['filled_quantity']} BTC/USDT at {trade['data']['average_price']}"
+                )
+                assert message.text.startswith(bought), message.text
                 assert telegram.failed == 1
 
                 seen = len(mine.messages)
@@ -221,17 +226,18 @@ def _connections(database_url: str) -> int:
     return int(row[0])
 
 
-def _grid() -> dict[str, Any]:
-    # Far under the simulated market: the running bot rests its buys and never fills, so the
-    # fills this test follows are the manual order's alone.
+def _dca() -> dict[str, Any]:
+    # A base order on the first evaluation; the take profit rests far above the market and no
+    # safety order is allowed, so the only fill is the base order's.
     return {
         "kind": "builtin",
-        "bot_type": "grid",
+        "bot_type": "dca",
         "params": {
-            "lower_price": "1000",
-            "upper_price": "2000",
-            "levels": 11,
-            "spacing": "geometric",
-            "order_size": {"amount": "0.001", "unit": "base"},
+            "timeframe": "1m",
+            "base_order_size": "100",
+            "safety_order_size": "50",
+            "max_safety_orders": 0,
+            "price_deviation_pct": "10",
+            "take_profit_pct": "50",
         },
     }

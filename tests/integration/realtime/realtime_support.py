@@ -34,7 +34,7 @@ def gateway(settings: Any) -> Iterator[Gateway]:
     database = PooledDatabase(settings.database_url, max_size=4)
     routes = WebSocketRoutes(database, Accounts.from_settings(settings))
     app = WebSocketGateway(lambda event, _context: route(routes, event), settings)
-    with LiveServer(app) as server:
+    with LiveServer(app, app.uvicorn_config) as server:
         yield Gateway(server, app, routes)
     database.close()
 

@@ -4,8 +4,11 @@ to, and that the push adapter reaches it (and learns when it is gone)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import time
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import httpx
 import psycopg
@@ -154,3 +157,77 @@ def test_bad_messages_answer_errors_and_keep_the_connection(api: httpx.Client, g
     assert bad_bot["type"] == "error" and bad_bot["data"]["field"].startswith("bots.0")
     assert not_json["type"] == "error"
     assert pong["type"] == "pong"
+
+
+def _exchange(url: str, requests: bytes, answers: int) -> list[tuple[int, dict[str, str], bytes]]:
+    """Write `requests` on one new connection at once; read `answers` responses (status,
+    headers, body) in order, then whatever else the server sends before it closes or goes quiet."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+        sock.sendall(requests)
+        data = b""
+        found: list[tuple[int, dict[str, str], bytes]] = []
+        while len(found) < answers:
+            end = data.find(b"\r\n\r\n")
+            if end >= 0:
+                status_line, *lines = data[:end].decode("latin-1").split("\r\n")
+                headers = {
+                    k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)
+                }
+                length = int(headers.get("content-length", "0"))
+                if len(data) >= end + 4 + length:
+                    found.append((int(status_line.split(" ")[1]), headers, data[end + 4 : end + 4 + length]))
+                    data = data[end + 4 + length :]
+                    continue
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {len(found)} answers"
+            data += chunk
+    return found
+
+
+def _management_request(method: str, connection_id: str, body: bytes = b"") -> bytes:
+    head = f"{method} /@connections/{quote(connection_id, safe='')} HTTP/1.1\r\nhost: local\r\n"
+    return (head + f"content-length: {len(body)}\r\n\r\n").encode() + body
+
+
+@pytest.mark.parametrize("first", ["@connections", "health"])
+def test_the_management_endpoint_answers_pipelined_requests_in_order(
+    api: httpx.Client, gateway: Gateway, settings: Any, first: str
+) -> None:
+    """The push adapter's kept connections open with an @connections request and take the
+    gateway's own fast path; any other connection stays with uvicorn. Both answer alike."""
+    alice = new_user(api)
+
+    async def scenario() -> None:
+        async with connect(gateway, _token(alice)) as client:
+            ((connection_id, _, _),) = _connections(settings)
+            opening = (
+                b"GET /health HTTP/1.1\r\nhost: local\r\n\r\n"
+                if first == "health"
+                else _management_request("POST", connection_id, b'{"n":0}')
+            )
+            requests = b"".join(
+                [
+                    opening,
+                    _management_request("POST", connection_id, '{"n":1,"é":"ü"}'.encode()),
+                    _management_request("GET", connection_id),
+                    _management_request("POST", "unknown=="),
+                    _management_request("PATCH", connection_id),
+                ]
+            )
+            answers = await asyncio.to_thread(_exchange, gateway.url, requests, 5)
+            assert [status for status, _, _ in answers] == [200, 200, 200, 410, 405]
+            assert json.loads(answers[2][2])["identity"]["sourceIp"] == "127.0.0.1"
+            assert answers[3][1]["x-amzn-errortype"] == "GoneException"
+            received = [await receive_json(client) for _ in range(2 if first == "@connections" else 1)]
+            assert received[-1] == {"n": 1, "é": "ü"}
+
+    asyncio.run(scenario())
+
+
+def test_an_unreadable_management_request_is_refused_and_the_connection_closed(gateway: Gateway) -> None:
+    chunked = (
+        b"POST /@connections/x%3D HTTP/1.1\r\nhost: local\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n"
+    )
+    ((status, headers, _),) = _exchange(gateway.url, chunked, 1)
+    assert (status, headers["connection"]) == (400, "close")

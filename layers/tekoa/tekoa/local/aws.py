@@ -61,6 +61,7 @@ class LocalAwsEndpoint:
         use_local_credentials()
         _quicker_sqs()
         _waiting_sqs()
+        _quicker_events()
         # werkzeug logs every request moto serves; the platform's own logs are what matter.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # Presigned URLs are signed with this process's credentials, which every local part shares.
@@ -179,6 +180,23 @@ def _waiting_sqs() -> None:
     queue_class.add_message, queue_class.delete_message = add_message, delete_message
     backend_class.receive_message = receive_message
     backend_class.change_message_visibility = change_message_visibility
+
+
+def _quicker_events() -> None:
+    """Parse each of moto's JSONPath expressions once.
+
+    For every target of every event put on a bus, moto fills in its default input template by
+    parsing the same eight JSONPath expressions again, building a parser each time: about 10 ms
+    per target, 20 ms per `candle.closed` (the evaluator's rule and the push rule match it),
+    most of a local bus hop. Parsed expressions are not changed by use, so they are cached.
+    """
+    import functools
+
+    import jsonpath_ng.ext
+
+    names = vars(jsonpath_ng.ext)  # moto imports `parse` from it at each call
+    if not hasattr(names["parse"], "cache_info"):
+        names["parse"] = functools.lru_cache(maxsize=256)(names["parse"])
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ MAX_RECEIVES = 3
 """The first try and Lambda's two retries of an asynchronous invocation."""
 RETRY_AFTER_S = 2
 WAIT_S = 1
+"""A receive's long poll: also how soon a stopping target notices."""
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

@@ -13,6 +13,14 @@ It behaves as API Gateway does towards both sides:
   An unknown id answers `410 GoneException`.
 
 So the route handlers and the push adapter run unchanged locally and in AWS.
+
+A fan-out is one `@connections` request per subscriber, so the gateway's cost per request bounds
+how fast a thousand subscribers hear of an event. Through uvicorn's ASGI cycle a request cost a
+task, a scope and two writes; `http_protocol` therefore looks at a connection's first request
+line and hands a connection that opens with an `@connections` request (the push adapter's kept
+connections) to `_Management`, which parses the pipelined requests itself, sends each frame,
+and answers a whole batch with one write. Everything else (handshakes, `/health`) stays with
+uvicorn, and both answer through the same `WebSocketGateway.manage`.
 """
 
 from __future__ import annotations
@@ -24,17 +32,23 @@ import json
 import secrets
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import lru_cache
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
 from tekoa.local.scheduler import LOCAL_ACCOUNT, LocalLambdaContext
 from tekoa.observability import logger
 from tekoa.realtime.messages import ROUTES
 from tekoa.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 ROUTE_HANDLER = "functions.api.websocket.handler"
 IDLE_TIMEOUT_S = 600.0
@@ -233,38 +247,22 @@ class WebSocketGateway:
 
     # -- @connections --------------------------------------------------------------------------
 
-    async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        method, path = scope["method"], scope["path"]
-        if path == "/health":
-            await _respond(send, 200, {"status": "ok", "connections": len(self.connections)})
-            return
-        _, marker, connection_id = path.rpartition("/@connections/")
-        if not marker or not connection_id:
-            await _respond(send, 404, {"message": "Not Found"})
-            return
-        connection = self.connections.get(unquote(connection_id))
+    async def manage(self, method: str, path: str, body: bytes) -> _Answer:
+        """The management API's answer to one `@connections` request (sending or closing as asked)."""
+        _, marker, quoted_id = path.rpartition("/@connections/")
+        if not marker or not quoted_id:
+            return _NOT_FOUND
+        connection = self.connections.get(_unquote(quoted_id))
         if connection is None:
-            await _respond(send, 410, {"message": None}, error_type="GoneException")
-            return
+            return _GONE
         if method == "POST":
             delivered = await self._send_text(connection, body.decode("utf-8", errors="replace"))
-            await (
-                _respond(send, 200, None)
-                if delivered
-                else _respond(send, 410, {"message": None}, "GoneException")
-            )
-        elif method == "DELETE":
+            return _SENT if delivered else _GONE
+        if method == "DELETE":
             await self._close(connection)
-            await _respond(send, 204, None)
-        elif method == "GET":
-            await _respond(
-                send,
+            return _Answer(204)
+        if method == "GET":
+            return _Answer(
                 200,
                 {
                     "connectedAt": datetime.fromtimestamp(connection.connected_at, UTC).isoformat(),
@@ -272,8 +270,206 @@ class WebSocketGateway:
                     "identity": {"sourceIp": connection.source_ip, "userAgent": connection.user_agent},
                 },
             )
-        else:
-            await _respond(send, 405, {"message": "Method Not Allowed"})
+        return _Answer(405, {"message": "Method Not Allowed"})
+
+    async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if scope["path"] == "/health":
+            await _respond(send, _Answer(200, {"status": "ok", "connections": len(self.connections)}))
+            return
+        await _respond(send, await self.manage(scope["method"], scope["path"], body))
+
+    def uvicorn_config(self, host: str, port: int, **options: Any) -> uvicorn.Config:
+        """How uvicorn serves this gateway: its WebSocket settings and the `@connections` fast path."""
+        import uvicorn
+
+        return uvicorn.Config(
+            self,
+            host=host,
+            port=port,
+            http=http_protocol(self),
+            ws="websockets-sansio",
+            lifespan="off",
+            access_log=False,
+            ws_ping_interval=None,  # API Gateway does not ping either; clients send `ping` actions
+            # API Gateway offers no permessage-deflate; compressing each small push cost more CPU
+            # than the rest of the push.
+            ws_per_message_deflate=False,
+            proxy_headers=False,
+            **options,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A management API response: status, JSON document (None: no body), `x-amzn-errortype`."""
+
+    status: int
+    document: Any = None
+    error_type: str | None = None
+
+    def payload(self) -> bytes:
+        return b"" if self.document is None else json.dumps(self.document).encode()
+
+    def http(self, *, close: bool = False) -> bytes:
+        """The whole HTTP/1.1 response."""
+        payload = self.payload()
+        head = [f"HTTP/1.1 {self.status} {HTTPStatus(self.status).phrase}", f"content-length: {len(payload)}"]
+        if self.document is not None:
+            head.append("content-type: application/json")
+        if self.error_type:
+            head.append(f"x-amzn-errortype: {self.error_type}")
+        if close:
+            head.append("connection: close")
+        return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+
+
+_SENT = _Answer(200)
+_GONE = _Answer(410, {"message": None}, "GoneException")
+_NOT_FOUND = _Answer(404, {"message": "Not Found"})
+_SENT_HTTP, _GONE_HTTP = _SENT.http(), _GONE.http()
+"""The answers to nearly every request of a fan-out, as bytes once."""
+
+
+def _wire(answer: _Answer, close: bool) -> bytes:
+    if not close and answer is _SENT:
+        return _SENT_HTTP
+    if not close and answer is _GONE:
+        return _GONE_HTTP
+    return answer.http(close=close)
+
+
+@lru_cache(maxsize=65_536)
+def _unquote(quoted_id: str) -> str:
+    """A connection id from the path (the same thousand ids come back with every fan-out)."""
+    return unquote(quoted_id)
+
+
+_MANAGEMENT_PATH = b"/@connections/"
+_MAX_HEAD = 16_384
+
+
+def http_protocol(gateway: WebSocketGateway) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol, except for connections that open with an `@connections` request:
+    those go to `_Management` (see the module docstring)."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class FirstLine(asyncio.Protocol):
+        def __init__(self, **uvicorn_args: Any) -> None:
+            self._uvicorn_args = uvicorn_args
+            self._transport: asyncio.Transport | None = None
+            self._start = b""
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self._transport = transport  # type: ignore[assignment]
+
+        def data_received(self, data: bytes) -> None:
+            assert self._transport is not None
+            self._start += data
+            line_end = self._start.find(b"\r\n")
+            if line_end < 0 and len(self._start) < _MAX_HEAD:
+                return
+            delegate: asyncio.Protocol = (
+                _Management(gateway)
+                if _MANAGEMENT_PATH in self._start[: max(line_end, 0)]
+                else HttpToolsProtocol(**self._uvicorn_args)
+            )
+            self._transport.set_protocol(delegate)
+            delegate.connection_made(self._transport)
+            delegate.data_received(self._start)
+
+    return FirstLine
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    path: str
+    body: bytes
+    close: bool
+
+
+def _next_request(buffer: bytearray) -> _Request | None:
+    """Take one whole request off the front of `buffer` (None: not all of it has arrived).
+    ValueError: not a request this endpoint can read."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        if len(buffer) > _MAX_HEAD:
+            raise ValueError("request head too long")
+        return None
+    request_line, *header_lines = buffer[:end].decode("latin-1").split("\r\n")
+    method, target, version = request_line.split(" ")
+    length, close = 0, version == "HTTP/1.0"
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        if name == "content-length":
+            length = int(value)
+        elif name == "connection":
+            close = value.strip().lower() == "close"
+        elif name == "transfer-encoding":
+            raise ValueError("chunked requests are not supported")
+    if len(buffer) < end + 4 + length:
+        return None
+    body = bytes(buffer[end + 4 : end + 4 + length])
+    del buffer[: end + 4 + length]
+    return _Request(method, target.partition("?")[0], body, close)
+
+
+class _Management(asyncio.Protocol):
+    """A kept connection of `@connections` requests: parsed here, answered in order, each batch
+    that arrived together answered with one write."""
+
+    def __init__(self, gateway: WebSocketGateway) -> None:
+        self._gateway = gateway
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._requests: deque[_Request | None] = deque()  # None: unreadable, answer 400 and close
+        self._serving: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self._requests and self._requests[-1] is None:
+            return  # closing
+        self._buffer += data
+        try:
+            while (request := _next_request(self._buffer)) is not None:
+                self._requests.append(request)
+        except ValueError:
+            self._requests.append(None)
+        if self._requests and self._serving is None:
+            self._serving = asyncio.get_running_loop().create_task(self._serve())
+
+    async def _serve(self) -> None:
+        assert self._transport is not None
+        try:
+            while self._requests:
+                answers: list[bytes] = []
+                close = False
+                while self._requests and not close:
+                    request = self._requests.popleft()
+                    if request is None:
+                        answers.append(_Answer(400, {"message": "Bad Request"}).http(close=True))
+                        close = True
+                        break
+                    answer = await self._gateway.manage(request.method, request.path, request.body)
+                    close = request.close
+                    answers.append(_wire(answer, close))
+                if self._transport.is_closing():
+                    return
+                self._transport.write(b"".join(answers))
+                if close:
+                    self._transport.close()
+                    return
+        finally:
+            self._serving = None
 
 
 def _route_key(text: str | None) -> str:
@@ -287,14 +483,14 @@ def _route_key(text: str | None) -> str:
     return action if action in ROUTES else "$default"
 
 
-async def _respond(send: Send, status: int, document: Any, error_type: str | None = None) -> None:
-    payload = b"" if document is None else json.dumps(document).encode()
+async def _respond(send: Send, answer: _Answer) -> None:
+    payload = answer.payload()
     headers = [(b"content-length", str(len(payload)).encode())]
-    if document is not None:
+    if answer.document is not None:
         headers.append((b"content-type", b"application/json"))
-    if error_type:
-        headers.append((b"x-amzn-errortype", error_type.encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    if answer.error_type:
+        headers.append((b"x-amzn-errortype", answer.error_type.encode()))
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -311,19 +507,7 @@ def main() -> None:
 
     settings = get_settings()
     gateway = WebSocketGateway(load_handler(), settings)
-    config = uvicorn.Config(
-        gateway,
-        host=settings.ws_host,
-        port=settings.ws_port,
-        ws="websockets-sansio",
-        lifespan="off",
-        log_level="warning",
-        access_log=False,
-        ws_ping_interval=None,  # API Gateway does not ping either; clients send `ping` actions
-        # API Gateway offers no permessage-deflate; compressing each small push cost more CPU
-        # than the rest of the push.
-        ws_per_message_deflate=False,
-        proxy_headers=False,
-        timeout_graceful_shutdown=5,
+    config = gateway.uvicorn_config(
+        settings.ws_host, settings.ws_port, log_level="warning", timeout_graceful_shutdown=5
     )
     uvicorn.Server(config).run()  # until SIGTERM/SIGINT
