@@ -10,11 +10,10 @@ in have their runtime updated and their intents sent), the runtime, the fills sh
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import psycopg
@@ -201,8 +200,10 @@ def markets(
 # -- writes --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class EvaluationRow:
+class EvaluationRow(NamedTuple):
+    """One evaluation; `matched`, `risk` and `intents` are JSON arrays, serialised already (a
+    tuple: 10,000 of them a tick, and a frozen dataclass's __init__ costs ten times more)."""
+
     user_id: UUID
     bot_id: UUID
     candle_open_time: int
@@ -211,11 +212,11 @@ class EvaluationRow:
     outcome: str
     signal: str
     reason: str
-    score: float | None
-    matched: list[str]
-    risk_verdict: str | None
-    risk: list[dict[str, Any]]
-    intents: list[dict[str, Any]]
+    score: float | None = None
+    matched: str = "[]"
+    risk_verdict: str | None = None
+    risk: str = "[]"
+    intents: str = "[]"
 
 
 def insert_evaluations(conn: psycopg.Connection[Any], rows: Sequence[EvaluationRow]) -> dict[UUID, int]:
@@ -223,58 +224,48 @@ def insert_evaluations(conn: psycopg.Connection[Any], rows: Sequence[EvaluationR
     bot whose evaluation of that candle exists already is left out: the tick is a repeat)."""
     if not rows:
         return {}
-    columns = list(zip(*(_evaluation_values(row) for row in rows), strict=True))
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    columns[7] = [reason[:1000] for reason in columns[7]]
     cursor = conn.execute(
         "INSERT INTO evaluations (user_id, bot_id, candle_open_time, timeframe, strategy_version, outcome,"
         " signal, reason, score, matched, risk_verdict, risk, intents)"
         " SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::bigint[], %b::text[], %b::int[], %b::text[],"
         " %b::text[], %b::text[], %b::float8[], %b::jsonb[], %b::text[], %b::jsonb[], %b::jsonb[])"
         " ON CONFLICT ON CONSTRAINT evaluations_once_per_candle DO NOTHING RETURNING bot_id, id",
-        [list(column) for column in columns],
+        columns,
     )
     return {bot_id: int(id_) for bot_id, id_ in cursor.fetchall()}
 
 
-def _evaluation_values(row: EvaluationRow) -> tuple[Any, ...]:
-    return (
-        row.user_id,
-        row.bot_id,
-        row.candle_open_time,
-        row.timeframe,
-        row.strategy_version,
-        row.outcome,
-        row.signal,
-        row.reason[:1000],
-        row.score,
-        json.dumps(row.matched),
-        row.risk_verdict,
-        json.dumps(row.risk),
-        json.dumps(row.intents),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeRow:
+class RuntimeRow(NamedTuple):
     bot_id: UUID
     user_id: UUID
     memory: str
-    orders: str
+    orders: str | None
+    """None: unchanged (the stored value stays, and is neither parsed nor compressed again)."""
     last_candle: int
     skips: int
+    exists: bool = True
+    """False for a bot that has no runtime row yet."""
 
 
 def save_runtime(conn: psycopg.Connection[Any], rows: Sequence[RuntimeRow]) -> None:
     if not rows:
         return
+    missing = [r for r in rows if not r.exists]
+    if missing:
+        conn.execute(
+            "INSERT INTO bot_runtime (bot_id, user_id) SELECT * FROM unnest(%b::uuid[], %b::uuid[])"
+            " ON CONFLICT (bot_id) DO NOTHING",
+            ([r.bot_id for r in missing], [r.user_id for r in missing]),
+        )
     conn.execute(
-        "INSERT INTO bot_runtime (bot_id, user_id, memory, orders, last_candle, skips, last_evaluated_at)"
-        " SELECT b, u, m, p, c, s, now() FROM unnest(%b::uuid[], %b::uuid[], %b::jsonb[], %b::jsonb[],"
-        " %b::bigint[], %b::int[]) AS t(b, u, m, p, c, s)"
-        " ON CONFLICT (bot_id) DO UPDATE SET memory = excluded.memory, orders = excluded.orders,"
-        " last_candle = excluded.last_candle, skips = excluded.skips, last_evaluated_at = now()",
+        "UPDATE bot_runtime r SET memory = t.m, orders = coalesce(t.p, r.orders), last_candle = t.c,"
+        " skips = t.s, last_evaluated_at = now()"
+        " FROM unnest(%b::uuid[], %b::jsonb[], %b::jsonb[], %b::bigint[], %b::int[]) AS t(b, m, p, c, s)"
+        " WHERE r.bot_id = t.b",
         (
             [r.bot_id for r in rows],
-            [r.user_id for r in rows],
             [r.memory for r in rows],
             [r.orders for r in rows],
             [r.last_candle for r in rows],

@@ -25,6 +25,7 @@ A market without a fresh candle gets a *skipped* evaluation with the reason; aft
 from __future__ import annotations
 
 import gc
+import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -149,6 +150,8 @@ class _Bot:
     exits: list[Intent] = field(default_factory=list)
     account_id: UUID | None = None
     orders: list[RestingOrder] = field(default_factory=list)
+    remembered: list[RestingOrder] = field(default_factory=list)
+    """The orders as read from the runtime: `orders` is this very list when none ended."""
     decision: Decision | None = None
     skip: str | None = None
     checked: list[Checked] = field(default_factory=list)
@@ -204,9 +207,12 @@ class Evaluator:
             with report.phase("risk checked"), service_transaction(conn):
                 users = self._assess_users(conn, bots, facts, events)
                 for bot in bots:
-                    if bot.decision is not None:
-                        # Protective exits pass as they are (an exit must never be held back).
-                        bot.checked = [Checked(i, Verdict.APPROVED) for i in bot.exits] + check_intents(
+                    if bot.decision is None:
+                        continue
+                    # Protective exits pass as they are (an exit must never be held back).
+                    bot.checked = [Checked(i, Verdict.APPROVED) for i in bot.exits]
+                    if bot.decision.intents:  # most decisions on most candles: nothing to check
+                        bot.checked += check_intents(
                             bot.decision.intents, self._risk_context(bot, facts, users)
                         )
             with report.phase("evaluations written"), service_transaction(conn):
@@ -301,25 +307,35 @@ class Evaluator:
         ids = [bot.id for bot in bots]
         accounts = {bot.account_id for bot in bots if bot.account_id is not None}
         markets = {bot.market for bot in bots}
-        remembered = {bot.id: _ORDERS.validate_json(bot.row["orders"] or "[]") for bot in bots}
-        statuses = rows.order_statuses(
-            conn, (o.client_order_id for orders in remembered.values() for o in orders)
-        )
+        for bot in bots:
+            text = bot.row["orders"]
+            bot.remembered = _ORDERS.validate_json(text) if text and text != "[]" else []
+        statuses = rows.order_statuses(conn, (o.client_order_id for bot in bots for o in bot.remembered))
         now = self.clock_ms()
         for bot in bots:
-            bot.orders = [
+            kept = [
                 order
-                for order in remembered[bot.id]
+                for order in bot.remembered
                 if (
                     (status := statuses.get(order.client_order_id)) is None
                     and now - order.placed_at < self.config.orders_ttl_ms + bot.timeframe.ms
                 )
                 or (status is not None and status not in _FINAL)
             ]
+            bot.orders = bot.remembered if len(kept) == len(bot.remembered) else kept
+        money = rows.account_money(conn, list(accounts))
         return {
             "positions": rows.open_positions(conn, ids),
             "fills": rows.unseen_fills(conn, ids),
-            "money": rows.account_money(conn, list(accounts)),
+            "money": money,
+            # (available, equity) once per account: a hundred bots may share one.
+            "cash": {
+                account_id: (
+                    Decimal(books["available"]),
+                    Decimal(books["available"]) + Decimal(books["held"]) + Decimal(books["positions"]),
+                )
+                for account_id, books in money.items()
+            },
             "markets": rows.markets(conn, markets),
             "feeds": rows.feed_ages(conn, markets),
             "order_counts": rows.recent_order_counts(conn, ids),
@@ -426,9 +442,7 @@ class Evaluator:
     def _state(self, bot: _Bot, facts: dict[str, Any]) -> BotState:
         tf = bot.timeframe.ms
         position = facts["positions"].get(bot.id)
-        money = facts["money"].get(bot.account_id, {})
-        available = Decimal(money.get("available", 0))
-        equity = available + Decimal(money.get("held", 0)) + Decimal(money.get("positions", 0))
+        available, equity = facts["cash"].get(bot.account_id, (Decimal(0), Decimal(0)))
         fills = []
         for fill in facts["fills"].get(bot.id, []):
             fills.append(
@@ -556,49 +570,49 @@ class Evaluator:
     ) -> dict[UUID, int]:
         evaluations = []
         for bot in bots:
-            version = bot.row["strategy_version"]
-            base = {
-                "user_id": bot.user_id,
-                "bot_id": bot.id,
-                "candle_open_time": bot.candle,
-                "timeframe": bot.timeframe.value,
-                "strategy_version": version,
-            }
             if bot.decision is None:
                 evaluations.append(
                     rows.EvaluationRow(
-                        **base,
+                        bot.user_id,
+                        bot.id,
+                        bot.candle,
+                        bot.timeframe.value,
+                        bot.row["strategy_version"],
                         outcome="skipped",
                         signal="none",
                         reason=bot.skip or "skipped",
-                        score=None,
-                        matched=[],
-                        risk_verdict=None,
-                        risk=[],
-                        intents=[],
                     )
                 )
                 continue
             why = bot.decision.why
-            passed = [c.intent for c in bot.checked if c.passed]
+            checked = bot.checked
+            passed = [c.intent for c in checked if c.passed]
             evaluations.append(
                 rows.EvaluationRow(
-                    **base,
+                    bot.user_id,
+                    bot.id,
+                    bot.candle,
+                    bot.timeframe.value,
+                    bot.row["strategy_version"],
                     outcome="decided",
                     signal=_signal(passed),
                     reason=why.reason,
                     score=why.score,
-                    matched=list(why.matched),
-                    risk_verdict=_verdict(bot.checked),
-                    risk=[
-                        {
-                            "client_order_id": c.intent.client_order_id,
-                            "verdict": c.verdict.value,
-                            "reason": c.reason,
-                        }
-                        for c in bot.checked
-                    ],
-                    intents=[intent.model_dump(mode="json") for intent in passed],
+                    matched=json.dumps(why.matched) if why.matched else "[]",
+                    risk_verdict=_verdict(checked),
+                    risk=json.dumps(
+                        [
+                            {
+                                "client_order_id": c.intent.client_order_id,
+                                "verdict": c.verdict.value,
+                                "reason": c.reason,
+                            }
+                            for c in checked
+                        ]
+                    )
+                    if checked
+                    else "[]",
+                    intents=_INTENTS.dump_json(passed).decode() if passed else "[]",
                 )
             )
         written = rows.insert_evaluations(conn, evaluations)
@@ -629,9 +643,11 @@ class Evaluator:
                     bot_id=bot.id,
                     user_id=bot.user_id,
                     memory=memory,
-                    orders=_ORDERS.dump_json(orders).decode(),
+                    # Unchanged on most candles: a grid's ladder is kilobytes of JSON.
+                    orders=None if orders is bot.remembered else _ORDERS.dump_json(orders).decode(),
                     last_candle=bot.candle,
                     skips=skips,
+                    exists=bot.row["memory"] is not None,
                 )
             )
         rows.save_runtime(conn, runtime)
@@ -738,6 +754,8 @@ def _orders_after(
 ) -> list[RestingOrder]:
     """The bot's orders after this decision: cancelled ones out, placed ones in — as the bot
     asked for them (the quantity before any resizing), so it recognises them next time."""
+    if not checked:
+        return before
     cancelled = {c.intent.target_client_order_id for c in checked if isinstance(c.intent, CancelIntent)}
     passed = {c.intent.client_order_id for c in checked if c.passed}
     out = [order for order in before if order.client_order_id not in cancelled]
