@@ -62,7 +62,7 @@ from tekoa.domain.trading import (
     ProtectionState,
     RestingOrder,
 )
-from tekoa.engine import MarketData, decide
+from tekoa.engine import MarketData, MarketView, decide
 from tekoa.engine import protection as pr
 from tekoa.engine.decision import Decision
 from tekoa.execution.accounts import PaperDefaults, open_account
@@ -177,6 +177,10 @@ class Evaluator:
         self.clock_ms = clock_ms
         self._strategies: dict[tuple[UUID, int], StrategyDefinition] = {}
         self._definitions: dict[str, StrategyDefinition] = {}
+        self._orders_parsed: dict[UUID, tuple[str, list[RestingOrder]]] = {}
+        """Each bot's order list as parsed last tick, with its text: a grid's ladder is the
+        same from one candle to the next (its runtime keeps the stored text), so it is parsed
+        once rather than every tick. Only the last tick's bots are kept."""
 
     # -- the tick ------------------------------------------------------------------------------
 
@@ -201,9 +205,7 @@ class Evaluator:
             with report.phase("indicators computed"):
                 data = self._market_data(bots, frames)
             with report.phase("decisions made"):
-                for bot in bots:
-                    if bot.skip is None:
-                        self._decide(bot, data, facts)
+                self._decide_all(bots, data, facts)
             with report.phase("risk checked"), service_transaction(conn):
                 users = self._assess_users(conn, bots, facts, events)
                 for bot in bots:
@@ -307,9 +309,16 @@ class Evaluator:
         ids = [bot.id for bot in bots]
         accounts = {bot.account_id for bot in bots if bot.account_id is not None}
         markets = {bot.market for bot in bots}
+        parsed = self._orders_parsed
+        self._orders_parsed = {}
         for bot in bots:
             text = bot.row["orders"]
-            bot.remembered = _ORDERS.validate_json(text) if text and text != "[]" else []
+            if not text or text == "[]":
+                continue
+            known = parsed.get(bot.id)
+            orders = known[1] if known is not None and known[0] == text else _ORDERS.validate_json(text)
+            bot.remembered = orders
+            self._orders_parsed[bot.id] = (text, orders)
         statuses = rows.order_statuses(conn, (o.client_order_id for bot in bots for o in bot.remembered))
         now = self.clock_ms()
         for bot in bots:
@@ -376,26 +385,37 @@ class Evaluator:
 
     # -- decisions -----------------------------------------------------------------------------
 
-    def _decide(
-        self, bot: _Bot, data: dict[tuple[str, str, Timeframe], MarketData], facts: dict[str, Any]
+    def _decide_all(
+        self, bots: list[_Bot], data: dict[tuple[str, str, Timeframe], MarketData], facts: dict[str, Any]
     ) -> None:
-        market = data[(*bot.market, bot.timeframe)]
-        frame = market.frames[bot.timeframe]
-        if len(frame) == 0 or int(frame.open_time[-1]) != bot.candle:
-            bot.skip = "no data: the market has no candle for this period"
-            return
-        age = facts["feeds"].get(bot.market)
-        if age is None:
-            bot.skip = "stale data: no trade recorded on this market"
-            return
-        if age > self.config.max_feed_age_s:
-            bot.skip = f"stale data: the last trade was recorded {int(age)} s ago"
-            return
-        bot.close = Decimal(repr(float(frame.close[-1])))
-        bot.exits = self._protective_exits(bot, frame, facts["positions"].get(bot.id))
+        """Each bot's decision; what is the same for every bot of a market (its freshness, its
+        last bar) is settled once per market."""
+        by_market: dict[tuple[str, str, Timeframe], list[_Bot]] = defaultdict(list)
+        for bot in bots:
+            if bot.skip is None:
+                by_market[(*bot.market, bot.timeframe)].append(bot)
+        for key, group in by_market.items():
+            market = data[key]
+            frame = market.frames[key[2]]
+            age = facts["feeds"].get(key[:2])
+            view = market.last(key[2]) if len(frame) else None
+            newest = None if view is None else view.open_time
+            close = Decimal(repr(float(frame.close[-1]))) if len(frame) else Decimal(0)
+            for bot in group:
+                if view is None or newest != bot.candle:
+                    bot.skip = "no data: the market has no candle for this period"
+                elif age is None:
+                    bot.skip = "stale data: no trade recorded on this market"
+                elif age > self.config.max_feed_age_s:
+                    bot.skip = f"stale data: the last trade was recorded {int(age)} s ago"
+                else:
+                    self._decide(bot, view, close, facts)
+
+    def _decide(self, bot: _Bot, view: MarketView, close: Decimal, facts: dict[str, Any]) -> None:
+        bot.close = close
+        bot.exits = self._protective_exits(bot, view.frame, facts["positions"].get(bot.id))
         try:
-            state = self._state(bot, facts)
-            bot.decision = decide(bot.strategy, market.last(bot.timeframe), state)
+            bot.decision = decide(bot.strategy, view, self._state(bot, facts))
         except Exception as exc:  # a bug or bad data in one bot must not stop the others
             logger.exception("a bot's decision failed", extra={"bot_id": str(bot.id)})
             bot.skip = f"the decision failed: {type(exc).__name__}: {exc}"[:500]
