@@ -20,11 +20,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 _BOTS = """
-SELECT b.id, b.user_id, b.name, b.exchange, b.symbol, b.timeframe, b.mode, b.risk,
+SELECT b.id, b.user_id, b.exchange, b.symbol, b.timeframe, b.mode, b.risk::text AS risk,
        b.strategy_id, b.strategy_version,
-       a.id AS account_id, a.quote_currency, a.trading_state AS account_state,
-       a.trading_state_reason AS account_reason,
-       r.memory::text AS memory, r.orders::text AS orders, r.last_candle, r.skips, r.fills_after
+       a.id AS account_id, a.trading_state AS account_state, a.trading_state_reason AS account_reason,
+       r.memory::text AS memory, r.orders::text AS orders, r.last_candle, r.skips
 FROM bots b
 JOIN strategy_versions v ON v.strategy_id = b.strategy_id AND v.version = b.strategy_version
 LEFT JOIN accounts a ON a.user_id = b.user_id AND a.exchange = b.exchange AND a.mode = b.mode

@@ -573,7 +573,7 @@ class Evaluator:
             state=state,
             state_reason=reason,
             limits=limits,
-            settings=RiskSettings.model_validate(bot.row["risk"]),
+            settings=RiskSettings.model_validate_json(bot.row["risk"]),
             equity=decision.state.equity,
             reference_price=bot.close,
             last_price=market.get("last_price"),
