@@ -4,8 +4,9 @@
    series of a `candle.closed` event), each due when its candle — the event's, or the newest
    stored candle of its series — is newer than the last one it saw.
 2. **Load**: candles once per (market, timeframe) with the union of the bots' lookbacks (one
-   query for every series, a row of binary arrays per series), then one `MarketData` per market: bots on the same market
-   share every indicator and condition array (`tekoa.engine` memoises them on the data).
+   query for every series, a row of binary arrays per series), then one `MarketData` per
+   market: bots on the same market share every indicator and condition array (`tekoa.engine`
+   memoises them on the data).
 3. **Decide**: each bot's state from the database (position, the orders it asked for that
    are not final, fills not shown to it yet, memory, money) into `tekoa.engine.decide`.
 4. **Check**: the pre-trade risk checks (`tekoa.risk.checks`) on every intent, after the
