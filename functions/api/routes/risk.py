@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from functions.api.context import Context, request_id
 from functions.api.errors import error_responses
 from functions.api.security import CurrentUser, TradingUser
+from tekoa.execution.admission import CostModel
 from tekoa.risk.limits import RiskLimits
 from tekoa.services import risk as service
 from tekoa.services.risk import KillSwitchRequest, KillSwitchResult, RiskView
@@ -38,12 +39,16 @@ def set_limits(body: RiskLimits, request: Request, principal: TradingUser, conte
 def kill_switch(
     request: Request, principal: TradingUser, context: Context, body: KillSwitchRequest | None = None
 ) -> KillSwitchResult:
-    """Halt all your trading now and cancel every working order. `POST /v1/risk/reset` undoes it."""
+    """Halt all your trading now and cancel every working order; with `flatten`, close every
+    open position at market too. `POST /v1/risk/reset` undoes the halt."""
+    body = body or KillSwitchRequest()
     return service.kill_switch(
         context.database,
         context.order_queue,
         principal.user_id,
-        reason=(body or KillSwitchRequest()).reason,
+        reason=body.reason,
+        flatten=body.flatten,
+        costs=CostModel.from_settings(context.settings),
         request_id=request_id(request),
     )
 

@@ -119,3 +119,30 @@ def test_force_entry_and_force_exit_trade_for_the_bot_and_show_in_its_performanc
         "items": [],
         "next_cursor": None,
     }
+
+
+def test_a_kill_switch_with_flatten_sells_its_users_positions_through_the_halt(
+    api: httpx.Client, exchange: Exchange
+) -> None:
+    alice, bob = new_user(api), new_user(api)
+    exchange.market("60000")
+    for user in (alice, bob):
+        bought = api.post(
+            "/v1/orders",
+            json={"exchange": "simulated", "symbol": "BTC/USDT", "side": "buy", "quantity": "0.01"},
+            headers=user.headers,
+        )
+        assert bought.status_code == 202, bought.text
+    exchange.execute()
+
+    careless = api.post("/v1/risk/kill-switch", json={"flatten": "sometimes"}, headers=alice.headers)
+    killed = api.post("/v1/risk/kill-switch", json={"flatten": True}, headers=alice.headers)
+    exchange.execute()
+
+    assert careless.status_code == 422 and careless.json()["detail"]["field"] == "flatten"
+    assert killed.status_code == 200, killed.text
+    assert (killed.json()["flattening_orders"], killed.json()["not_flattened"]) == (1, [])
+    assert killed.json()["risk"]["state"] == "halted"
+    open_alice = api.get("/v1/positions?state=open", headers=alice.headers).json()["items"]
+    open_bob = api.get("/v1/positions?state=open", headers=bob.headers).json()["items"]
+    assert open_alice == [] and len(open_bob) == 1

@@ -193,3 +193,67 @@ def _accounts(floor: Floor, user: object) -> list[object]:
 
     with floor.database.connection() as conn, tenant_transaction(conn, user):  # type: ignore[arg-type]
         return list(account_rows.list_accounts(conn, user))  # type: ignore[arg-type]
+
+
+def test_a_kill_switch_with_flatten_closes_its_users_positions_once_and_no_one_elses(floor: Floor) -> None:
+    from tekoa.services import risk as risk_service
+    from tekoa.services.risk import flatten_client_order_id
+
+    alice, bob = floor.desk.user(), floor.desk.user()
+    for user in (alice, alice, bob):
+        floor.running_bot(user, DCA_1M)
+    floor.candles(FLAT)
+    floor.price("60100")
+    floor.tick()  # each bot's base order
+    assert floor.execute_queued() == {"failures": []}
+    opened = {user: _open_positions(floor, user) for user in (alice, bob)}
+    assert (len(opened[alice]), len(opened[bob])) == (2, 1)
+
+    first = risk_service.kill_switch(floor.database, floor.fifo.queue, alice, reason="panic", flatten=True)
+    again = risk_service.kill_switch(floor.database, floor.fifo.queue, alice, reason="panic", flatten=True)
+    assert floor.execute_queued() == {"failures": []}
+    after = risk_service.kill_switch(floor.database, floor.fifo.queue, alice, reason="panic", flatten=True)
+    assert floor.execute_queued() == {"failures": []}
+
+    assert first.risk.state == "halted" and (first.flattening_orders, first.not_flattened) == (2, [])
+    assert again.flattening_orders == 0 and after.flattening_orders == 0  # one exit per position
+    assert _open_positions(floor, alice) == []
+    assert [p.id for p in _open_positions(floor, bob)] == [p.id for p in opened[bob]]
+    (account,) = _accounts(floor, alice)
+    exits = {flatten_client_order_id(p.id): p for p in opened[alice]}
+    flattening = [o for o in floor.desk.orders(alice, account) if o.client_order_id in exits]
+    assert sorted(o.client_order_id for o in flattening) == sorted(exits)  # each placed once
+    for order in flattening:
+        assert (order.side.value, order.type.value, order.reduce_only, order.status.value) == (
+            "sell",
+            "market",
+            True,
+            "filled",
+        )
+        assert order.quantity == exits[order.client_order_id].quantity
+    with floor.database.connection() as conn, tenant_transaction(conn, alice):
+        audited = conn.execute(
+            "SELECT detail ->> 'flatten', jsonb_array_length(detail -> 'flattening_orders')"
+            " FROM audit_log WHERE user_id = %s AND action = 'risk.kill_switch' ORDER BY id",
+            (alice,),
+        ).fetchall()
+    assert audited == [("true", 2), ("true", 0), ("true", 0)]
+    # Still halted: a bot's own order is refused as before.
+    assert risk_service.get_risk(floor.database, alice).state == "halted"
+
+
+def _open_positions(floor: Floor, user: object) -> list[object]:
+    from tekoa.db import positions as position_rows
+
+    with floor.database.connection() as conn, tenant_transaction(conn, user):  # type: ignore[arg-type]
+        return list(
+            position_rows.list_positions(
+                conn,
+                user,  # type: ignore[arg-type]
+                is_open=True,
+                bot_id=None,
+                account_id=None,
+                after=None,
+                limit=100,
+            )
+        )

@@ -283,7 +283,7 @@ def test_rewriting_an_announced_candle_unchanged_does_not_announce_it_again(conn
     assert [c.close for c in corrected] == [Decimal("60001.5")]
 
 
-def test_frames_of_many_series_read_in_one_copy_equal_the_rows_read_one_by_one(conn: Any) -> None:
+def test_frames_of_many_series_read_in_one_query_equal_the_rows_read_one_by_one(conn: Any) -> None:
     from tekoa.db.candle_copy import read_frames
     from tekoa.market.frame import CandleFrame
 

@@ -10,22 +10,20 @@ in have their runtime updated and their intents sent), the runtime, the fills sh
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import psycopg
 from psycopg.rows import dict_row
 
 _BOTS = """
-SELECT b.id, b.user_id, b.name, b.exchange, b.symbol, b.timeframe, b.mode, b.risk,
-       b.strategy_id, b.strategy_version, v.definition::text AS definition,
-       a.id AS account_id, a.quote_currency, a.trading_state AS account_state,
-       a.trading_state_reason AS account_reason,
-       r.memory::text AS memory, r.orders::text AS orders, r.last_candle, r.skips, r.fills_after
+SELECT b.id, b.user_id, b.exchange, b.symbol, b.timeframe, b.mode, b.risk::text AS risk,
+       b.strategy_id, b.strategy_version,
+       a.id AS account_id, a.trading_state AS account_state, a.trading_state_reason AS account_reason,
+       r.memory::text AS memory, r.orders::text AS orders, r.last_candle, r.skips
 FROM bots b
 JOIN strategy_versions v ON v.strategy_id = b.strategy_id AND v.version = b.strategy_version
 LEFT JOIN accounts a ON a.user_id = b.user_id AND a.exchange = b.exchange AND a.mode = b.mode
@@ -64,6 +62,22 @@ def running_bots(conn: psycopg.Connection[Any], where: MarketFilter) -> list[dic
         return cur.fetchall()
 
 
+def strategy_definitions(
+    conn: psycopg.Connection[Any], keys: Iterable[tuple[UUID, int]]
+) -> dict[tuple[UUID, int], str]:
+    """The definition (JSON text) of each (strategy_id, version)."""
+    wanted = list(keys)
+    if not wanted:
+        return {}
+    found = conn.execute(
+        "SELECT v.strategy_id, v.version, v.definition::text FROM strategy_versions v"
+        " JOIN unnest(%b::uuid[], %b::int[]) AS k(strategy_id, version)"
+        " ON (v.strategy_id, v.version) = (k.strategy_id, k.version)",
+        ([k[0] for k in wanted], [k[1] for k in wanted]),
+    ).fetchall()
+    return {(strategy_id, version): text for strategy_id, version, text in found}
+
+
 def count_running_bots(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute(
         "SELECT count(*) FROM bots WHERE status = 'running' AND archived_at IS NULL"
@@ -76,7 +90,7 @@ def open_positions(conn: psycopg.Connection[Any], bot_ids: Sequence[UUID]) -> di
         cur.execute(
             "SELECT bot_id, id, quantity, average_entry, entry_quantity, protection::text AS protection,"
             " (extract(epoch FROM opened_at) * 1000)::bigint AS opened_ms"
-            " FROM positions WHERE bot_id = ANY(%s) AND closed_at IS NULL",
+            " FROM positions WHERE bot_id = ANY(%b) AND closed_at IS NULL",
             (list(bot_ids),),
         )
         return {row["bot_id"]: row for row in cur.fetchall()}
@@ -88,7 +102,7 @@ def order_statuses(conn: psycopg.Connection[Any], ids: Iterable[str]) -> dict[st
     if not wanted:
         return {}
     rows = conn.execute(
-        "SELECT client_order_id, status FROM orders WHERE client_order_id = ANY(%s)", (wanted,)
+        "SELECT client_order_id, status FROM orders WHERE client_order_id = ANY(%b)", (wanted,)
     ).fetchall()
     return {str(cid): str(status) for cid, status in rows}
 
@@ -102,7 +116,7 @@ def unseen_fills(conn: psycopg.Connection[Any], bot_ids: Sequence[UUID]) -> dict
             " f.price, f.fee, f.executed_at"
             " FROM fills f JOIN orders o ON o.id = f.order_id"
             " JOIN bot_runtime r ON r.bot_id = o.bot_id"
-            " WHERE o.bot_id = ANY(%s) AND f.created_at > r.fills_after"
+            " WHERE o.bot_id = ANY(%b) AND f.created_at > r.fills_after"
             " AND NOT EXISTS (SELECT 1 FROM bot_fills_seen s WHERE s.fill_id = f.id)"
             " ORDER BY f.executed_at, f.id",
             (list(bot_ids),),
@@ -129,7 +143,7 @@ def account_money(
             " coalesce((SELECT sum(p.quantity * coalesce(t.price, p.average_entry)) FROM positions p"
             "   LEFT JOIN market_last_trades t ON (t.exchange, t.symbol) = (p.exchange, p.symbol)"
             "   WHERE p.account_id = a.id AND p.closed_at IS NULL), 0) AS positions"
-            " FROM accounts a WHERE a.id = ANY(%s)",
+            " FROM accounts a WHERE a.id = ANY(%b)",
             (list(account_ids),),
         )
         return {row.pop("id"): row for row in cur.fetchall()}
@@ -138,7 +152,7 @@ def account_money(
 def user_accounts(conn: psycopg.Connection[Any], user_ids: Sequence[UUID]) -> dict[UUID, list[UUID]]:
     out: dict[UUID, list[UUID]] = {}
     for user_id, account_id in conn.execute(
-        "SELECT user_id, id FROM accounts WHERE user_id = ANY(%s)", (list(user_ids),)
+        "SELECT user_id, id FROM accounts WHERE user_id = ANY(%b)", (list(user_ids),)
     ).fetchall():
         out.setdefault(user_id, []).append(account_id)
     return out
@@ -146,7 +160,7 @@ def user_accounts(conn: psycopg.Connection[Any], user_ids: Sequence[UUID]) -> di
 
 def open_position_counts(conn: psycopg.Connection[Any], user_ids: Sequence[UUID]) -> dict[UUID, int]:
     rows = conn.execute(
-        "SELECT user_id, count(*) FROM positions WHERE user_id = ANY(%s) AND closed_at IS NULL"
+        "SELECT user_id, count(*) FROM positions WHERE user_id = ANY(%b) AND closed_at IS NULL"
         " GROUP BY user_id",
         (list(user_ids),),
     ).fetchall()
@@ -156,7 +170,7 @@ def open_position_counts(conn: psycopg.Connection[Any], user_ids: Sequence[UUID]
 def recent_order_counts(conn: psycopg.Connection[Any], bot_ids: Sequence[UUID]) -> dict[UUID, int]:
     """Orders each bot placed in the last minute (the order-rate check)."""
     rows = conn.execute(
-        "SELECT bot_id, count(*) FROM orders WHERE bot_id = ANY(%s)"
+        "SELECT bot_id, count(*) FROM orders WHERE bot_id = ANY(%b)"
         " AND created_at > now() - interval '1 minute'"
         " GROUP BY bot_id",
         (list(bot_ids),),
@@ -171,7 +185,7 @@ def markets(
     unique = list(set(keys))
     rows = conn.execute(
         "SELECT k.exchange, k.symbol, t.price, t.trade_time, r.min_notional"
-        " FROM unnest(%s::text[], %s::text[]) AS k(exchange, symbol)"
+        " FROM unnest(%b::text[], %b::text[]) AS k(exchange, symbol)"
         " LEFT JOIN market_last_trades t ON (t.exchange, t.symbol) = (k.exchange, k.symbol)"
         " LEFT JOIN market_rules r ON (r.exchange, r.symbol) = (k.exchange, k.symbol)",
         ([k[0] for k in unique], [k[1] for k in unique]),
@@ -185,8 +199,10 @@ def markets(
 # -- writes --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class EvaluationRow:
+class EvaluationRow(NamedTuple):
+    """One evaluation; `matched`, `risk` and `intents` are JSON arrays, serialised already (a
+    tuple: 10,000 of them a tick, and a frozen dataclass's __init__ costs ten times more)."""
+
     user_id: UUID
     bot_id: UUID
     candle_open_time: int
@@ -195,11 +211,11 @@ class EvaluationRow:
     outcome: str
     signal: str
     reason: str
-    score: float | None
-    matched: list[str]
-    risk_verdict: str | None
-    risk: list[dict[str, Any]]
-    intents: list[dict[str, Any]]
+    score: float | None = None
+    matched: str = "[]"
+    risk_verdict: str | None = None
+    risk: str = "[]"
+    intents: str = "[]"
 
 
 def insert_evaluations(conn: psycopg.Connection[Any], rows: Sequence[EvaluationRow]) -> dict[UUID, int]:
@@ -207,58 +223,48 @@ def insert_evaluations(conn: psycopg.Connection[Any], rows: Sequence[EvaluationR
     bot whose evaluation of that candle exists already is left out: the tick is a repeat)."""
     if not rows:
         return {}
-    columns = list(zip(*(_evaluation_values(row) for row in rows), strict=True))
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    columns[7] = [reason[:1000] for reason in columns[7]]
     cursor = conn.execute(
         "INSERT INTO evaluations (user_id, bot_id, candle_open_time, timeframe, strategy_version, outcome,"
         " signal, reason, score, matched, risk_verdict, risk, intents)"
-        " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::bigint[], %s::text[], %s::int[], %s::text[],"
-        " %s::text[], %s::text[], %s::float8[], %s::jsonb[], %s::text[], %s::jsonb[], %s::jsonb[])"
+        " SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::bigint[], %b::text[], %b::int[], %b::text[],"
+        " %b::text[], %b::text[], %b::float8[], %b::jsonb[], %b::text[], %b::jsonb[], %b::jsonb[])"
         " ON CONFLICT ON CONSTRAINT evaluations_once_per_candle DO NOTHING RETURNING bot_id, id",
-        [list(column) for column in columns],
+        columns,
     )
     return {bot_id: int(id_) for bot_id, id_ in cursor.fetchall()}
 
 
-def _evaluation_values(row: EvaluationRow) -> tuple[Any, ...]:
-    return (
-        row.user_id,
-        row.bot_id,
-        row.candle_open_time,
-        row.timeframe,
-        row.strategy_version,
-        row.outcome,
-        row.signal,
-        row.reason[:1000],
-        row.score,
-        json.dumps(row.matched),
-        row.risk_verdict,
-        json.dumps(row.risk),
-        json.dumps(row.intents),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeRow:
+class RuntimeRow(NamedTuple):
     bot_id: UUID
     user_id: UUID
     memory: str
-    orders: str
+    orders: str | None
+    """None: unchanged (the stored value stays, and is neither parsed nor compressed again)."""
     last_candle: int
     skips: int
+    exists: bool = True
+    """False for a bot that has no runtime row yet."""
 
 
 def save_runtime(conn: psycopg.Connection[Any], rows: Sequence[RuntimeRow]) -> None:
     if not rows:
         return
+    missing = [r for r in rows if not r.exists]
+    if missing:
+        conn.execute(
+            "INSERT INTO bot_runtime (bot_id, user_id) SELECT * FROM unnest(%b::uuid[], %b::uuid[])"
+            " ON CONFLICT (bot_id) DO NOTHING",
+            ([r.bot_id for r in missing], [r.user_id for r in missing]),
+        )
     conn.execute(
-        "INSERT INTO bot_runtime (bot_id, user_id, memory, orders, last_candle, skips, last_evaluated_at)"
-        " SELECT b, u, m, p, c, s, now() FROM unnest(%s::uuid[], %s::uuid[], %s::jsonb[], %s::jsonb[],"
-        " %s::bigint[], %s::int[]) AS t(b, u, m, p, c, s)"
-        " ON CONFLICT (bot_id) DO UPDATE SET memory = excluded.memory, orders = excluded.orders,"
-        " last_candle = excluded.last_candle, skips = excluded.skips, last_evaluated_at = now()",
+        "UPDATE bot_runtime r SET memory = t.m, orders = coalesce(t.p, r.orders), last_candle = t.c,"
+        " skips = t.s, last_evaluated_at = now()"
+        " FROM unnest(%b::uuid[], %b::jsonb[], %b::jsonb[], %b::bigint[], %b::int[]) AS t(b, m, p, c, s)"
+        " WHERE r.bot_id = t.b",
         (
             [r.bot_id for r in rows],
-            [r.user_id for r in rows],
             [r.memory for r in rows],
             [r.orders for r in rows],
             [r.last_candle for r in rows],
@@ -272,15 +278,15 @@ def mark_fills_seen(conn: psycopg.Connection[Any], seen: Sequence[tuple[UUID, UU
     if not seen:
         return
     conn.execute(
-        "INSERT INTO bot_fills_seen (fill_id, user_id, bot_id) SELECT * FROM unnest(%s::uuid[], %s::uuid[],"
-        " %s::uuid[]) ON CONFLICT DO NOTHING",
+        "INSERT INTO bot_fills_seen (fill_id, user_id, bot_id) SELECT * FROM unnest(%b::uuid[], %b::uuid[],"
+        " %b::uuid[]) ON CONFLICT DO NOTHING",
         ([s[0] for s in seen], [s[1] for s in seen], [s[2] for s in seen]),
     )
 
 
 def mark_sent(conn: psycopg.Connection[Any], evaluation_ids: Sequence[int]) -> None:
     if evaluation_ids:
-        conn.execute("UPDATE evaluations SET sent_at = now() WHERE id = ANY(%s)", (list(evaluation_ids),))
+        conn.execute("UPDATE evaluations SET sent_at = now() WHERE id = ANY(%b)", (list(evaluation_ids),))
 
 
 def unsent(conn: psycopg.Connection[Any], *, older_than_s: int, limit: int) -> list[dict[str, Any]]:
@@ -321,7 +327,7 @@ def newest_candles(
         "SELECT s.exchange, s.symbol, s.timeframe,"
         " (SELECT c.open_time FROM candles c WHERE c.series_id = s.id ORDER BY c.open_time DESC LIMIT 1)"
         " FROM candle_series s"
-        " JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(exchange, symbol, timeframe)"
+        " JOIN unnest(%b::text[], %b::text[], %b::text[]) AS k(exchange, symbol, timeframe)"
         " ON (s.exchange, s.symbol, s.timeframe) = (k.exchange, k.symbol, k.timeframe)",
         ([k[0] for k in unique], [k[1] for k in unique], [k[2] for k in unique]),
     ).fetchall()
@@ -333,7 +339,7 @@ def feed_ages(conn: psycopg.Connection[Any], keys: Iterable[tuple[str, str]]) ->
     unique = list(set(keys))
     rows = conn.execute(
         "SELECT t.exchange, t.symbol, extract(epoch FROM now() - t.updated_at)::float8"
-        " FROM market_last_trades t JOIN unnest(%s::text[], %s::text[]) AS k(exchange, symbol)"
+        " FROM market_last_trades t JOIN unnest(%b::text[], %b::text[]) AS k(exchange, symbol)"
         " ON (t.exchange, t.symbol) = (k.exchange, k.symbol)",
         ([k[0] for k in unique], [k[1] for k in unique]),
     ).fetchall()

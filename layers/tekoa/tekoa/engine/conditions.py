@@ -220,5 +220,12 @@ def matched_at(
 ) -> tuple[tuple[str, ...], float]:
     """The labels of the members true at `bar`, and the confluence score (share of members true)."""
     parts = members(condition)
-    hits = tuple(describe(c) for c in parts if truth(data, primary, c).true[bar])
+    hits = tuple(_described(data, c) for c in parts if truth(data, primary, c).true[bar])
     return hits, len(hits) / len(parts)
+
+
+def _described(data: MarketData, condition: Condition) -> str:
+    """`describe` once per condition object for the data's life (every bot sharing a strategy
+    asks on every decision); keyed by identity and holding the condition, as the brains are."""
+    _, label = data.memo(("describe", id(condition)), lambda: (condition, describe(condition)))
+    return label

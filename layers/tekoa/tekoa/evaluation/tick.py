@@ -4,8 +4,9 @@
    series of a `candle.closed` event), each due when its candle — the event's, or the newest
    stored candle of its series — is newer than the last one it saw.
 2. **Load**: candles once per (market, timeframe) with the union of the bots' lookbacks (one
-   binary COPY for every series), then one `MarketData` per market: bots on the same market
-   share every indicator and condition array (`tekoa.engine` memoises them on the data).
+   query for every series, a row of binary arrays per series), then one `MarketData` per
+   market: bots on the same market share every indicator and condition array (`tekoa.engine`
+   memoises them on the data).
 3. **Decide**: each bot's state from the database (position, the orders it asked for that
    are not final, fills not shown to it yet, memory, money) into `tekoa.engine.decide`.
 4. **Check**: the pre-trade risk checks (`tekoa.risk.checks`) on every intent, after the
@@ -24,6 +25,8 @@ A market without a fresh candle gets a *skipped* evaluation with the reason; aft
 
 from __future__ import annotations
 
+import gc
+import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -60,7 +63,7 @@ from tekoa.domain.trading import (
     ProtectionState,
     RestingOrder,
 )
-from tekoa.engine import MarketData, decide
+from tekoa.engine import MarketData, MarketView, decide
 from tekoa.engine import protection as pr
 from tekoa.engine.decision import Decision
 from tekoa.execution.accounts import PaperDefaults, open_account
@@ -76,6 +79,7 @@ from tekoa.strategies.models import STRATEGY_ADAPTER, RulesStrategy, StrategyDef
 from tekoa.strategies.rules import lookback_by_timeframe
 
 _ORDERS: TypeAdapter[list[RestingOrder]] = TypeAdapter(list[RestingOrder])
+_MAX_CACHED_VERSIONS = 50_000
 _FAIL_CLOSED = "risk state could not be read: every order is refused until it can (fail closed)"
 
 
@@ -119,14 +123,18 @@ class TickReport:
     rejected: int = 0
     failed_bots: int = 0
     phases: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
+    """Each phase's CPU time in this process (seconds): less sensitive to a busy machine than
+    the wall time, and without the database's share."""
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
+            self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - cpu
 
 
 @dataclass
@@ -136,26 +144,19 @@ class _Bot:
     timeframe: Timeframe
     candle: int
     lookback: int
+    id: UUID
+    user_id: UUID
+    market: tuple[str, str]
     close: Decimal = Decimal(0)
     exits: list[Intent] = field(default_factory=list)
     account_id: UUID | None = None
     orders: list[RestingOrder] = field(default_factory=list)
+    remembered: list[RestingOrder] = field(default_factory=list)
+    """The orders as read from the runtime: `orders` is this very list when none ended."""
     decision: Decision | None = None
     skip: str | None = None
     checked: list[Checked] = field(default_factory=list)
     fills_seen: list[UUID] = field(default_factory=list)
-
-    @property
-    def id(self) -> UUID:
-        return UUID(str(self.row["id"]))
-
-    @property
-    def user_id(self) -> UUID:
-        return UUID(str(self.row["user_id"]))
-
-    @property
-    def market(self) -> tuple[str, str]:
-        return str(self.row["exchange"]), str(self.row["symbol"])
 
 
 class Evaluator:
@@ -175,11 +176,20 @@ class Evaluator:
         self.publisher = publisher
         self.config = config or EvaluatorConfig()
         self.clock_ms = clock_ms
-        self._strategies: dict[str, StrategyDefinition] = {}
+        self._strategies: dict[tuple[UUID, int], StrategyDefinition] = {}
+        self._definitions: dict[str, StrategyDefinition] = {}
+        self._orders_parsed: dict[UUID, tuple[str, list[RestingOrder]]] = {}
+        """Each bot's order list as parsed last tick, with its text: a grid's ladder is the
+        same from one candle to the next (its runtime keeps the stored text), so it is parsed
+        once rather than every tick. Only the last tick's bots are kept."""
 
     # -- the tick ------------------------------------------------------------------------------
 
     def tick(self, due: Due = Due()) -> TickReport:
+        with _collector_paused():
+            return self._tick(due)
+
+    def _tick(self, due: Due) -> TickReport:
         report = TickReport()
         events: list[BusEvent] = []
         with self.database.connection() as conn:
@@ -196,15 +206,16 @@ class Evaluator:
             with report.phase("indicators computed"):
                 data = self._market_data(bots, frames)
             with report.phase("decisions made"):
-                for bot in bots:
-                    if bot.skip is None:
-                        self._decide(bot, data, facts)
+                self._decide_all(bots, data, facts)
             with report.phase("risk checked"), service_transaction(conn):
                 users = self._assess_users(conn, bots, facts, events)
                 for bot in bots:
-                    if bot.decision is not None:
-                        # Protective exits pass as they are (an exit must never be held back).
-                        bot.checked = [Checked(i, Verdict.APPROVED) for i in bot.exits] + check_intents(
+                    if bot.decision is None:
+                        continue
+                    # Protective exits pass as they are (an exit must never be held back).
+                    bot.checked = [Checked(i, Verdict.APPROVED) for i in bot.exits]
+                    if bot.decision.intents:  # most decisions on most candles: nothing to check
+                        bot.checked += check_intents(
                             bot.decision.intents, self._risk_context(bot, facts, users)
                         )
             with report.phase("evaluations written"), service_transaction(conn):
@@ -218,6 +229,7 @@ class Evaluator:
 
     def _due_bots(self, conn: Any, due: Due) -> list[_Bot]:
         found = rows.running_bots(conn, due.filter)
+        self._load_strategies(conn, found)
         newest = (
             rows.newest_candles(conn, {(r["exchange"], r["symbol"], r["timeframe"]) for r in found})
             if due.candle_open_time is None
@@ -240,7 +252,7 @@ class Evaluator:
             last = row["last_candle"]
             if last is not None and candle <= last:
                 continue
-            strategy = self._strategy(row["definition"])
+            strategy = self._strategies[(row["strategy_id"], row["strategy_version"])]
             bots.append(
                 _Bot(
                     row=row,
@@ -248,18 +260,27 @@ class Evaluator:
                     timeframe=timeframe,
                     candle=candle,
                     lookback=self._lookback(strategy, timeframe),
+                    id=row["id"],
+                    user_id=row["user_id"],
+                    market=(row["exchange"], row["symbol"]),
                     account_id=row["account_id"],
                 )
             )
         return bots
 
-    def _strategy(self, text: str) -> StrategyDefinition:
-        """One parsed definition per distinct text: bots running the same version share it (and
-        with it the engine's compiled brain and memoised arrays)."""
-        strategy = self._strategies.get(text)
-        if strategy is None:
-            strategy = self._strategies[text] = STRATEGY_ADAPTER.validate_json(text)
-        return strategy
+    def _load_strategies(self, conn: Any, found: list[dict[str, Any]]) -> None:
+        """Parse the pinned definitions this process has not seen yet. A version never changes
+        (decision 44), so a parsed definition is kept for the life of the process (a warm
+        Lambda). Equal definitions (many users run a type's defaults) are one object, so their
+        bots share the engine's compiled brain and memoised arrays, which are keyed by it."""
+        if len(self._strategies) > _MAX_CACHED_VERSIONS:  # versions no bot runs any more pile up
+            self._strategies.clear()
+            self._definitions.clear()
+        missing = {(row["strategy_id"], row["strategy_version"]) for row in found} - self._strategies.keys()
+        for key, text in rows.strategy_definitions(conn, missing).items():
+            strategy = STRATEGY_ADAPTER.validate_json(text)
+            canonical = strategy.model_dump_json()
+            self._strategies[key] = self._definitions.setdefault(canonical, strategy)
 
     def _lookback(self, strategy: StrategyDefinition, primary: Timeframe) -> int:
         """Primary bars to load: what the rules read (coarser timeframes in primary bars), three
@@ -289,25 +310,42 @@ class Evaluator:
         ids = [bot.id for bot in bots]
         accounts = {bot.account_id for bot in bots if bot.account_id is not None}
         markets = {bot.market for bot in bots}
-        remembered = {bot.id: _ORDERS.validate_json(bot.row["orders"] or "[]") for bot in bots}
-        statuses = rows.order_statuses(
-            conn, (o.client_order_id for orders in remembered.values() for o in orders)
-        )
+        parsed = self._orders_parsed
+        self._orders_parsed = {}
+        for bot in bots:
+            text = bot.row["orders"]
+            if not text or text == "[]":
+                continue
+            known = parsed.get(bot.id)
+            orders = known[1] if known is not None and known[0] == text else _ORDERS.validate_json(text)
+            bot.remembered = orders
+            self._orders_parsed[bot.id] = (text, orders)
+        statuses = rows.order_statuses(conn, (o.client_order_id for bot in bots for o in bot.remembered))
         now = self.clock_ms()
         for bot in bots:
-            bot.orders = [
+            kept = [
                 order
-                for order in remembered[bot.id]
+                for order in bot.remembered
                 if (
                     (status := statuses.get(order.client_order_id)) is None
                     and now - order.placed_at < self.config.orders_ttl_ms + bot.timeframe.ms
                 )
                 or (status is not None and status not in _FINAL)
             ]
+            bot.orders = bot.remembered if len(kept) == len(bot.remembered) else kept
+        money = rows.account_money(conn, list(accounts))
         return {
             "positions": rows.open_positions(conn, ids),
             "fills": rows.unseen_fills(conn, ids),
-            "money": rows.account_money(conn, list(accounts)),
+            "money": money,
+            # (available, equity) once per account: a hundred bots may share one.
+            "cash": {
+                account_id: (
+                    Decimal(books["available"]),
+                    Decimal(books["available"]) + Decimal(books["held"]) + Decimal(books["positions"]),
+                )
+                for account_id, books in money.items()
+            },
             "markets": rows.markets(conn, markets),
             "feeds": rows.feed_ages(conn, markets),
             "order_counts": rows.recent_order_counts(conn, ids),
@@ -348,26 +386,37 @@ class Evaluator:
 
     # -- decisions -----------------------------------------------------------------------------
 
-    def _decide(
-        self, bot: _Bot, data: dict[tuple[str, str, Timeframe], MarketData], facts: dict[str, Any]
+    def _decide_all(
+        self, bots: list[_Bot], data: dict[tuple[str, str, Timeframe], MarketData], facts: dict[str, Any]
     ) -> None:
-        market = data[(*bot.market, bot.timeframe)]
-        frame = market.frames[bot.timeframe]
-        if len(frame) == 0 or int(frame.open_time[-1]) != bot.candle:
-            bot.skip = "no data: the market has no candle for this period"
-            return
-        age = facts["feeds"].get(bot.market)
-        if age is None:
-            bot.skip = "stale data: no trade recorded on this market"
-            return
-        if age > self.config.max_feed_age_s:
-            bot.skip = f"stale data: the last trade was recorded {int(age)} s ago"
-            return
-        bot.close = Decimal(repr(float(frame.close[-1])))
-        bot.exits = self._protective_exits(bot, frame, facts["positions"].get(bot.id))
+        """Each bot's decision; what is the same for every bot of a market (its freshness, its
+        last bar) is settled once per market."""
+        by_market: dict[tuple[str, str, Timeframe], list[_Bot]] = defaultdict(list)
+        for bot in bots:
+            if bot.skip is None:
+                by_market[(*bot.market, bot.timeframe)].append(bot)
+        for key, group in by_market.items():
+            market = data[key]
+            frame = market.frames[key[2]]
+            age = facts["feeds"].get(key[:2])
+            view = market.last(key[2]) if len(frame) else None
+            newest = None if view is None else view.open_time
+            close = Decimal(repr(float(frame.close[-1]))) if len(frame) else Decimal(0)
+            for bot in group:
+                if view is None or newest != bot.candle:
+                    bot.skip = "no data: the market has no candle for this period"
+                elif age is None:
+                    bot.skip = "stale data: no trade recorded on this market"
+                elif age > self.config.max_feed_age_s:
+                    bot.skip = f"stale data: the last trade was recorded {int(age)} s ago"
+                else:
+                    self._decide(bot, view, close, facts)
+
+    def _decide(self, bot: _Bot, view: MarketView, close: Decimal, facts: dict[str, Any]) -> None:
+        bot.close = close
+        bot.exits = self._protective_exits(bot, view.frame, facts["positions"].get(bot.id))
         try:
-            state = self._state(bot, facts)
-            bot.decision = decide(bot.strategy, market.last(bot.timeframe), state)
+            bot.decision = decide(bot.strategy, view, self._state(bot, facts))
         except Exception as exc:  # a bug or bad data in one bot must not stop the others
             logger.exception("a bot's decision failed", extra={"bot_id": str(bot.id)})
             bot.skip = f"the decision failed: {type(exc).__name__}: {exc}"[:500]
@@ -414,9 +463,7 @@ class Evaluator:
     def _state(self, bot: _Bot, facts: dict[str, Any]) -> BotState:
         tf = bot.timeframe.ms
         position = facts["positions"].get(bot.id)
-        money = facts["money"].get(bot.account_id, {})
-        available = Decimal(money.get("available", 0))
-        equity = available + Decimal(money.get("held", 0)) + Decimal(money.get("positions", 0))
+        available, equity = facts["cash"].get(bot.account_id, (Decimal(0), Decimal(0)))
         fills = []
         for fill in facts["fills"].get(bot.id, []):
             fills.append(
@@ -527,7 +574,7 @@ class Evaluator:
             state=state,
             state_reason=reason,
             limits=limits,
-            settings=RiskSettings.model_validate(bot.row["risk"]),
+            settings=RiskSettings.model_validate_json(bot.row["risk"]),
             equity=decision.state.equity,
             reference_price=bot.close,
             last_price=market.get("last_price"),
@@ -544,49 +591,49 @@ class Evaluator:
     ) -> dict[UUID, int]:
         evaluations = []
         for bot in bots:
-            version = bot.row["strategy_version"]
-            base = {
-                "user_id": bot.user_id,
-                "bot_id": bot.id,
-                "candle_open_time": bot.candle,
-                "timeframe": bot.timeframe.value,
-                "strategy_version": version,
-            }
             if bot.decision is None:
                 evaluations.append(
                     rows.EvaluationRow(
-                        **base,
+                        bot.user_id,
+                        bot.id,
+                        bot.candle,
+                        bot.timeframe.value,
+                        bot.row["strategy_version"],
                         outcome="skipped",
                         signal="none",
                         reason=bot.skip or "skipped",
-                        score=None,
-                        matched=[],
-                        risk_verdict=None,
-                        risk=[],
-                        intents=[],
                     )
                 )
                 continue
             why = bot.decision.why
-            passed = [c.intent for c in bot.checked if c.passed]
+            checked = bot.checked
+            passed = [c.intent for c in checked if c.passed]
             evaluations.append(
                 rows.EvaluationRow(
-                    **base,
+                    bot.user_id,
+                    bot.id,
+                    bot.candle,
+                    bot.timeframe.value,
+                    bot.row["strategy_version"],
                     outcome="decided",
                     signal=_signal(passed),
                     reason=why.reason,
                     score=why.score,
-                    matched=list(why.matched),
-                    risk_verdict=_verdict(bot.checked),
-                    risk=[
-                        {
-                            "client_order_id": c.intent.client_order_id,
-                            "verdict": c.verdict.value,
-                            "reason": c.reason,
-                        }
-                        for c in bot.checked
-                    ],
-                    intents=[intent.model_dump(mode="json") for intent in passed],
+                    matched=json.dumps(why.matched) if why.matched else "[]",
+                    risk_verdict=_verdict(checked),
+                    risk=json.dumps(
+                        [
+                            {
+                                "client_order_id": c.intent.client_order_id,
+                                "verdict": c.verdict.value,
+                                "reason": c.reason,
+                            }
+                            for c in checked
+                        ]
+                    )
+                    if checked
+                    else "[]",
+                    intents=_INTENTS.dump_json(passed).decode() if passed else "[]",
                 )
             )
         written = rows.insert_evaluations(conn, evaluations)
@@ -617,9 +664,11 @@ class Evaluator:
                     bot_id=bot.id,
                     user_id=bot.user_id,
                     memory=memory,
-                    orders=_ORDERS.dump_json(orders).decode(),
+                    # Unchanged on most candles: a grid's ladder is kilobytes of JSON.
+                    orders=None if orders is bot.remembered else _ORDERS.dump_json(orders).decode(),
                     last_candle=bot.candle,
                     skips=skips,
+                    exists=bot.row["memory"] is not None,
                 )
             )
         rows.save_runtime(conn, runtime)
@@ -679,6 +728,21 @@ class Evaluator:
             logger.exception("publishing evaluator events failed", extra={"events": len(events)})
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection during a tick. A tick allocates a few hundred thousand
+    short-lived objects (rows, models, intents), freed by reference counting; each 700 of them
+    started a collection that walked the process's large, long-lived heap (numba, pydantic
+    schemas): 40 % of the tick's CPU. The collector resumes after the tick."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 _FINAL = {status.value for status in FINAL_STATUSES}
 _INTENTS: TypeAdapter[list[Intent]] = TypeAdapter(list[Intent])
 
@@ -711,6 +775,8 @@ def _orders_after(
 ) -> list[RestingOrder]:
     """The bot's orders after this decision: cancelled ones out, placed ones in — as the bot
     asked for them (the quantity before any resizing), so it recognises them next time."""
+    if not checked:
+        return before
     cancelled = {c.intent.target_client_order_id for c in checked if isinstance(c.intent, CancelIntent)}
     passed = {c.intent.client_order_id for c in checked if c.passed}
     out = [order for order in before if order.client_order_id not in cancelled]

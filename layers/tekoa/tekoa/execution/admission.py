@@ -110,6 +110,16 @@ def fresh_price(
     return price
 
 
+FLATTEN_SOURCE = "flatten"
+"""The source of the kill switch's exits: reduce-only market sells of open positions, the only
+orders a halted account accepts (a platform halt stops them too)."""
+
+
+def halt_lets_through(source: str | None, side: OrderSide, type: OrderType, reduce_only: bool) -> bool:
+    """Whether an order passes the user's own halt: the kill switch's flattening sells only."""
+    return source == FLATTEN_SOURCE and side is OrderSide.SELL and type is OrderType.MARKET and reduce_only
+
+
 def admit(
     *,
     account: Account,
@@ -124,6 +134,7 @@ def admit(
     pending_sells: Decimal,
     available: Decimal,
     costs: CostModel,
+    source: str | None = None,
 ) -> Admission:
     """Check an order against the trading states, its position and the balance; what it holds.
 
@@ -131,7 +142,10 @@ def admit(
     manual position), `pending_sells` what working sells of that position already promise.
     """
     reduces = side is OrderSide.SELL
-    state = _stricter(platform_state, account.trading_state)
+    account_state = account.trading_state
+    if account_state is TradingState.HALTED and halt_lets_through(source, side, type, reduce_only):
+        account_state = TradingState.REDUCING
+    state = _stricter(platform_state, account_state)
     if state is TradingState.HALTED:
         reason = "trading is halted" + (
             f": {account.trading_state_reason}" if account.trading_state_reason else ""

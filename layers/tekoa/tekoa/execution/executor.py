@@ -59,7 +59,7 @@ from tekoa.domain.trading import PositionSide, ProtectionState
 from tekoa.engine.protection import arm, to_state
 from tekoa.exchanges.rules import MarketRules
 from tekoa.execution import booking
-from tekoa.execution.admission import CostModel, OrderAsk, admit, fresh_price, normalise
+from tekoa.execution.admission import CostModel, OrderAsk, admit, fresh_price, halt_lets_through, normalise
 from tekoa.execution.brokers import (
     ExchangeOrder,
     ExchangeRejected,
@@ -338,6 +338,7 @@ class Executor:
                     context.rules.base if order.side is OrderSide.SELL else context.rules.quote
                 ),
                 costs=self.config.costs,
+                source=source,
             )
         except OrderRefused as refusal:
             claimed = booking.claim(
@@ -856,9 +857,14 @@ def _result(booked: booking.Booked) -> Result:
 def _state_refusal(context: OrderContext, order: Order) -> OrderRefused | None:
     """The trading states at execution time (fail closed), for an order admitted earlier."""
     account = context.account
+    account_state = account.trading_state
+    if account_state is TradingState.HALTED and halt_lets_through(
+        order.intent.get("source"), order.side, order.type, order.reduce_only
+    ):
+        account_state = TradingState.REDUCING
     for state, reason in (
         (context.platform_state, context.platform_reason),
-        (account.trading_state, account.trading_state_reason),
+        (account_state, account.trading_state_reason),
     ):
         if state is TradingState.HALTED:
             return OrderRefused(

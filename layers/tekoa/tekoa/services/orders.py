@@ -221,6 +221,7 @@ def claim_order(
             context.rules.base if ask.side is OrderSide.SELL else context.rules.quote
         ),
         costs=costs,
+        source=source,
     )
     writes = Writes()
     order = booking.claim(

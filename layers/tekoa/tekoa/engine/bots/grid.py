@@ -54,6 +54,8 @@ class Grid:
     _outside: SignalIndex = field(init=False)
     _startable: SignalIndex = field(init=False)
     _protection: ProtectionSpec | None = field(init=False)
+    _wanted_at: dict[tuple[int, OrderSide], Wanted] = field(init=False, default_factory=dict)
+    """The order wanted at each (level, side): a function of the params, built once."""
 
     def __post_init__(self) -> None:
         self.timeframe = self.params.timeframe
@@ -123,12 +125,18 @@ class Grid:
         if not grid and state.position is None:
             grid = {i: OrderSide.BUY for i, level in enumerate(self.levels) if float(level) < view.close}
             started = "grid armed below the close; "
-        wanted = [self._wanted(level, side) for level, side in sorted(grid.items())]
+        wanted = [self._wanted_order(level, side) for level, side in sorted(grid.items())]
         intents = reconcile(state, view.open_time, wanted, legs=(LEG,))
         memory = memory.model_copy(update={"last_decided": view.open_time, "grid": grid})
         buys = sum(1 for side in grid.values() if side is OrderSide.BUY)
         why = Why(reason=f"{started}{buys} buys and {len(grid) - buys} sells armed")
         return decided(state, memory, intents, why)
+
+    def _wanted_order(self, level: int, side: OrderSide) -> Wanted:
+        wanted = self._wanted_at.get((level, side))
+        if wanted is None:
+            wanted = self._wanted_at[(level, side)] = self._wanted(level, side)
+        return wanted
 
     def _wanted(self, level: int, side: OrderSide) -> Wanted:
         pair = level if side is OrderSide.BUY else level - 1
