@@ -256,14 +256,16 @@ def _executor_part(url: str, aws: dict[str, str], stop: Any, out: Any) -> None:
     queue_url = sqs.get_queue_url(QueueName=settings.names.order_queue)["QueueUrl"]
     executor = Executor(database, _no_live, publisher=EventBridgePublisher(settings))
     committed: dict[str, float] = {}
-    handle = executor.handle
+    handle_batch = executor.handle_batch
 
-    def timed(message: Any) -> Result:
-        result = handle(message)
-        committed[message.intent.client_order_id] = time.time()
-        return result
+    def timed(messages: Any) -> list[Result | Exception]:
+        results = handle_batch(messages)
+        at = time.time()
+        for message in messages:
+            committed[message.intent.client_order_id] = at
+        return results
 
-    executor.handle = timed  # type: ignore[method-assign]
+    executor.handle_batch = timed  # type: ignore[method-assign]
     pollers = [
         SqsPoller(aws_client("sqs", settings), queue_url, ExecutorHandler(executor)) for _ in range(POLLERS)
     ]
