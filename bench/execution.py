@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from functions.executor import local as local_executor
 from functions.executor.handler import ExecutorHandler
 from tekoa.aws.clients import aws_client
 from tekoa.aws.events import EventBridgePublisher
@@ -45,7 +46,7 @@ from tekoa.execution.executor import Executor, Result
 from tekoa.execution.messages import PlaceMessage, dump_message, group_id
 from tekoa.local.aws import LocalAwsEndpoint, provision, use_local_credentials
 from tekoa.local.postgres import EmbeddedPostgres, ensure_database
-from tekoa.local.sqs_poller import SqsPoller, lambda_record
+from tekoa.local.sqs_poller import lambda_record
 from tekoa.services import bots as bot_service
 from tekoa.services import strategies as strategy_service
 from tekoa.settings import load_settings
@@ -54,7 +55,6 @@ ACCOUNTS = 100
 ORDERS_PER_ACCOUNT = 40
 E2E_RATE = 200  # orders/s
 E2E_SECONDS = 10
-POLLERS = 3
 SYMBOL = "BTC/USDT"
 SCALPER = {
     "timeframe": "1m",
@@ -247,32 +247,27 @@ _no_live = _NoLive()
 
 
 def _executor_part(url: str, aws: dict[str, str], stop: Any, out: Any) -> None:
-    """The executor as `tekoa up` runs it: its own process, pollers on the order queue.
+    """The executor as `tekoa up` runs it (`functions.executor.local`): its own process, pollers
+    on the order queue and the outbox relay beside them.
 
     Reports when each order's fill committed (wall clock, as the producer's)."""
     settings = load_settings(**aws)
-    database = PooledDatabase(url, max_size=POLLERS + 1)
-    sqs = aws_client("sqs", settings)
-    queue_url = sqs.get_queue_url(QueueName=settings.names.order_queue)["QueueUrl"]
-    executor = Executor(database, _no_live, publisher=EventBridgePublisher(settings))
+    database = PooledDatabase(url, max_size=local_executor.POLLERS + 2)
+    executor = Executor(database, _no_live)
     committed: dict[str, float] = {}
     handle_batch = executor.handle_batch
 
     def timed(messages: Any) -> list[Result | Exception]:
         results = handle_batch(messages)
         at = time.time()
-        for message in messages:
-            committed[message.intent.client_order_id] = at
+        for message, result in zip(messages, results, strict=True):
+            if isinstance(result, Result):
+                committed[message.intent.client_order_id] = at
         return results
 
     executor.handle_batch = timed  # type: ignore[method-assign]
-    pollers = [
-        SqsPoller(aws_client("sqs", settings), queue_url, ExecutorHandler(executor)) for _ in range(POLLERS)
-    ]
     halt = threading.Event()
-    threads = [threading.Thread(target=p.run, args=(halt,), daemon=True) for p in pollers]
-    for thread in threads:
-        thread.start()
+    threads = local_executor.start(settings, database, executor, halt)
     stop.wait()
     halt.set()
     for thread in threads:
@@ -327,7 +322,7 @@ def bench_end_to_end(url: str, people: list[Trader], aws: dict[str, str]) -> lis
     return [
         Row(
             "end to end",
-            f"{E2E_RATE} orders/s offered for {E2E_SECONDS} s, {POLLERS} pollers",
+            f"{E2E_RATE} orders/s offered for {E2E_SECONDS} s, {local_executor.POLLERS} pollers",
             len(latencies) / elapsed,
             float(np.percentile(latencies, 50)),
             float(np.percentile(latencies, 99)),

@@ -158,8 +158,12 @@ class ExecutorHandler:
         return cls(build_executor(settings, database), sqs_client=aws_client("sqs", settings))
 
 
-def build_executor(settings: Settings, database: Database) -> Executor:
-    """The executor this deployment runs: its database, credentials, event bus and costs."""
+def build_executor(settings: Settings, database: Database, *, publish: bool = True) -> Executor:
+    """The executor this deployment runs: its database, credentials, event bus and costs.
+
+    `publish`: put each batch's events on the bus once the batch committed (a Lambda, which has
+    nothing running between invocations); without, they wait in the outbox for a relay
+    (`tekoa.execution.relay`, beside the local pollers)."""
     from tekoa.aws.events import EventBridgePublisher
     from tekoa.execution.admission import CostModel
     from tekoa.execution.executor import ExecutorConfig
@@ -169,7 +173,7 @@ def build_executor(settings: Settings, database: Database) -> Executor:
     return Executor(
         database,
         CredentialBrokers(database, key_provider_for(settings)),
-        publisher=EventBridgePublisher(settings),
+        publisher=EventBridgePublisher(settings) if publish else None,
         config=ExecutorConfig(costs=CostModel.from_settings(settings)),
     )
 
