@@ -1,18 +1,20 @@
 """Execution benchmarks: the executor's throughput and the order path end to end.
 
-Run: `python bench/execution.py` (about a minute). Against an embedded PostgreSQL 16 started
+Run: `python bench/execution.py` (a few minutes). Against an embedded PostgreSQL 16 started
 in a temp dir (and a moto server for SQS and EventBridge), on this machine:
 
 * **executor**: paper market orders handled as Lambda receives them, SQS batches of 10 through
   the real handler (claim, checks, hold, fill, position, ledger, events in the outbox), by 1
   and by 4 concurrent invocations, each its own process as Lambda's are (Lambda runs one per
   message group at a time; these span many accounts), and once more with the events put on
-  EventBridge (moto) per batch. Target: at least 1,000 orders/s.
+  EventBridge (moto) per batch, as the Lambda does. Each row notes the executor processes' CPU
+  time, the statements they sent and the transactions committed, per order. Target: at least
+  1,000 orders/s.
 * **end to end**: orders enqueued on the FIFO queue at a steady 200 orders/s (in batches of up
   to ten, as the evaluator sends them), taken by the local poller (`tekoa.local.sqs_poller`,
   Lambda's event source mapping) and executed; orders/s and the time from enqueue to the
   fill's commit, p50 and p99. Processes as `tekoa up` runs them: moto's server, the executor
-  part (its pollers), and this one sending. Target: p99 at most 250 ms.
+  part (`functions.executor.local`: its pollers and the outbox relay), and this one sending. Target: p99 at most 250 ms.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psycopg
 
 from functions.executor import local as local_executor
 from functions.executor.handler import ExecutorHandler
@@ -190,15 +193,31 @@ def _invocations(
     url: str, aws: dict[str, str] | None, batches: list[dict[str, Any]], go: Any, out: Any
 ) -> None:
     """One Lambda instance (its own process, as Lambda runs them): wait for `go`, handle the
-    batches in turn, report (started, finished, failed records)."""
+    batches in turn, report (started, finished, failed records, CPU seconds, statements sent)."""
     database = PooledDatabase(url, max_size=2)
     publisher = EventBridgePublisher(load_settings(**aws)) if aws else None
     handler = ExecutorHandler(Executor(database, _no_live, publisher=publisher))
+    statements = [0]
+    execute = psycopg.Cursor.execute
+
+    def counted(cursor: Any, *args: Any, **kwargs: Any) -> Any:
+        statements[0] += 1
+        return execute(cursor, *args, **kwargs)
+
+    psycopg.Cursor.execute = counted  # type: ignore[method-assign,assignment]
     go.wait()
-    started = time.time()
+    started, cpu = time.time(), time.process_time()
     failed = sum(len(handler(batch, None)["batchItemFailures"]) for batch in batches)
-    out.put((started, time.time(), failed))
+    out.put((started, time.time(), failed, time.process_time() - cpu, statements[0]))
     database.close()
+
+
+def _commits(url: str) -> int:
+    with connect(url) as conn:
+        row = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def bench_executor(url: str, people: list[Trader], aws: dict[str, str]) -> list[Row]:
@@ -220,19 +239,25 @@ def bench_executor(url: str, people: list[Trader], aws: dict[str, str]) -> list[
         for process in processes:
             process.start()
         time.sleep(3)  # imports and connections, before the clock starts
+        commits = _commits(url)
         go.set()
         reports = [out.get(timeout=600) for _ in processes]
         for process in processes:
             process.join()
+        commits = _commits(url) - commits
         failures = sum(r[2] for r in reports)
         assert failures == 0, f"{failures} records failed"
         elapsed = max(r[1] for r in reports) - min(r[0] for r in reports)
+        orders = len(messages)
+        cpu_ms = sum(r[3] for r in reports) * 1000 / orders
+        per_order = sum(r[4] for r in reports) / orders
         rows.append(
             Row(
                 "executor",
                 f"paper market orders, batches of 10, {workers} invocation(s)",
-                len(messages) / elapsed,
-                note=note,
+                orders / elapsed,
+                note=f"{note}; executor CPU {cpu_ms:.2f} ms, {per_order:.1f} statements,"
+                f" {commits / orders:.2f} commits per order",
             )
         )
     return rows
