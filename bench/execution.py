@@ -14,7 +14,8 @@ in a temp dir (and a moto server for SQS and EventBridge), on this machine:
   to ten, as the evaluator sends them), taken by the local poller (`tekoa.local.sqs_poller`,
   Lambda's event source mapping) and executed; orders/s and the time from enqueue to the
   fill's commit, p50 and p99. Processes as `tekoa up` runs them: moto's server, the executor
-  part (`functions.executor.local`: its pollers and the outbox relay), and this one sending. Target: p99 at most 250 ms.
+  part (`functions.executor.local`: its pollers and the outbox relay), and this one sending.
+  Target: p99 at most 250 ms.
 """
 
 from __future__ import annotations

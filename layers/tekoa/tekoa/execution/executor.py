@@ -1,7 +1,9 @@
 """The executor: each order placed at most once, each fill recorded exactly once.
 
-`Executor.handle` takes one order-queue message (`tekoa.execution.messages`). Delivery is at
-least once, possibly concurrent, and a process may die at any line; these rules make that safe:
+`Executor.handle_batch` takes a batch of order-queue messages (`tekoa.execution.messages`),
+`Executor.handle` one. New orders of different accounts are claimed and booked together, one
+transaction per round (DECISIONS 53). Delivery is at least once, possibly concurrent, and a
+process may die at any line; these rules make that safe:
 
 * **Claim first.** A bot's intent becomes an order row (status `new`, its funds held) in one
   transaction before anything leaves the platform. Its client order id is unique per account,
@@ -14,9 +16,10 @@ least once, possibly concurrent, and a process may die at any line; these rules 
   process dies). A worker that finds an order `submitted` looks it up by client id and never
   creates it again; an order the exchange never heard of is declared lost only after
   repeated look-ups.
-* Every transaction starts by locking the account row (`load_order_context`, which reads all
-  the order needs in the same statement), so concurrent work on one account is serialised and
-  what was read cannot change before the commit; the writes follow in one pipeline.
+* Every transaction starts by locking the account rows (`load_order_context`, or for a round
+  `load_place_contexts`, in id order) and then reads all the orders need, so concurrent work on
+  one account is serialised and what was read cannot change before the commit; the writes
+  follow in one pipeline.
   Serialisation failures and deadlocks (e.g. with the API's reset) are retried.
 * Trading states are read at execution time and fail closed (a missing platform row is halted).
 

@@ -101,6 +101,7 @@ def _quicker_sqs() -> None:
     import time
 
     import moto.sqs.models as sqs_models
+    from moto.sqs.exceptions import ReceiptHandleIsInvalid
 
     def millis(dt: object = None) -> float:
         return time.time() * 1000.0
@@ -127,14 +128,14 @@ def _quicker_sqs() -> None:
         # message (a FIFO queue's received messages are near its head) does the same.
         if receipt_handle in queue.deleted_messages:
             return
-        for index, message in enumerate(queue._messages):
-            if message.had_receipt_handle(receipt_handle):
-                break
-        else:
-            raise sqs_models.ReceiptHandleIsInvalid()
+        messages = queue._messages
+        index = next((n for n, m in enumerate(messages) if m.had_receipt_handle(receipt_handle)), None)
+        if index is None:
+            raise ReceiptHandleIsInvalid()
+        message = messages[index]
         queue.pending_messages.discard(message)
         queue.deleted_messages.update(message.all_receipt_handles)
-        queue._messages = queue._messages[:index] + queue._messages[index + 1 :]
+        queue._messages = messages[:index] + messages[index + 1 :]
 
     for name, function in {"delete_message": delete_message}.items():
         setattr(sqs_models.Queue, name, function)
