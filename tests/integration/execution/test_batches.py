@@ -5,12 +5,18 @@ real SQS on moto."""
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
+import psycopg
+
 from functions.executor.handler import ExecutorHandler
+from tekoa.db import markets as market_rows
+from tekoa.db.connection import service_transaction
 from tekoa.domain.execution import OrderStatus, RejectCode
 from tekoa.domain.orders import OrderSide, OrderType
+from tekoa.exchanges.simulated import simulated_rules
 from tekoa.execution.executor import MessageNotApplicable, Outcome, Result
 from tekoa.execution.ledger import Book
 from tests.integration.execution.desk import Desk
@@ -140,3 +146,28 @@ def test_a_record_that_can_never_apply_does_not_hold_its_accounts_later_records_
     # A bot that does not trade the symbol can never apply: it does not hold the next one back.
     assert isinstance(outcomes[0], MessageNotApplicable)
     assert isinstance(outcomes[1], Result) and outcomes[1].outcome is Outcome.FILLED
+
+
+def test_a_record_the_database_refuses_fails_alone_and_leaves_nothing_behind(desk: Desk) -> None:
+    desk.market("60000")
+    desk.market("3000", symbol="ETH/USDT")
+    # Rules whose base asset the ledger refuses (its CHECK on asset names): the order passes
+    # every check in Python and fails only when the round's writes reach the database.
+    with desk.database.connection() as conn, service_transaction(conn):
+        market_rows.upsert_rules(conn, [dataclasses.replace(simulated_rules("ETH/USDT"), base="eth!")])
+    traders = [(user, desk.paper_account(user)) for user in (desk.user(), desk.user(), desk.user())]
+    symbols = ["BTC/USDT", "ETH/USDT", "BTC/USDT"]
+    messages = [
+        desk.intent_message(user, account, desk.bot(user, symbol), quantity="0.01", symbol=symbol)
+        for (user, account), symbol in zip(traders, symbols, strict=True)
+    ]
+
+    outcomes = desk.executor().handle_batch(messages)
+
+    assert isinstance(outcomes[1], psycopg.errors.CheckViolation)
+    assert [o.outcome for o in (outcomes[0], outcomes[2]) if isinstance(o, Result)] == [Outcome.FILLED] * 2
+    (user, account) = traders[1]
+    assert desk.orders(user, account) == []
+    assert desk.balance(user, account, "USDT", Book.HELD) == 0
+    for user, account in traders:
+        desk.assert_ledger_consistent(user, account)

@@ -324,7 +324,7 @@ class Executor:
                     "transaction retried", extra={"attempt": attempt, "error_type": type(exc).__name__}
                 )
                 time.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311 -- jitter, not secrets
-            except psycopg.Error as exc:
+            except Exception as exc:  # e.g. a constraint at the flush: whose record is unknown
                 failure = exc
                 break
         if len(messages) == 1:
