@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 from typing import Any, Protocol, TypeVar, cast
 from uuid import UUID
 
@@ -274,7 +275,7 @@ class Executor:
                         round_.append(index)
                         break
                     else:
-                        settle(index, _attempt(lambda m=message: self.handle(m)))  # type: ignore[misc]
+                        settle(index, _attempt(partial(self.handle, message)))
             if round_:
                 placed = self._place_round([cast(PlaceMessage, messages[i]) for i in round_])
                 for index, outcome in zip(round_, placed, strict=True):
@@ -300,7 +301,7 @@ class Executor:
                 assert outcome.order_id is not None
                 message = messages[n]
                 outcomes[n] = _attempt(
-                    lambda m=message, o=outcome.order_id: self._submit_live(m.user_id, m.account_id, o)  # type: ignore[misc]
+                    partial(self._submit_live, message.user_id, message.account_id, outcome.order_id)
                 )
         return outcomes
 
