@@ -1,18 +1,21 @@
 """Execution benchmarks: the executor's throughput and the order path end to end.
 
-Run: `python bench/execution.py` (about a minute). Against an embedded PostgreSQL 16 started
+Run: `python bench/execution.py` (a few minutes). Against an embedded PostgreSQL 16 started
 in a temp dir (and a moto server for SQS and EventBridge), on this machine:
 
 * **executor**: paper market orders handled as Lambda receives them, SQS batches of 10 through
   the real handler (claim, checks, hold, fill, position, ledger, events in the outbox), by 1
   and by 4 concurrent invocations, each its own process as Lambda's are (Lambda runs one per
   message group at a time; these span many accounts), and once more with the events put on
-  EventBridge (moto) per batch. Target: at least 1,000 orders/s.
+  EventBridge (moto) per batch, as the Lambda does. Each row notes the executor processes' CPU
+  time, the statements they sent and the transactions committed, per order. Target: at least
+  1,000 orders/s.
 * **end to end**: orders enqueued on the FIFO queue at a steady 200 orders/s (in batches of up
   to ten, as the evaluator sends them), taken by the local poller (`tekoa.local.sqs_poller`,
   Lambda's event source mapping) and executed; orders/s and the time from enqueue to the
   fill's commit, p50 and p99. Processes as `tekoa up` runs them: moto's server, the executor
-  part (its pollers), and this one sending. Target: p99 at most 250 ms.
+  part (`functions.executor.local`: its pollers and the outbox relay), and this one sending.
+  Target: p99 at most 250 ms.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psycopg
 
+from functions.executor import local as local_executor
 from functions.executor.handler import ExecutorHandler
 from tekoa.aws.clients import aws_client
 from tekoa.aws.events import EventBridgePublisher
@@ -45,7 +50,7 @@ from tekoa.execution.executor import Executor, Result
 from tekoa.execution.messages import PlaceMessage, dump_message, group_id
 from tekoa.local.aws import LocalAwsEndpoint, provision, use_local_credentials
 from tekoa.local.postgres import EmbeddedPostgres, ensure_database
-from tekoa.local.sqs_poller import SqsPoller, lambda_record
+from tekoa.local.sqs_poller import lambda_record
 from tekoa.services import bots as bot_service
 from tekoa.services import strategies as strategy_service
 from tekoa.settings import load_settings
@@ -54,7 +59,6 @@ ACCOUNTS = 100
 ORDERS_PER_ACCOUNT = 40
 E2E_RATE = 200  # orders/s
 E2E_SECONDS = 10
-POLLERS = 3
 SYMBOL = "BTC/USDT"
 SCALPER = {
     "timeframe": "1m",
@@ -190,15 +194,31 @@ def _invocations(
     url: str, aws: dict[str, str] | None, batches: list[dict[str, Any]], go: Any, out: Any
 ) -> None:
     """One Lambda instance (its own process, as Lambda runs them): wait for `go`, handle the
-    batches in turn, report (started, finished, failed records)."""
+    batches in turn, report (started, finished, failed records, CPU seconds, statements sent)."""
     database = PooledDatabase(url, max_size=2)
     publisher = EventBridgePublisher(load_settings(**aws)) if aws else None
     handler = ExecutorHandler(Executor(database, _no_live, publisher=publisher))
+    statements = [0]
+    execute = psycopg.Cursor.execute
+
+    def counted(cursor: Any, *args: Any, **kwargs: Any) -> Any:
+        statements[0] += 1
+        return execute(cursor, *args, **kwargs)
+
+    psycopg.Cursor.execute = counted  # type: ignore[method-assign,assignment]
     go.wait()
-    started = time.time()
+    started, cpu = time.time(), time.process_time()
     failed = sum(len(handler(batch, None)["batchItemFailures"]) for batch in batches)
-    out.put((started, time.time(), failed))
+    out.put((started, time.time(), failed, time.process_time() - cpu, statements[0]))
     database.close()
+
+
+def _commits(url: str) -> int:
+    with connect(url) as conn:
+        row = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def bench_executor(url: str, people: list[Trader], aws: dict[str, str]) -> list[Row]:
@@ -220,19 +240,25 @@ def bench_executor(url: str, people: list[Trader], aws: dict[str, str]) -> list[
         for process in processes:
             process.start()
         time.sleep(3)  # imports and connections, before the clock starts
+        commits = _commits(url)
         go.set()
         reports = [out.get(timeout=600) for _ in processes]
         for process in processes:
             process.join()
+        commits = _commits(url) - commits
         failures = sum(r[2] for r in reports)
         assert failures == 0, f"{failures} records failed"
         elapsed = max(r[1] for r in reports) - min(r[0] for r in reports)
+        orders = len(messages)
+        cpu_ms = sum(r[3] for r in reports) * 1000 / orders
+        per_order = sum(r[4] for r in reports) / orders
         rows.append(
             Row(
                 "executor",
                 f"paper market orders, batches of 10, {workers} invocation(s)",
-                len(messages) / elapsed,
-                note=note,
+                orders / elapsed,
+                note=f"{note}; executor CPU {cpu_ms:.2f} ms, {per_order:.1f} statements,"
+                f" {commits / orders:.2f} commits per order",
             )
         )
     return rows
@@ -247,30 +273,27 @@ _no_live = _NoLive()
 
 
 def _executor_part(url: str, aws: dict[str, str], stop: Any, out: Any) -> None:
-    """The executor as `tekoa up` runs it: its own process, pollers on the order queue.
+    """The executor as `tekoa up` runs it (`functions.executor.local`): its own process, pollers
+    on the order queue and the outbox relay beside them.
 
     Reports when each order's fill committed (wall clock, as the producer's)."""
     settings = load_settings(**aws)
-    database = PooledDatabase(url, max_size=POLLERS + 1)
-    sqs = aws_client("sqs", settings)
-    queue_url = sqs.get_queue_url(QueueName=settings.names.order_queue)["QueueUrl"]
-    executor = Executor(database, _no_live, publisher=EventBridgePublisher(settings))
+    database = PooledDatabase(url, max_size=local_executor.POLLERS + 2)
+    executor = Executor(database, _no_live)
     committed: dict[str, float] = {}
-    handle = executor.handle
+    handle_batch = executor.handle_batch
 
-    def timed(message: Any) -> Result:
-        result = handle(message)
-        committed[message.intent.client_order_id] = time.time()
-        return result
+    def timed(messages: Any) -> list[Result | Exception]:
+        results = handle_batch(messages)
+        at = time.time()
+        for message, result in zip(messages, results, strict=True):
+            if isinstance(result, Result):
+                committed[message.intent.client_order_id] = at
+        return results
 
-    executor.handle = timed  # type: ignore[method-assign]
-    pollers = [
-        SqsPoller(aws_client("sqs", settings), queue_url, ExecutorHandler(executor)) for _ in range(POLLERS)
-    ]
+    executor.handle_batch = timed  # type: ignore[method-assign]
     halt = threading.Event()
-    threads = [threading.Thread(target=p.run, args=(halt,), daemon=True) for p in pollers]
-    for thread in threads:
-        thread.start()
+    threads = local_executor.start(settings, database, executor, halt)
     stop.wait()
     halt.set()
     for thread in threads:
@@ -325,7 +348,7 @@ def bench_end_to_end(url: str, people: list[Trader], aws: dict[str, str]) -> lis
     return [
         Row(
             "end to end",
-            f"{E2E_RATE} orders/s offered for {E2E_SECONDS} s, {POLLERS} pollers",
+            f"{E2E_RATE} orders/s offered for {E2E_SECONDS} s, {local_executor.POLLERS} pollers",
             len(latencies) / elapsed,
             float(np.percentile(latencies, 50)),
             float(np.percentile(latencies, 99)),

@@ -29,8 +29,8 @@ from pydantic import ValidationError
 from tekoa.aws.clients import aws_client
 from tekoa.aws.events import BusEvent
 from tekoa.db.connection import Database
-from tekoa.execution.executor import Executor, MessageNotApplicable, OrderPending
-from tekoa.execution.messages import parse_message
+from tekoa.execution.executor import Executor, MessageNotApplicable, OrderPending, Result
+from tekoa.execution.messages import OrderMessage, parse_message
 from tekoa.observability import logger, tracer
 from tekoa.settings import Settings, get_settings
 
@@ -67,41 +67,59 @@ class ExecutorHandler:
         self.processor.raise_on_entire_batch_failure = False
 
     def __call__(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
+        # The batch is carried out first, as a batch (`Executor.handle_batch`: new orders of
+        # different accounts share one transaction); the processor then reports each record's
+        # outcome in order, so partial failures and group skipping stay Powertools' own.
+        parsed: dict[str, OrderMessage | str] = {}
+        for record in event.get("Records", []):
+            parsed[record["messageId"]] = _parse(record["body"])
+        messages = [(mid, m) for mid, m in parsed.items() if not isinstance(m, str)]
+        outcomes = dict(
+            zip(
+                (mid for mid, _ in messages),
+                self.executor.handle_batch([m for _, m in messages]),
+                strict=True,
+            )
+        )
         published: list[tuple[UUID, BusEvent]] = []
         response = process_partial_response(
             event=event,
-            record_handler=self._record_handler(published),
+            record_handler=self._record_handler(parsed, outcomes, published),
             processor=self.processor,
             context=context,
         )
         self.executor.publish(published)
         return dict(response)
 
-    def _record_handler(self, published: list[tuple[UUID, BusEvent]]) -> Callable[[SQSRecord], None]:
+    def _record_handler(
+        self,
+        parsed: dict[str, OrderMessage | str],
+        outcomes: dict[str, Result | Exception],
+        published: list[tuple[UUID, BusEvent]],
+    ) -> Callable[[SQSRecord], None]:
         def handle(record: SQSRecord) -> None:
             group = record.attributes.message_group_id or ""
             context = {"message_id": record.message_id, "group": group}
-            try:
-                message = parse_message(record.body)
-            except ValidationError as exc:
-                reason = "; ".join(
-                    f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:3]
-                )
-                self._poison(record, f"malformed order message: {reason}", context)
-            logger.append_keys(kind=message.kind, account_id=str(message.account_id))
-            try:
-                result = self.executor.handle(message)
-            except MessageNotApplicable as exc:
-                self._poison(record, f"order message cannot apply: {exc}", context)
-            except OrderPending as exc:
-                logger.info("order pending; retried later", extra={**context, "reason": str(exc)})
-                raise
-            finally:
-                logger.remove_keys(["kind", "account_id"])
+            message = parsed[record.message_id]
+            if isinstance(message, str):
+                self._poison(record, f"malformed order message: {message}", context)
+            result = outcomes[record.message_id]
+            if isinstance(result, MessageNotApplicable):
+                self._poison(record, f"order message cannot apply: {result}", context)
+            if isinstance(result, OrderPending):
+                logger.info("order pending; retried later", extra={**context, "reason": str(result)})
+            if isinstance(result, Exception):
+                raise result
             published.extend(result.events)
             logger.info(
                 "order message handled",
-                extra={**context, "outcome": result.outcome.value, "order_id": str(result.order_id)},
+                extra={
+                    **context,
+                    "kind": message.kind,
+                    "account_id": str(message.account_id),
+                    "outcome": result.outcome.value,
+                    "order_id": str(result.order_id),
+                },
             )
 
         return handle
@@ -140,8 +158,12 @@ class ExecutorHandler:
         return cls(build_executor(settings, database), sqs_client=aws_client("sqs", settings))
 
 
-def build_executor(settings: Settings, database: Database) -> Executor:
-    """The executor this deployment runs: its database, credentials, event bus and costs."""
+def build_executor(settings: Settings, database: Database, *, publish: bool = True) -> Executor:
+    """The executor this deployment runs: its database, credentials, event bus and costs.
+
+    `publish`: put each batch's events on the bus once the batch committed (a Lambda, which has
+    nothing running between invocations); without, they wait in the outbox for a relay
+    (`tekoa.execution.relay`, beside the local pollers)."""
     from tekoa.aws.events import EventBridgePublisher
     from tekoa.execution.admission import CostModel
     from tekoa.execution.executor import ExecutorConfig
@@ -151,9 +173,17 @@ def build_executor(settings: Settings, database: Database) -> Executor:
     return Executor(
         database,
         CredentialBrokers(database, key_provider_for(settings)),
-        publisher=EventBridgePublisher(settings),
+        publisher=EventBridgePublisher(settings) if publish else None,
         config=ExecutorConfig(costs=CostModel.from_settings(settings)),
     )
+
+
+def _parse(body: str) -> OrderMessage | str:
+    """The message, or why it is malformed."""
+    try:
+        return parse_message(body)
+    except ValidationError as exc:
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:3])
 
 
 _handler: ExecutorHandler | None = None

@@ -313,3 +313,152 @@ def _context(
         quote_available=available.get(rules.quote, Decimal(0)) if rules else Decimal(0),
         booked_trade_ids=booked,
     )
+
+
+# -- a batch of new orders -----------------------------------------------------------------
+# The same reads for a batch of place messages, one statement per table however many orders:
+# the keys travel as arrays and `unnest ... WITH ORDINALITY` numbers them, so each row comes
+# back with the index of the order it belongs to. The caller's transaction is the service
+# role's (the batch spans tenants): every statement matches the message's (user, account) pair,
+# so a message can only ever reach its own user's rows.
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceKey:
+    """What a place message names: whose account, which bot and market, which client id."""
+
+    user_id: UUID
+    account_id: UUID
+    bot_id: UUID
+    symbol: str
+    client_order_id: str
+
+
+_ACCOUNTS_LOCKED = (
+    f"SELECT user_id, {', '.join(_ACCOUNT)}, (SELECT state FROM platform_trading_state) AS platform_state,"  # noqa: S608 -- fixed column lists
+    " (SELECT reason FROM platform_trading_state) AS platform_reason FROM accounts"
+    " WHERE (user_id, id) IN (SELECT * FROM unnest(%(users)s::uuid[], %(accounts)s::uuid[]))"
+    " ORDER BY id FOR UPDATE"
+)
+_KEYS = (
+    "unnest(%(users)s::uuid[], %(accounts)s::uuid[], %(bots)s::uuid[], %(symbols)s::text[],"
+    " %(client_ids)s::text[]) WITH ORDINALITY AS k(user_id, account_id, bot_id, symbol, client_order_id, idx)"
+)
+_BATCH_ORDERS = (
+    f"SELECT k.idx, {', '.join('o.' + c for c in _ORDER)} FROM {_KEYS} JOIN orders o"  # noqa: S608 -- fixed column lists
+    " ON o.user_id = k.user_id AND o.account_id = k.account_id AND o.client_order_id = k.client_order_id"
+)
+_BATCH_MARKETS = (
+    f"SELECT m.idx, {', '.join('r.' + c for c in _RULES)}, lt.price AS last_price,"  # noqa: S608 -- fixed column lists
+    " lt.trade_time AS last_trade_time"
+    " FROM unnest(%(exchanges)s::text[], %(symbols)s::text[]) WITH ORDINALITY AS m(exchange, symbol, idx)"
+    " LEFT JOIN market_rules r ON (r.exchange, r.symbol) = (m.exchange, m.symbol)"
+    " LEFT JOIN market_last_trades lt ON (lt.exchange, lt.symbol) = (m.exchange, m.symbol)"
+)
+_BATCH_BOTS = (
+    f"SELECT k.idx, b.id, b.exchange, b.symbol, b.mode, b.archived_at FROM {_KEYS}"  # noqa: S608 -- fixed text
+    " JOIN bots b ON b.user_id = k.user_id AND b.id = k.bot_id"
+)
+_BATCH_POSITIONS = (
+    f"SELECT k.idx, {', '.join('p.' + c for c in _POSITION)} FROM {_KEYS} JOIN positions p"  # noqa: S608 -- fixed column lists
+    " ON p.user_id = k.user_id AND p.account_id = k.account_id AND p.bot_id = k.bot_id"
+    " AND p.symbol = k.symbol AND p.closed_at IS NULL"
+)
+_BATCH_PENDING_SELLS = (
+    f"SELECT k.idx, sum(o.quantity - o.filled_quantity) AS amount FROM {_KEYS} JOIN orders o"  # noqa: S608 -- fixed text
+    " ON o.user_id = k.user_id AND o.account_id = k.account_id AND o.symbol = k.symbol"
+    " AND o.bot_id = k.bot_id AND o.side = 'sell'"
+    " AND o.status IN ('new', 'submitted', 'open', 'partially_filled')"
+    " AND o.client_order_id <> k.client_order_id GROUP BY k.idx"
+)
+_BATCH_AVAILABLE = (
+    "SELECT b.account_id, b.asset, b.amount FROM unnest(%(users)s::uuid[], %(accounts)s::uuid[])"
+    " AS k(user_id, account_id) JOIN balances b ON b.user_id = k.user_id AND b.account_id = k.account_id"
+    " AND b.book = 'available'"
+)
+
+
+def load_place_contexts(conn: psycopg.Connection[Any], keys: list[PlaceKey]) -> list[OrderContext | None]:
+    """Lock the accounts of a batch of new orders (in id order), then read each order's world.
+
+    One context per key, in order; None where the user has no such account. The keys must name
+    distinct accounts: the contexts are read before any of them is booked.
+    """
+    params: dict[str, Any] = {
+        "users": [k.user_id for k in keys],
+        "accounts": [k.account_id for k in keys],
+        "bots": [k.bot_id for k in keys],
+        "symbols": [k.symbol for k in keys],
+        "client_ids": [k.client_order_id for k in keys],
+    }
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(_ACCOUNTS_LOCKED, params)
+        locked = {(row.pop("user_id"), row["id"]): row for row in cur.fetchall()}
+    platform = next(iter(locked.values()), {"platform_state": None, "platform_reason": None})
+    platform_state, platform_reason = platform["platform_state"], platform["platform_reason"]
+    accounts = {key: Account.model_validate({c: row[c] for c in _ACCOUNT}) for key, row in locked.items()}
+    exchanges = [
+        accounts[(k.user_id, k.account_id)].exchange if (k.user_id, k.account_id) in accounts else ""
+        for k in keys
+    ]
+    queued = {
+        name: _queue(conn, statement, {**params, "exchanges": exchanges})
+        for name, statement in (
+            ("orders", _BATCH_ORDERS),
+            ("markets", _BATCH_MARKETS),
+            ("bots", _BATCH_BOTS),
+            ("positions", _BATCH_POSITIONS),
+            ("pending", _BATCH_PENDING_SELLS),
+            ("available", _BATCH_AVAILABLE),
+        )
+    }
+    results = {name: each.fetchall() for name, each in queued.items()}
+    for each in queued.values():
+        each.close()
+
+    def by_index(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        return {int(row.pop("idx")) - 1: row for row in rows}
+
+    orders, markets, bots = (
+        by_index(results["orders"]),
+        by_index(results["markets"]),
+        by_index(results["bots"]),
+    )
+    positions, pending = by_index(results["positions"]), by_index(results["pending"])
+    available: dict[UUID, dict[str, Decimal]] = {}
+    for row in results["available"]:
+        available.setdefault(row["account_id"], {})[row["asset"]] = row["amount"]
+    contexts: list[OrderContext | None] = []
+    for n, key in enumerate(keys):
+        account = accounts.get((key.user_id, key.account_id))
+        if account is None:
+            contexts.append(None)
+            continue
+        market = markets[n]
+        rules = None if market["exchange"] is None else MarketRules(**{c: market[c] for c in _RULES})
+        last = (
+            None
+            if market["last_price"] is None
+            else LastTrade(account.exchange, key.symbol, market["last_price"], market["last_trade_time"])
+        )
+        bot = bots.get(n)
+        contexts.append(
+            _context(
+                account,
+                platform_state,
+                platform_reason,
+                None
+                if bot is None
+                else BotRef(
+                    bot["id"], bot["exchange"], bot["symbol"], TradingMode(bot["mode"]), bot["archived_at"]
+                ),
+                order_from_row(orders[n]) if n in orders else None,
+                rules,
+                last,
+                positions.get(n),
+                available.get(account.id, {}),
+                pending[n]["amount"] if n in pending else 0,
+                frozenset(),
+            )
+        )
+    return contexts

@@ -1,7 +1,9 @@
 """The executor: each order placed at most once, each fill recorded exactly once.
 
-`Executor.handle` takes one order-queue message (`tekoa.execution.messages`). Delivery is at
-least once, possibly concurrent, and a process may die at any line; these rules make that safe:
+`Executor.handle_batch` takes a batch of order-queue messages (`tekoa.execution.messages`),
+`Executor.handle` one. New orders of different accounts are claimed and booked together, one
+transaction per round (DECISIONS 53). Delivery is at least once, possibly concurrent, and a
+process may die at any line; these rules make that safe:
 
 * **Claim first.** A bot's intent becomes an order row (status `new`, its funds held) in one
   transaction before anything leaves the platform. Its client order id is unique per account,
@@ -14,9 +16,10 @@ least once, possibly concurrent, and a process may die at any line; these rules 
   process dies). A worker that finds an order `submitted` looks it up by client id and never
   creates it again; an order the exchange never heard of is declared lost only after
   repeated look-ups.
-* Every transaction starts by locking the account row (`load_order_context`, which reads all
-  the order needs in the same statement), so concurrent work on one account is serialised and
-  what was read cannot change before the commit; the writes follow in one pipeline.
+* Every transaction starts by locking the account rows (`load_order_context`, or for a round
+  `load_place_contexts`, in id order) and then reads all the orders need, so concurrent work on
+  one account is serialised and what was read cannot change before the commit; the writes
+  follow in one pipeline.
   Serialisation failures and deadlocks (e.g. with the API's reset) are retried.
 * Trading states are read at execution time and fail closed (a missing platform row is halted).
 
@@ -27,12 +30,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from functools import partial
+from typing import Any, Protocol, TypeVar, cast
 from uuid import UUID
 
 import psycopg
@@ -42,7 +47,7 @@ from tekoa.db import orders as order_rows
 from tekoa.db import outbox
 from tekoa.db.connection import Database, service_transaction, tenant_transaction
 from tekoa.db.markets import LastTrade
-from tekoa.db.order_context import OrderContext, load_order_context
+from tekoa.db.order_context import OrderContext, PlaceKey, load_order_context, load_place_contexts
 from tekoa.domain.bots import TradingMode
 from tekoa.domain.execution import (
     Account,
@@ -194,7 +199,11 @@ class Executor:
     def handle(self, message: OrderMessage) -> Result:
         """Carry out one message; raise to have it retried (or dead-lettered)."""
         if isinstance(message, PlaceMessage):
-            return self._place(message)
+            # A batch of one: new orders have one path, `handle_batch`.
+            outcome = self.handle_batch([message])[0]
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
         if isinstance(message, ExecuteMessage):
             return self._execute(message)
         if isinstance(message, CancelMessage):
@@ -230,73 +239,186 @@ class Executor:
             report = self.brokers.live(user_id, context.account).lookup(order)
             return self._record_report(conn, user_id, account_id, order_id, report)
 
-    # -- place / execute -------------------------------------------------------------------
+    # -- place: a batch of new orders ------------------------------------------------------
 
-    def _place(self, message: PlaceMessage) -> Result:
-        intent = message.intent
-        price_hint: Decimal | None = None
+    def handle_batch(self, messages: Sequence[OrderMessage]) -> list[Result | Exception]:
+        """Carry out a batch of messages: each one's result, or the exception it failed with.
 
-        def claim(conn: psycopg.Connection[Any], writes: Writes) -> Result:
-            context = self._context(
-                conn,
-                message.user_id,
-                message.account_id,
-                symbol=message.symbol,
-                bot_id=message.bot_id,
-                client_order_id=intent.client_order_id,
-            )
-            account, bot = context.account, context.bot
-            # A paper bot's intent must never reach a live account (nor another exchange's).
-            if bot is None or (bot.exchange, bot.mode, bot.symbol) != (
-                account.exchange,
-                account.mode,
-                message.symbol,
-            ):
-                raise MessageNotApplicable(
-                    f"bot {message.bot_id} does not trade {message.symbol} on account {account.id}"
+        The new orders (place messages) of different accounts are claimed, checked, priced and
+        booked together (`_place_round`: one transaction, a statement per table); an account's
+        messages keep their order, each one seeing what the one before it booked, because an
+        account contributes at most one order to a round. Other messages go one at a time, in
+        their account's turn. A message that failed for a reason that may pass holds its
+        account's later messages back (they fail unhandled, `OrderPending`, as the FIFO batch
+        processor reports them); a message that can never apply (`MessageNotApplicable`) does not.
+        """
+        results: list[Result | Exception | None] = [None] * len(messages)
+        queues: dict[UUID, deque[int]] = {}
+        for index, message in enumerate(messages):
+            queues.setdefault(message.account_id, deque()).append(index)
+        held: set[UUID] = set()
+
+        def settle(index: int, outcome: Result | Exception) -> None:
+            results[index] = outcome
+            if isinstance(outcome, Exception) and not isinstance(outcome, MessageNotApplicable):
+                held.add(messages[index].account_id)
+
+        while any(queues.values()):
+            round_: list[int] = []
+            for account_id, waiting in queues.items():
+                while waiting:
+                    index = waiting.popleft()
+                    message = messages[index]
+                    if account_id in held:
+                        results[index] = OrderPending("an earlier message of the account failed")
+                    elif isinstance(message, PlaceMessage):
+                        round_.append(index)
+                        break
+                    else:
+                        settle(index, _attempt(partial(self.handle, message)))
+            if round_:
+                placed = self._place_round([cast(PlaceMessage, messages[i]) for i in round_])
+                for index, outcome in zip(round_, placed, strict=True):
+                    settle(index, outcome)
+        return [outcome if outcome is not None else OrderPending("not handled") for outcome in results]
+
+    def _place_round(self, messages: list[PlaceMessage]) -> list[Result | Exception]:
+        """New orders of distinct accounts: claimed in one transaction, live ones then sent."""
+        outcomes = self._claim_round(messages, {})
+        for n, outcome in enumerate(outcomes):
+            if isinstance(outcome, _NeedsPrice):
+                # A live market order on a market the stream does not follow: ask the exchange
+                # what it trades at (outside any transaction), then claim it with that price.
+                message = messages[n]
+                try:
+                    hint = self.brokers.live(message.user_id, outcome.account).last_price(message.symbol)
+                except Exception as exc:
+                    outcomes[n] = exc
+                    continue
+                outcomes[n] = self._claim_round([message], {0: hint})[0]
+        for n, outcome in enumerate(outcomes):
+            if isinstance(outcome, Result) and outcome.outcome is Outcome.SUBMITTED:
+                assert outcome.order_id is not None
+                message = messages[n]
+                outcomes[n] = _attempt(
+                    partial(self._submit_live, message.user_id, message.account_id, outcome.order_id)
                 )
-            if context.order is not None:
-                return self._resume(conn, writes, message.user_id, context, context.order)
-            if bot.archived_at is not None:
-                raise MessageNotApplicable(f"bot {message.bot_id} is archived")
-            price = self._fresh(context.last_trade) or price_hint
-            if price is None and account.mode is TradingMode.LIVE and intent.type is not OrderType.LIMIT:
-                raise _NeedsPrice(account)
-            ask = OrderAsk(
-                side=intent.side,
-                type=intent.type,
-                quantity=intent.quantity,
-                limit_price=intent.price if intent.type is OrderType.LIMIT else None,
-                stop_price=intent.price if intent.type is OrderType.STOP else None,
-                reduce_only=intent.reduce_only,
-            )
-            order = order_rows.new_order(
-                account.id,
-                bot_id=message.bot_id,
-                client_order_id=intent.client_order_id,
-                exchange=account.exchange,
-                symbol=message.symbol,
-                side=intent.side,
-                type=intent.type,
-                quantity=ask.quantity,
-                limit_price=ask.limit_price,
-                stop_price=ask.stop_price,
-                reduce_only=intent.reduce_only,
-                intent=intent.model_dump(mode="json"),
-            )
-            return self._claim(conn, writes, message.user_id, context, order, ask, price, source="bot")
+        return outcomes
 
-        try:
-            result = self._transaction(message.user_id, claim)
-        except _NeedsPrice as needs:
-            # A live market order on a market the stream does not follow: ask the exchange what
-            # it trades at (outside any transaction), then claim with that price.
-            price_hint = self.brokers.live(message.user_id, needs.account).last_price(message.symbol)
-            result = self._transaction(message.user_id, claim)
-        if result.outcome is Outcome.SUBMITTED:
-            assert result.order_id is not None
-            return self._submit_live(message.user_id, message.account_id, result.order_id)
-        return result
+    def _claim_round(
+        self, messages: list[PlaceMessage], price_hints: dict[int, Decimal]
+    ) -> list[Result | Exception]:
+        """Claim each message's order in one transaction (retried on serialisation failures and
+        deadlocks). A record that fails while deciding fails alone, its writes dropped; should
+        the transaction itself fail, each record is tried again on its own, so a bad record
+        never takes the others with it and nothing is half written."""
+        attempts = self.config.transaction_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.database.connection() as conn:
+                    return self._claim_once(conn, messages, price_hints)
+            except _RETRYABLE as exc:
+                if attempt == attempts:
+                    failure: Exception = exc
+                    break
+                logger.warning(
+                    "transaction retried", extra={"attempt": attempt, "error_type": type(exc).__name__}
+                )
+                time.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311 -- jitter, not secrets
+            except Exception as exc:  # e.g. a constraint at the flush: whose record is unknown
+                failure = exc
+                break
+        if len(messages) == 1:
+            return [failure]
+        logger.warning(
+            "a batch transaction failed; its records go one by one",
+            extra={"records": len(messages), "error_type": type(failure).__name__},
+        )
+        return [
+            self._claim_round([message], {0: price_hints[n]} if n in price_hints else {})[0]
+            for n, message in enumerate(messages)
+        ]
+
+    def _claim_once(
+        self, conn: psycopg.Connection[Any], messages: list[PlaceMessage], price_hints: dict[int, Decimal]
+    ) -> list[Result | Exception]:
+        outcomes: list[Result | Exception] = []
+        booked = Writes()
+        keys = [
+            PlaceKey(m.user_id, m.account_id, m.bot_id, m.symbol, m.intent.client_order_id) for m in messages
+        ]
+        # The service role: the batch spans tenants. Every read matches the message's own
+        # (user, account) pair and every row written carries its user, as under tenancy.
+        with conn.pipeline(), service_transaction(conn):
+            contexts = load_place_contexts(conn, keys)
+            for n, (message, context) in enumerate(zip(messages, contexts, strict=True)):
+                writes = Writes()
+                try:
+                    if context is None:
+                        raise MessageNotApplicable(
+                            f"user {message.user_id} has no account {message.account_id}"
+                        )
+                    outcomes.append(self._claim_place(conn, writes, message, context, price_hints.get(n)))
+                except psycopg.Error:
+                    raise  # the transaction is lost: the round fails (and its records go one by one)
+                except Exception as exc:  # this record fails alone; what it collected is dropped
+                    outcomes.append(exc)
+                    continue
+                booked.absorb(writes)
+            booked.flush(conn)
+        return outcomes
+
+    def _claim_place(
+        self,
+        conn: psycopg.Connection[Any],
+        writes: Writes,
+        message: PlaceMessage,
+        context: OrderContext,
+        price_hint: Decimal | None,
+    ) -> Result:
+        intent = message.intent
+        account, bot = context.account, context.bot
+        # A paper bot's intent must never reach a live account (nor another exchange's).
+        if bot is None or (bot.exchange, bot.mode, bot.symbol) != (
+            account.exchange,
+            account.mode,
+            message.symbol,
+        ):
+            raise MessageNotApplicable(
+                f"bot {message.bot_id} does not trade {message.symbol} on account {account.id}"
+            )
+        if context.order is not None:
+            return self._resume(conn, writes, message.user_id, context, context.order)
+        if bot.archived_at is not None:
+            raise MessageNotApplicable(f"bot {message.bot_id} is archived")
+        price = self._fresh(context.last_trade) or price_hint
+        if price is None and account.mode is TradingMode.LIVE and intent.type is not OrderType.LIMIT:
+            raise _NeedsPrice(account)
+        ask = OrderAsk(
+            side=intent.side,
+            type=intent.type,
+            quantity=intent.quantity,
+            limit_price=intent.price if intent.type is OrderType.LIMIT else None,
+            stop_price=intent.price if intent.type is OrderType.STOP else None,
+            reduce_only=intent.reduce_only,
+        )
+        order = order_rows.new_order(
+            account.id,
+            bot_id=message.bot_id,
+            client_order_id=intent.client_order_id,
+            exchange=account.exchange,
+            symbol=message.symbol,
+            side=intent.side,
+            type=intent.type,
+            quantity=ask.quantity,
+            limit_price=ask.limit_price,
+            stop_price=ask.stop_price,
+            reduce_only=intent.reduce_only,
+            intent=intent.model_dump(mode="json"),
+        )
+        return self._claim(conn, writes, message.user_id, context, order, ask, price, source="bot")
+
+    # -- execute -------------------------------------------------------------------------
 
     def _claim(
         self,
@@ -803,6 +925,14 @@ class Executor:
                 )
                 time.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311 -- jitter, not secrets
         raise AssertionError("unreachable")
+
+
+def _attempt(work: Callable[[], Result]) -> Result | Exception:
+    """`work`'s result, or the exception it failed with (one record of a batch)."""
+    try:
+        return work()
+    except Exception as exc:
+        return exc
 
 
 def _run(conn: psycopg.Connection[Any], user_id: UUID, work: Work[T]) -> T:

@@ -35,7 +35,6 @@ from tekoa.db import accounts as account_rows
 from tekoa.db import activity as activity_rows
 from tekoa.db import ledger as ledger_rows
 from tekoa.db import orders as order_rows
-from tekoa.db import outbox
 from tekoa.db.connection import Database, service_transaction, tenant_transaction
 from tekoa.domain.execution import Account, OrderStatus
 from tekoa.domain.resources import ActivityLevel
@@ -46,6 +45,7 @@ from tekoa.execution.executor import BrokerProvider, Executor, OrderPending
 from tekoa.execution.ledger import Book
 from tekoa.execution.ledger_check import ledger_problems
 from tekoa.execution.messages import ExecuteMessage, OrderMessage, TriggerMessage
+from tekoa.execution.relay import OutboxRelay
 from tekoa.observability import logger
 
 BALANCE_TOLERANCE = Decimal("1e-8")
@@ -275,15 +275,11 @@ class Reconciler:
             logger.warning("stuck orders sent again", extra={"orders": len(messages)})
 
     def publish_outbox(self, report: ReconcileReport) -> None:
+        """Events left behind by a crash between a commit and its publish."""
         if self.publisher is None:
             return
-        with self.database.connection() as conn, service_transaction(conn):
-            stale = outbox.take_stale_events(conn, older_than_s=self.config.outbox_after_s)
-            if not stale:
-                return
-            self.publisher.publish([event for _, event in stale])
-            outbox.delete_events(conn, [event_id for event_id, _ in stale])
-        report.events_published += len(stale)
+        relay = OutboxRelay(self.database, self.publisher)
+        report.events_published += relay.drain(older_than_s=self.config.outbox_after_s)
 
     def sweep_paper(self, report: ReconcileReport) -> None:
         """Trigger resting paper orders that a stored candle reached since they were placed."""

@@ -101,6 +101,20 @@ class Writes:
     ) -> None:
         self.activity.append(activity_rows.NewActivity(user_id, level, message, bot_id, data or {}))
 
+    def absorb(self, other: Writes) -> None:
+        """Take over `other`'s writes (another record of a batch, on another account)."""
+        self.new_orders.update(other.new_orders)
+        self.changed_orders.update(other.changed_orders)
+        self.new_positions.update(other.new_positions)
+        self.changed_positions.update(other.changed_positions)
+        self.fills += other.fills
+        self.events += other.events
+        self.postings += other.postings
+        self.outbox += other.outbox
+        self.activity += other.activity
+        for key, amount in other._deltas.items():
+            self._deltas[key] += amount
+
     # -- reading through -------------------------------------------------------------------
 
     def available(
