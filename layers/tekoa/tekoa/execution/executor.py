@@ -45,6 +45,7 @@ from tekoa.db.markets import LastTrade
 from tekoa.db.order_context import OrderContext, load_order_context
 from tekoa.domain.bots import TradingMode
 from tekoa.domain.execution import (
+    WORKING_STATUSES,
     Account,
     InsufficientBalance,
     Order,
@@ -54,9 +55,10 @@ from tekoa.domain.execution import (
     RejectCode,
     TradingState,
 )
-from tekoa.domain.orders import OrderSide, OrderType, ProtectionSpec
+from tekoa.domain.orders import NATIVE_STOP_LEG, OrderSide, OrderType, ProtectionSpec
 from tekoa.domain.trading import PositionSide, ProtectionState
 from tekoa.engine.protection import arm, to_state
+from tekoa.exchanges.capabilities import capabilities
 from tekoa.exchanges.rules import MarketRules
 from tekoa.execution import booking
 from tekoa.execution.admission import CostModel, OrderAsk, admit, fresh_price, halt_lets_through, normalise
@@ -235,6 +237,12 @@ class Executor:
     def _place(self, message: PlaceMessage) -> Result:
         intent = message.intent
         price_hint: Decimal | None = None
+        if (
+            intent.reduce_only
+            and not intent.leg.startswith(NATIVE_STOP_LEG)
+            and capabilities(message.exchange).native_stop_orders
+        ):
+            self._lift_native_stops(message)
 
         def claim(conn: psycopg.Connection[Any], writes: Writes) -> Result:
             context = self._context(
@@ -297,6 +305,37 @@ class Executor:
             assert result.order_id is not None
             return self._submit_live(message.user_id, message.account_id, result.order_id)
         return result
+
+    def _lift_native_stops(self, message: PlaceMessage) -> None:
+        """Cancel the bot's native stops on this market before another exit sells the position:
+        the exchange holds the stop's quantity, and a stop that filled meanwhile is booked here,
+        so the exit then finds the position as it is. The position manager places the stop
+        again if the position stays open."""
+
+        def working(conn: psycopg.Connection[Any], _: Writes) -> list[str]:
+            rows = conn.execute(
+                "SELECT client_order_id FROM orders WHERE account_id = %s AND bot_id = %s AND symbol = %s"
+                " AND intent->>'leg' LIKE %s AND status = ANY(%s)",
+                (
+                    message.account_id,
+                    message.bot_id,
+                    message.symbol,
+                    NATIVE_STOP_LEG + "%",
+                    sorted(s.value for s in WORKING_STATUSES),
+                ),
+            ).fetchall()
+            return [row[0] for row in rows]
+
+        for client_order_id in self._transaction(message.user_id, working):
+            self._cancel(
+                CancelMessage(
+                    user_id=message.user_id,
+                    account_id=message.account_id,
+                    enqueued_at=message.enqueued_at,
+                    target_client_order_id=client_order_id,
+                    reason=f"lifted for the exit {message.intent.client_order_id}",
+                )
+            )
 
     def _claim(
         self,
