@@ -19,6 +19,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
+from tekoa.domain.execution import WORKING_STATUSES
 from tekoa.domain.orders import NATIVE_STOP_LEG
 
 _BOTS = """
@@ -104,8 +105,8 @@ def bots_with_native_stops(conn: psycopg.Connection[Any], bot_ids: Sequence[UUID
         return set()
     rows = conn.execute(
         "SELECT DISTINCT bot_id FROM orders WHERE bot_id = ANY(%b) AND intent->>'leg' LIKE %s"
-        " AND status IN ('new', 'submitted', 'open', 'partially_filled')",
-        (list(bot_ids), NATIVE_STOP_LEG + "%"),
+        " AND status = ANY(%s)",
+        (list(bot_ids), NATIVE_STOP_LEG + "%", sorted(s.value for s in WORKING_STATUSES)),
     ).fetchall()
     return {row[0] for row in rows}
 

@@ -315,13 +315,17 @@ class Executor:
         def working(conn: psycopg.Connection[Any], _: Writes) -> list[str]:
             rows = conn.execute(
                 "SELECT client_order_id FROM orders WHERE account_id = %s AND bot_id = %s AND symbol = %s"
-                " AND intent->>'leg' LIKE %s AND status = ANY(%s)",
+                " AND intent->>'leg' LIKE %s AND status = ANY(%s)"
+                # A redelivered exit that was already claimed leaves the stop placed after it be.
+                " AND NOT EXISTS (SELECT 1 FROM orders e WHERE e.account_id = %s AND e.client_order_id = %s)",
                 (
                     message.account_id,
                     message.bot_id,
                     message.symbol,
                     NATIVE_STOP_LEG + "%",
                     sorted(s.value for s in WORKING_STATUSES),
+                    message.account_id,
+                    message.intent.client_order_id,
                 ),
             ).fetchall()
             return [row[0] for row in rows]
