@@ -132,10 +132,11 @@ class FakeOrder:
     client_order_id: str
     symbol: str  # exchange id, e.g. BTCUSDT
     side: str  # BUY / SELL
-    type: str  # MARKET / LIMIT
+    type: str  # MARKET / LIMIT / STOP_LOSS
     quantity: Decimal
     price: Decimal | None
     time_ms: int
+    stop_price: Decimal | None = None
     executed: Decimal = Decimal(0)
     quote_executed: Decimal = Decimal(0)
     status: str = "NEW"
@@ -154,7 +155,7 @@ class FakeOrder:
             "timeInForce": "GTC",
             "type": self.type,
             "side": self.side,
-            "stopPrice": "0.00000000",
+            "stopPrice": f"{self.stop_price or 0:f}",
             "time": self.time_ms,
             "updateTime": self.time_ms,
             "transactTime": self.time_ms,
@@ -409,10 +410,14 @@ class FakeBinance:
         return None
 
     def fill_resting(self, client_order_id: str, quantity: str | Decimal | None = None) -> None:
-        """Fill (part of) a resting order at its limit price, as a maker."""
+        """Fill (part of) a resting order at its limit price, as a maker; a stop at the market
+        price, as a taker (the market reached its trigger)."""
         order = self.order_by_client_id(client_order_id)
         assert order is not None and order.status in ("NEW", "PARTIALLY_FILLED")
         amount = order.quantity - order.executed if quantity is None else Decimal(quantity)
+        if order.type == "STOP_LOSS":
+            self._execute(order, amount, self.prices[order.symbol], maker=False)
+            return
         self._execute(order, amount, order.price or self.prices[order.symbol], maker=True)
 
     def _execute(self, order: FakeOrder, quantity: Decimal, price: Decimal, *, maker: bool) -> FakeTrade:
@@ -486,9 +491,11 @@ class FakeBinance:
             quantity=Decimal(params.get("quantity", "0")),
             price=Decimal(params["price"]) if "price" in params else None,
             time_ms=self.clock_ms(),
+            stop_price=Decimal(params["stopPrice"]) if "stopPrice" in params else None,
         )
         self.orders[order.order_id] = order
         market_price = self.prices[market_id]
+        # A STOP_LOSS rests until `fill_resting` says the market reached it.
         marketable = order.type == "MARKET" or (
             order.price is not None
             and (market_price <= order.price if order.side == "BUY" else market_price >= order.price)
@@ -710,7 +717,14 @@ class FakeBinance:
             "quoteAssetPrecision": 8,
             "baseCommissionPrecision": 8,
             "quoteCommissionPrecision": 8,
-            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
+            "orderTypes": [
+                "LIMIT",
+                "LIMIT_MAKER",
+                "MARKET",
+                "STOP_LOSS",
+                "STOP_LOSS_LIMIT",
+                "TAKE_PROFIT_LIMIT",
+            ],
             "icebergAllowed": True,
             "ocoAllowed": True,
             "otoAllowed": True,

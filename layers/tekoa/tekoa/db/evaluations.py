@@ -19,6 +19,9 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
+from tekoa.domain.execution import WORKING_STATUSES
+from tekoa.domain.orders import NATIVE_STOP_LEG
+
 _BOTS = """
 SELECT b.id, b.user_id, b.exchange, b.symbol, b.timeframe, b.mode, b.risk::text AS risk,
        b.strategy_id, b.strategy_version,
@@ -94,6 +97,18 @@ def open_positions(conn: psycopg.Connection[Any], bot_ids: Sequence[UUID]) -> di
             (list(bot_ids),),
         )
         return {row["bot_id"]: row for row in cur.fetchall()}
+
+
+def bots_with_native_stops(conn: psycopg.Connection[Any], bot_ids: Sequence[UUID]) -> set[UUID]:
+    """The bots whose position's stop works on the exchange (a working `nstop-` order)."""
+    if not bot_ids:
+        return set()
+    rows = conn.execute(
+        "SELECT DISTINCT bot_id FROM orders WHERE bot_id = ANY(%b) AND intent->>'leg' LIKE %s"
+        " AND status = ANY(%s)",
+        (list(bot_ids), NATIVE_STOP_LEG + "%", sorted(s.value for s in WORKING_STATUSES)),
+    ).fetchall()
+    return {row[0] for row in rows}
 
 
 def order_statuses(conn: psycopg.Connection[Any], ids: Iterable[str]) -> dict[str, str]:

@@ -137,6 +137,10 @@ class ProtectionSpec(FrozenModel):
         return self
 
 
+NATIVE_STOP_LEG = "nstop-"
+"""Leg prefix of a position's stop resting on the exchange (see tekoa.market.stream.positions)."""
+
+
 class OrderIntent(FrozenModel):
     """Place one order. `client_order_id` is `client_order_id(bot_id, candle_open_time, leg)`."""
 

@@ -69,7 +69,7 @@ from tekoa.engine.decision import Decision
 from tekoa.execution.accounts import PaperDefaults, open_account
 from tekoa.execution.messages import CancelMessage, OrderMessage, PlaceMessage
 from tekoa.market.frame import CandleFrame
-from tekoa.market.stream.positions import Guarded, exit_intent
+from tekoa.market.stream.positions import Guarded, exit_intent, natively_stopped
 from tekoa.names import EventType
 from tekoa.observability import logger
 from tekoa.risk import breaker
@@ -334,8 +334,17 @@ class Evaluator:
             ]
             bot.orders = bot.remembered if len(kept) == len(bot.remembered) else kept
         money = rows.account_money(conn, list(accounts))
+        positions = rows.open_positions(conn, ids)
         return {
-            "positions": rows.open_positions(conn, ids),
+            "positions": positions,
+            "native_stops": rows.bots_with_native_stops(
+                conn,
+                [
+                    bot.id
+                    for bot in bots
+                    if bot.id in positions and natively_stopped(bot.market[0], bot.row["mode"])
+                ],
+            ),
             "fills": rows.unseen_fills(conn, ids),
             "money": money,
             # (available, equity) once per account: a hundred bots may share one.
@@ -414,7 +423,9 @@ class Evaluator:
 
     def _decide(self, bot: _Bot, view: MarketView, close: Decimal, facts: dict[str, Any]) -> None:
         bot.close = close
-        bot.exits = self._protective_exits(bot, view.frame, facts["positions"].get(bot.id))
+        bot.exits = self._protective_exits(
+            bot, view.frame, facts["positions"].get(bot.id), native=bot.id in facts["native_stops"]
+        )
         try:
             bot.decision = decide(bot.strategy, view, self._state(bot, facts))
         except Exception as exc:  # a bug or bad data in one bot must not stop the others
@@ -422,11 +433,12 @@ class Evaluator:
             bot.skip = f"the decision failed: {type(exc).__name__}: {exc}"[:500]
 
     def _protective_exits(
-        self, bot: _Bot, frame: CandleFrame, position: dict[str, Any] | None
+        self, bot: _Bot, frame: CandleFrame, position: dict[str, Any] | None, *, native: bool
     ) -> list[Intent]:
         """The candle-close fallback of the position manager: the candle's path through the
         position's protection. Its exits carry the ids the stream's would, so an exit the
-        stream already sent is not placed twice."""
+        stream already sent is not placed twice. A stop working on the exchange (`native`) is
+        left to the exchange, as the stream leaves it."""
         if position is None or position["protection"] is None or bot.account_id is None:
             return []
         vector = pr.from_state(ProtectionState.model_validate_json(position["protection"]), PositionSide.LONG)
@@ -455,9 +467,11 @@ class Evaluator:
             entry_quantity=position["entry_quantity"],
             opened_ms=position["opened_ms"],
         )
+        legs = [(k, pr.exit_leg(int(kinds[k]))) for k in range(written)]
         return [
-            exit_intent(guarded, pr.exit_leg(int(kinds[k])), float(fractions[k]), float(refs[k]))
-            for k in range(written)
+            exit_intent(guarded, leg, float(fractions[k]), float(refs[k]))
+            for k, leg in legs
+            if not (native and leg == "stop")
         ]
 
     def _state(self, bot: _Bot, facts: dict[str, Any]) -> BotState:

@@ -28,6 +28,8 @@ class ExchangeCapabilities:
     """`fetch_order(None, symbol, {param: id})` finds an order by our id, open or closed."""
     lookup_param: str = "clientOrderId"
     native_stop_orders: bool = False
+    """A sell stop rests on the venue (ccxt's `createStopLossOrder`, Binance spot STOP_LOSS): live
+    positions' stops are placed there instead of emulated by the market stream."""
     duplicate_client_id_markers: tuple[str, ...] = ()
     """Substrings of the error a venue answers when our client id is already in use."""
     spot_options: dict[str, object] = field(default_factory=dict)

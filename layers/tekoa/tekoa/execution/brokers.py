@@ -207,7 +207,8 @@ class CcxtBroker:
         elif order.type is OrderType.STOP:
             if not self.capabilities.native_stop_orders:
                 raise ExchangeRejected(f"{self.exchange} has no native stop orders")
-            params["triggerPrice"] = float(order.stop_price or 0)
+            # ccxt's unified stop-loss parameter (createStopLossOrder): Binance spot STOP_LOSS.
+            params["stopLossPrice"] = float(order.stop_price or 0)
         try:
             raw = self.client.create_order(
                 order.symbol, kind, order.side.value, float(order.quantity), price, params

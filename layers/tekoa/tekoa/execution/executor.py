@@ -50,6 +50,7 @@ from tekoa.db.markets import LastTrade
 from tekoa.db.order_context import OrderContext, PlaceKey, load_order_context, load_place_contexts
 from tekoa.domain.bots import TradingMode
 from tekoa.domain.execution import (
+    WORKING_STATUSES,
     Account,
     InsufficientBalance,
     Order,
@@ -59,9 +60,10 @@ from tekoa.domain.execution import (
     RejectCode,
     TradingState,
 )
-from tekoa.domain.orders import OrderSide, OrderType, ProtectionSpec
+from tekoa.domain.orders import NATIVE_STOP_LEG, OrderSide, OrderType, ProtectionSpec
 from tekoa.domain.trading import PositionSide, ProtectionState
 from tekoa.engine.protection import arm, to_state
+from tekoa.exchanges.capabilities import capabilities
 from tekoa.exchanges.rules import MarketRules
 from tekoa.execution import booking
 from tekoa.execution.admission import CostModel, OrderAsk, admit, fresh_price, halt_lets_through, normalise
@@ -283,8 +285,22 @@ class Executor:
         return [outcome if outcome is not None else OrderPending("not handled") for outcome in results]
 
     def _place_round(self, messages: list[PlaceMessage]) -> list[Result | Exception]:
-        """New orders of distinct accounts: claimed in one transaction, live ones then sent."""
-        outcomes = self._claim_round(messages, {})
+        """New orders of distinct accounts: claimed in one transaction, live ones then sent.
+
+        An exit on an exchange that keeps the bot's stop natively lifts that stop first (outside
+        the round: it is a cancel on the exchange); if lifting fails, that exit fails alone."""
+        lifted: dict[int, Exception] = {}
+        for n, message in enumerate(messages):
+            if _lifts_native_stops(message):
+                try:
+                    self._lift_native_stops(message)
+                except Exception as exc:
+                    lifted[n] = exc
+        claimable = [n for n in range(len(messages)) if n not in lifted]
+        claimed = iter(self._claim_round([messages[n] for n in claimable], {}) if claimable else [])
+        outcomes: list[Result | Exception] = [
+            lifted[n] if n in lifted else next(claimed) for n in range(len(messages))
+        ]
         for n, outcome in enumerate(outcomes):
             if isinstance(outcome, _NeedsPrice):
                 # A live market order on a market the stream does not follow: ask the exchange
@@ -419,6 +435,41 @@ class Executor:
         return self._claim(conn, writes, message.user_id, context, order, ask, price, source="bot")
 
     # -- execute -------------------------------------------------------------------------
+
+    def _lift_native_stops(self, message: PlaceMessage) -> None:
+        """Cancel the bot's native stops on this market before another exit sells the position:
+        the exchange holds the stop's quantity, and a stop that filled meanwhile is booked here,
+        so the exit then finds the position as it is. The position manager places the stop
+        again if the position stays open."""
+
+        def working(conn: psycopg.Connection[Any], _: Writes) -> list[str]:
+            rows = conn.execute(
+                "SELECT client_order_id FROM orders WHERE account_id = %s AND bot_id = %s AND symbol = %s"
+                " AND intent->>'leg' LIKE %s AND status = ANY(%s)"
+                # A redelivered exit that was already claimed leaves the stop placed after it be.
+                " AND NOT EXISTS (SELECT 1 FROM orders e WHERE e.account_id = %s AND e.client_order_id = %s)",
+                (
+                    message.account_id,
+                    message.bot_id,
+                    message.symbol,
+                    NATIVE_STOP_LEG + "%",
+                    sorted(s.value for s in WORKING_STATUSES),
+                    message.account_id,
+                    message.intent.client_order_id,
+                ),
+            ).fetchall()
+            return [row[0] for row in rows]
+
+        for client_order_id in self._transaction(message.user_id, working):
+            self._cancel(
+                CancelMessage(
+                    user_id=message.user_id,
+                    account_id=message.account_id,
+                    enqueued_at=message.enqueued_at,
+                    target_client_order_id=client_order_id,
+                    reason=f"lifted for the exit {message.intent.client_order_id}",
+                )
+            )
 
     def _claim(
         self,
@@ -925,6 +976,15 @@ class Executor:
                 )
                 time.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311 -- jitter, not secrets
         raise AssertionError("unreachable")
+
+
+def _lifts_native_stops(message: PlaceMessage) -> bool:
+    intent = message.intent
+    return (
+        intent.reduce_only
+        and not intent.leg.startswith(NATIVE_STOP_LEG)
+        and capabilities(message.exchange).native_stop_orders
+    )
 
 
 def _attempt(work: Callable[[], Result]) -> Result | Exception:
