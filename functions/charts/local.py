@@ -7,9 +7,9 @@ One poller, as one warm container: renders are serialised by the renderer's lock
 
 from __future__ import annotations
 
-import signal
 import threading
 
+from tekoa.local.process import stop_on_signals
 from tekoa.local.sqs_poller import SqsPoller
 from tekoa.settings import get_settings
 
@@ -30,8 +30,7 @@ def serve() -> None:
     sqs = aws_client("sqs", settings)
     queue_url = sqs.get_queue_url(QueueName=settings.names.chart_queue)["QueueUrl"]
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop.set)
     poller = SqsPoller(
         sqs,
         queue_url,

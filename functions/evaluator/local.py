@@ -8,12 +8,12 @@ same Lambda handler. The schedule's invocations come from the `scheduler` part.
 from __future__ import annotations
 
 import json
-import signal
 import threading
 
 from functions.evaluator.handler import EvaluatorHandler, build_evaluator
 from tekoa.aws.clients import aws_client
 from tekoa.db.connection import PooledDatabase
+from tekoa.local.process import stop_on_signals
 from tekoa.observability import logger
 from tekoa.settings import get_settings
 
@@ -28,8 +28,7 @@ def serve() -> None:
     sqs = aws_client("sqs", settings)
     queue_url = sqs.get_queue_url(QueueName=settings.names.evaluator_events_queue)["QueueUrl"]
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop.set)
     logger.info("evaluator listening for candle.closed", extra={"queue": queue_url})
     try:
         while not stop.is_set():

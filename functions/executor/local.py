@@ -10,7 +10,6 @@ bus, so a batch never waits on the bus (locally moto's, the slowest part of the 
 
 from __future__ import annotations
 
-import signal
 import threading
 from typing import Any
 
@@ -20,6 +19,7 @@ from tekoa.aws.events import EventBridgePublisher
 from tekoa.db.connection import Database, PooledDatabase
 from tekoa.execution.executor import Executor
 from tekoa.execution.relay import OutboxRelay
+from tekoa.local.process import stop_on_signals
 from tekoa.local.sqs_poller import SqsPoller
 from tekoa.observability import logger
 from tekoa.settings import Settings, get_settings
@@ -62,8 +62,7 @@ def serve() -> None:
         raise RuntimeError("the local executor needs DATABASE_URL (tekoa up sets it)")
     database = PooledDatabase(settings.database_url, max_size=POLLERS + 2)
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop.set)
     threads = start(settings, database, build_executor(settings, database, publish=False), stop)
     try:
         while not stop.wait(1.0):

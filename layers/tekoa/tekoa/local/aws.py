@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import secrets
-import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 from tekoa.aws.clients import aws_client
 from tekoa.bus_rules import BUS_RULES, BusRule, rule_name
+from tekoa.local.process import stop_on_signals
 from tekoa.names import CANDLE_CLOSED_PATTERN, TRADE_CHART_EVENTS
 from tekoa.observability import logger
 from tekoa.settings import Settings
@@ -410,8 +410,7 @@ def serve() -> None:
 
     endpoint = LocalAwsEndpoint(port=get_settings().aws_port)
     stopping = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stopping.set())
+    stop_on_signals(stopping.set)
     endpoint.start()
     stopping.wait()
     endpoint.stop()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import signal
 import threading
 import time
 import uuid
@@ -27,6 +26,7 @@ from typing import Any
 from tekoa.aws.clients import aws_client
 from tekoa.bus_rules import BUS_RULES, NOTIFY, BusRule, rule_name
 from tekoa.local.aws import bus_queue_name
+from tekoa.local.process import stop_on_signals
 from tekoa.local.scheduler import LOCAL_ACCOUNT, LocalLambdaContext
 from tekoa.observability import logger
 from tekoa.settings import Settings, get_settings
@@ -138,8 +138,7 @@ def main() -> None:
     """Entry point of the `bus` part: every bus rule's target, until SIGTERM."""
     settings = get_settings()
     stopping = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stopping.set())
+    stop_on_signals(stopping.set)
     targets = [*(rule_target(rule, settings) for rule in BUS_RULES), notify_retries(settings)]
     threads = [threading.Thread(target=t.run, args=(stopping,), name=f"bus:{t.name}") for t in targets]
     for thread in threads:

@@ -34,6 +34,7 @@ import psycopg
 from tekoa.bus_rules import BUS_RULES
 from tekoa.local.aws import LOCAL_CREDENTIALS
 from tekoa.local.postgres import APP_DATABASE, EmbeddedPostgres, database_url
+from tekoa.local.process import stop_on_signals
 from tekoa.local.supervisor import Part, Probe, StartupError, Supervisor
 from tekoa.schedules import SCHEDULES
 from tekoa.settings import Settings
@@ -230,7 +231,7 @@ def up(settings: Settings) -> None:
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     supervisor = Supervisor(PARTS, settings, env)
     stopping = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = stop_on_signals(stopping.set)
     try:
         supervisor.start(stopping)
         if not stopping.is_set():

@@ -15,8 +15,12 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 _PR_SET_PDEATHSIG = 1
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def die_with_parent(sig: signal.Signals = signal.SIGTERM, expected_parent: int | None = None) -> None:
@@ -41,3 +45,26 @@ def _watch_parent(parent: int, sig: signal.Signals) -> None:
     while os.getppid() == parent:
         time.sleep(0.5)
     os.kill(os.getpid(), sig)
+
+
+def stop_on_signals(stop: Callable[[], None]) -> dict[signal.Signals, Any]:
+    """Call `stop` (in a thread of its own) when SIGTERM or SIGINT arrives; install from the main thread.
+
+    A handler that sets a `threading.Event` itself can deadlock: Python runs it in the main
+    thread between two bytecodes, possibly while that thread holds the event's lock (inside
+    `Event.wait`, or inside the handler's own `set` when a second signal follows, as the
+    supervisor's death and a stop together deliver). A part then never stops. The handler only
+    writes a byte to a pipe, which takes no lock; a thread waiting on the pipe calls `stop`.
+    Returns the handlers it replaced.
+    """
+    read_fd, write_fd = os.pipe()
+
+    def relay() -> None:
+        os.read(read_fd, 1)
+        stop()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        os.write(write_fd, b"\0")
+
+    threading.Thread(target=relay, name="stop-signal", daemon=True).start()
+    return {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}

@@ -10,7 +10,6 @@ is due makes that one be skipped with a warning rather than pile up.
 from __future__ import annotations
 
 import importlib
-import signal
 import threading
 import time
 import uuid
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tekoa.local.process import stop_on_signals
 from tekoa.observability import logger
 from tekoa.schedules import SCHEDULES, Schedule
 from tekoa.settings import Settings, get_settings
@@ -142,7 +142,6 @@ def main() -> None:
     """Entry point of the `scheduler` part: every schedule of the platform, until SIGTERM."""
     settings = get_settings()
     scheduler = Scheduler(SCHEDULES, settings)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: scheduler.stop())
+    stop_on_signals(scheduler.stop)
     logger.info("scheduler started", extra={"schedules": [s.name for s in SCHEDULES]})
     scheduler.run()
