@@ -328,22 +328,15 @@ class Executor:
         deadlocks). A record that fails while deciding fails alone, its writes dropped; should
         the transaction itself fail, each record is tried again on its own, so a bad record
         never takes the others with it and nothing is half written."""
-        attempts = self.config.transaction_attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                with self.database.connection() as conn:
-                    return self._claim_once(conn, messages, price_hints)
-            except _RETRYABLE as exc:
-                if attempt == attempts:
-                    failure: Exception = exc
-                    break
-                logger.warning(
-                    "transaction retried", extra={"attempt": attempt, "error_type": type(exc).__name__}
-                )
-                time.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311 -- jitter, not secrets
-            except Exception as exc:  # e.g. a constraint at the flush: whose record is unknown
-                failure = exc
-                break
+
+        def claim() -> list[Result | Exception]:
+            with self.database.connection() as conn:
+                return self._claim_once(conn, messages, price_hints)
+
+        try:
+            return _retrying(self.config.transaction_attempts, claim)
+        except Exception as exc:  # e.g. a constraint at the flush: whose record is unknown
+            failure = exc
         if len(messages) == 1:
             return [failure]
         logger.warning(
@@ -434,8 +427,6 @@ class Executor:
         )
         return self._claim(conn, writes, message.user_id, context, order, ask, price, source="bot")
 
-    # -- execute -------------------------------------------------------------------------
-
     def _lift_native_stops(self, message: PlaceMessage) -> None:
         """Cancel the bot's native stops on this market before another exit sells the position:
         the exchange holds the stop's quantity, and a stop that filled meanwhile is booked here,
@@ -470,6 +461,8 @@ class Executor:
                     reason=f"lifted for the exit {message.intent.client_order_id}",
                 )
             )
+
+    # -- claim / execute -----------------------------------------------------------------
 
     def _claim(
         self,
@@ -961,21 +954,14 @@ class Executor:
         conn: psycopg.Connection[Any] | None = None,
     ) -> T:
         """Run `work` in a pipelined tenant transaction, retrying serialisation failures and deadlocks."""
-        attempts = self.config.transaction_attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                if conn is not None:
-                    return _run(conn, user_id, work)
-                with self.database.connection() as own:
-                    return _run(own, user_id, work)
-            except _RETRYABLE as exc:
-                if attempt == attempts:
-                    raise
-                logger.warning(
-                    "transaction retried", extra={"attempt": attempt, "error_type": type(exc).__name__}
-                )
-                time.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311 -- jitter, not secrets
-        raise AssertionError("unreachable")
+
+        def once() -> T:
+            if conn is not None:
+                return _run(conn, user_id, work)
+            with self.database.connection() as own:
+                return _run(own, user_id, work)
+
+        return _retrying(self.config.transaction_attempts, once)
 
 
 def _lifts_native_stops(message: PlaceMessage) -> bool:
@@ -985,6 +971,22 @@ def _lifts_native_stops(message: PlaceMessage) -> bool:
         and not intent.leg.startswith(NATIVE_STOP_LEG)
         and capabilities(message.exchange).native_stop_orders
     )
+
+
+def _retrying(attempts: int, transaction: Callable[[], T]) -> T:
+    """`transaction`'s result, running it again (with jitter) after a serialisation failure or
+    deadlock, up to `attempts` times in all."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return transaction()
+        except _RETRYABLE as exc:
+            if attempt == attempts:
+                raise
+            logger.warning(
+                "transaction retried", extra={"attempt": attempt, "error_type": type(exc).__name__}
+            )
+            time.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311 -- jitter, not secrets
+    raise AssertionError("unreachable")
 
 
 def _attempt(work: Callable[[], Result]) -> Result | Exception:

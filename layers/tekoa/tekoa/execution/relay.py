@@ -31,7 +31,6 @@ class OutboxRelay:
     def __init__(self, database: Database, publisher: EventPublisher) -> None:
         self.database = database
         self.publisher = publisher
-        self.published = 0
 
     def drain(self, *, older_than_s: float = 0.0, limit: int = 10_000) -> int:
         """Publish the events stored at least `older_than_s` ago, up to about `limit`; how many."""
@@ -44,7 +43,6 @@ class OutboxRelay:
                 self.publisher.publish([event for _, event in taken])
                 outbox.delete_events(conn, [event_id for event_id, _ in taken])
             total += len(taken)
-        self.published += total
         return total
 
     def run(self, stop: threading.Event, *, idle_s: float = 0.05) -> None:
